@@ -1,0 +1,34 @@
+"""Shared fixtures: one real tiny search through the CLI, reused by many tests."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10",
+        "--epochs", "6", "--batch-size", "32", "--seed", "1"]
+
+
+def run_cli(*args, cwd=None, timeout=600, env=None):
+    """Runs ``python -m tuner_prune`` as a real subprocess."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO,
+                **(env or {})}
+    return subprocess.run([sys.executable, "-m", "tuner_prune", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory):
+    """A finished 3-trial search on tiny built-in data, with its export."""
+    root = tmp_path_factory.mktemp("tiny_search")
+    result = run_cli("search", *TINY, "--max-trials", "3",
+                     "--directory", str(root / "logs"),
+                     "--export-dir", str(root / "export"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(root / "export" / "manifest.json", encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    return {"root": root, "result": result, "manifest": manifest,
+            "logs": root / "logs", "export": root / "export"}

@@ -1,0 +1,73 @@
+"""Data loading, splitting and scaling, without training."""
+
+import numpy as np
+import pytest
+
+from tuner_prune.data import DataError, load_arrays, load_dataset, split_dataset
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_builtin_split_and_scaling_use_training_rows_only():
+    data = load_dataset(n_samples=200, n_features=8, n_informative=4, seed=3)
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (160, 20, 20)
+    np.testing.assert_allclose(data.x_scale, np.abs(data.x_train).max(axis=0))
+    assert data.y_scale == pytest.approx(np.abs(data.y_train).max())
+    assert np.abs(data.scale_x(data.x_train)).max() == pytest.approx(1.0)
+
+
+def test_builtin_is_reproducible_and_seeded():
+    first = load_dataset(n_samples=50, n_features=5, n_informative=2, seed=1)
+    again = load_dataset(n_samples=50, n_features=5, n_informative=2, seed=1)
+    other = load_dataset(n_samples=50, n_features=5, n_informative=2, seed=2)
+    assert first.fingerprint() == again.fingerprint() != other.fingerprint()
+
+
+def test_csv_target_by_name(tmp_path):
+    rows = "\n".join(f"{i},{2 * i},{i % 3}" for i in range(20))
+    path = write(tmp_path / "d.csv", "a,y,b\n" + rows + "\n")
+    x, y = load_arrays(path, target="y")
+    assert x.shape == (20, 2)
+    np.testing.assert_array_equal(y, 2 * np.arange(20))
+
+
+def test_npz_is_read_without_pickle(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.ones((12, 3)), y=np.arange(12.0))
+    x, y = load_arrays(str(path))
+    assert x.shape == (12, 3) and y.shape == (12,)
+    bad = tmp_path / "objects.npz"
+    np.savez(bad, x=np.array([{"a": 1}] * 12, dtype=object), y=np.arange(12.0))
+    with pytest.raises(DataError, match="objects.npz"):
+        load_arrays(str(bad))
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("empty.csv", "", "empty"),
+    ("header.csv", "a,b\n", "only a header"),
+    ("text.csv", "a,b\n1,2\n3,x\n", r"row 3, column 'b': 'x' is not a number"),
+    ("nan.csv", "a,b\n1,2\nnan,4\n", r"row 3, column 'a'.*not a finite"),
+    ("ragged.csv", "a,b\n1,2\n3\n", "row 3 has 1 cells"),
+    ("data.txt", "a,b\n1,2\n", "unknown file type"),
+])
+def test_bad_files_are_named(tmp_path, name, text, message):
+    path = write(tmp_path / name, text)
+    with pytest.raises(DataError, match=message) as caught:
+        load_arrays(path)
+    assert name in str(caught.value)
+
+
+def test_missing_target_column(tmp_path):
+    path = write(tmp_path / "d.csv", "a,b\n1,2\n")
+    with pytest.raises(DataError, match="'price' not found"):
+        load_arrays(path, target="price")
+
+
+def test_split_refuses_constant_target_and_too_few_rows():
+    with pytest.raises(DataError, match="constant"):
+        split_dataset(np.ones((20, 2)), np.full(20, 3.0))
+    with pytest.raises(DataError, match="too few"):
+        split_dataset(np.ones((5, 2)), np.arange(5.0))

@@ -1,0 +1,68 @@
+"""Search-space bounds from the training length, without training."""
+
+import keras_tuner
+import pytest
+
+from tuner_prune import schedule
+from tuner_prune.space import Bound, ScheduleSpace, parse_bound
+
+
+def test_defaults_fit_inside_training_length():
+    space = ScheduleSpace().resolve(total_steps=640, steps_per_epoch=8)
+    latest = schedule.max_end_step(640, 8)
+    assert space.end_step.high == latest <= 640
+    assert space.begin_step.low == 0
+    assert space.begin_step.high < space.end_step.low
+    assert 0 <= space.final_sparsity.low < space.final_sparsity.high < 1
+
+
+def test_parse_value_and_range():
+    assert parse_bound("0.9", "final_sparsity") == Bound(0.9, 0.9)
+    assert parse_bound("0.8:0.95", "final_sparsity") == Bound(0.8, 0.95)
+    assert parse_bound("10:40", "begin_step", integer=True) == Bound(10, 40)
+    with pytest.raises(ValueError, match="LO <= HI"):
+        parse_bound("0.9:0.5", "final_sparsity")
+    with pytest.raises(ValueError, match="integer"):
+        parse_bound("1.5", "begin_step", integer=True)
+    with pytest.raises(ValueError, match="begin_step"):
+        parse_bound("a:b:c", "begin_step", integer=True)
+
+
+@pytest.mark.parametrize("texts,message", [
+    (dict(end_step="5000"), r"end_step <= 1440 .*1600 steps.*5000"),
+    (dict(final_sparsity="1.0"), r"final_sparsity in \[0, 1\)"),
+    (dict(begin_step="300", end_step="200"), "begin_step < end_step"),
+    (dict(begin_step="0:500", end_step="400:800"), "begin_step < end_step"),
+    (dict(power="0"), "power > 0"),
+])
+def test_impossible_settings_are_refused(texts, message):
+    with pytest.raises(ValueError, match=message):
+        ScheduleSpace.from_text(**texts).resolve(total_steps=1600, steps_per_epoch=8)
+
+
+def test_fixing_one_value_moves_the_other_default():
+    space = ScheduleSpace.from_text(begin_step="1000").resolve(1600, 8)
+    assert space.begin_step == Bound(1000, 1000)
+    assert space.end_step.low > 1000
+    space = ScheduleSpace.from_text(end_step="100").resolve(1600, 8)
+    assert space.begin_step.high < 100
+
+
+def test_unknown_name_is_refused():
+    with pytest.raises(ValueError, match="frequency"):
+        ScheduleSpace.from_text(frequency="10")
+
+
+def test_hypermodel_declares_the_four_hyperparameters():
+    from tuner_prune.hypermodel import PruningHyperModel
+
+    hypermodel = PruningHyperModel(
+        n_features=4, epochs=20, steps_per_epoch=5,
+        space=ScheduleSpace.from_text(power="2"))
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_schedule(hp)
+    names = {p.name: p for p in hp.space}
+    assert set(names) == {"final_sparsity", "power", "begin_step", "end_step"}
+    assert isinstance(names["power"], keras_tuner.engine.hyperparameters.Fixed)
+    assert names["end_step"].max_value <= hypermodel.total_steps
+    assert names["begin_step"].max_value < names["end_step"].min_value

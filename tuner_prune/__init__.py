@@ -1,0 +1,30 @@
+"""tuner_prune: search tfmot pruning schedules with Keras Tuner, ship the best model.
+
+Names are imported on first use, so ``python -m tuner_prune --help`` does not
+load TensorFlow.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Dataset": "tuner_prune.data",
+    "DataError": "tuner_prune.data",
+    "load_dataset": "tuner_prune.data",
+    "PruningHyperModel": "tuner_prune.hypermodel",
+    "PruningSchedule": "tuner_prune.schedule",
+    "PruningTuner": "tuner_prune.tuner",
+    "ScheduleSpace": "tuner_prune.space",
+    "SearchConfig": "tuner_prune.config",
+    "export_model": "tuner_prune.export",
+    "export_best": "tuner_prune.search",
+    "run_search": "tuner_prune.search",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tuner_prune' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

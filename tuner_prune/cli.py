@@ -1,0 +1,97 @@
+"""``python -m tuner_prune``: each subcommand parses flags and calls one function."""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise SystemExit(_usage_error(f"{self.prog}: {message}"))
+
+
+def _usage_error(message):
+    print(f"tuner_prune: error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _add_search_flags(parser):
+    add = parser.add_argument
+    add("--data", help="CSV (header row, numeric columns) or .npz with arrays x, y; "
+        "default: the article's built-in regression workload")
+    add("--target", help="CSV column holding the target (default: the last)")
+    add("--n-samples", type=int, default=10000, help="built-in workload rows")
+    add("--n-features", type=int, default=1000, help="built-in workload features")
+    add("--n-informative", type=int, default=500, help="built-in informative features")
+    add("--noise", type=float, default=3.0, help="built-in workload noise")
+    add("--max-trials", type=int, default=10, help="trials to run")
+    add("--epochs", type=int, default=80, help="epochs per trial")
+    add("--batch-size", type=int, default=1024, help="rows per training step")
+    add("--directory", default="logs", help="search state and TensorBoard logs")
+    add("--export-dir", default="export", help="where the best model is exported")
+    add("--overwrite", action="store_true", help="start over instead of resuming")
+    add("--seed", type=int, default=0, help="seed of data, oracle and weights")
+    for name, kind in (("final-sparsity", "in [0, 1)"), ("power", "> 0"),
+                       ("begin-step", "step"), ("end-step", "step")):
+        add(f"--{name}", metavar="VALUE|LO:HI",
+            help=f"fix ({kind}) or bound this schedule hyperparameter")
+    add("--model", metavar="MODULE:FUNCTION",
+        help="your base-model builder: f(hp) -> uncompiled tf_keras model")
+
+
+def build_parser():
+    parser = _Parser(prog="python -m tuner_prune", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    search = commands.add_parser("search", help="search pruning schedules, export the best")
+    _add_search_flags(search)
+    return parser
+
+
+def search_command(args):
+    from tuner_prune.config import SearchConfig
+    from tuner_prune.search import run_search
+
+    values = {k: v for k, v in vars(args).items() if k != "command"}
+    manifest = run_search(SearchConfig.from_dict(values))
+    print_summary(manifest, args.export_dir)
+
+
+def print_summary(manifest, export_dir):
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in manifest["best_hyperparameters"].items())
+    tflite = manifest["tflite"]
+    print(f"Best trial {manifest['trial_id']}: {values}")
+    print(f"  val_mse {manifest['val_mse']:.6g}  test_mse {manifest['test_mse']:.6g}  "
+          f"sparsity {manifest['sparsity']:.4f}")
+    print(f"  {export_dir}/{manifest['saved_model']['path']}/: "
+          f"{manifest['saved_model']['bytes']} bytes")
+    print(f"  {export_dir}/{tflite['path']} ({tflite['variant']}): {tflite['bytes']} bytes, "
+          f"{tflite['gzip_bytes']} gzipped, test_mse {tflite['test_mse']:.6g} "
+          f"(dense float32 TFLite: {manifest['dense_tflite_bytes']} bytes)")
+    print(f"  {export_dir}/manifest.json")
+
+
+COMMANDS = {"search": search_command}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from keras_tuner.src import config as keras_tuner_config
+
+    from tuner_prune.search import SearchError
+
+    keras_tuner_config.DEBUG = False  # A failed trial is one line, not a traceback.
+
+    try:
+        COMMANDS[args.command](args)
+    except SearchError as error:
+        print(f"tuner_prune: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        return _usage_error(str(error))
+    return 0

@@ -1,0 +1,199 @@
+"""Data loading, splitting and scaling, free of Keras.
+
+The search trains on scaled data; the scaling is fitted on the training split
+only and baked into the exported model, which takes raw features and predicts
+in the target's own units.
+"""
+
+import csv
+import dataclasses
+import os
+
+import numpy as np
+
+VALIDATION_FRACTION = 0.1
+TEST_FRACTION = 0.1
+MIN_ROWS = 10
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names file, column, row."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Raw train / validation / test splits and the training-split scaling.
+
+    ``x_scale`` and ``y_scale`` are the largest absolute values of each feature
+    and of the target over the training split (1 where that is 0), as the
+    article scales its data.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_scale: np.ndarray
+    y_scale: float
+    source: str
+
+    @property
+    def n_features(self):
+        return self.x_train.shape[1]
+
+    def scale_x(self, x):
+        return (x / self.x_scale).astype(np.float32)
+
+    def scale_y(self, y):
+        return (y / self.y_scale).astype(np.float32)
+
+    def scaled(self, split):
+        """``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``, scaled for training."""
+        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        return self.scale_x(x), self.scale_y(y)
+
+    def fingerprint(self):
+        """Shape and checksum that tell whether a resumed search sees the same data."""
+        parts = [self.x_train, self.y_train, self.x_val, self.y_val]
+        checksum = float(sum(np.asarray(p, np.float64).sum() for p in parts))
+        return {"source": self.source, "rows": [len(self.x_train), len(self.x_val),
+                len(self.x_test)], "features": self.n_features,
+                "checksum": round(checksum, 6)}
+
+
+def make_article_data(n_samples=10000, n_features=1000, n_informative=500,
+                      noise=3.0, seed=0):
+    """The article's regression workload, scaled as the article scales it."""
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(n_samples=n_samples, n_features=n_features,
+                           n_informative=n_informative, noise=noise,
+                           random_state=seed)
+    x = x / np.abs(x).max(axis=0)
+    y = y / np.abs(y).max()
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def load_arrays(path, target=None):
+    """Reads features and target from a ``.csv`` or ``.npz`` file.
+
+    Args:
+        path: File to read. CSV: a header row and numeric columns. NPZ: arrays
+            ``x`` (rows x features) and ``y`` (rows); never unpickled.
+        target: CSV column holding the target; the last column by default.
+
+    Returns:
+        ``(x, y)`` as float32 arrays.
+
+    Raises:
+        DataError: The file is missing or malformed; the message says where.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".csv":
+        return _read_csv(path, target)
+    if extension == ".npz":
+        if target is not None:
+            raise DataError(f"{path}: --target applies to CSV files only")
+        return _read_npz(path)
+    raise DataError(
+        f"{path}: unknown file type {extension or '(none)'!r}; expected .csv or .npz"
+    )
+
+
+def _read_csv(path, target):
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if any(c.strip() for c in row)]
+    if not rows:
+        raise DataError(f"{path}: the file is empty")
+    header = [name.strip() for name in rows[0]]
+    if len(rows) == 1:
+        raise DataError(f"{path}: only a header row, no data rows")
+    target = header[-1] if target is None else target
+    if target not in header:
+        raise DataError(f"{path}: --target column {target!r} not found; columns: "
+                        f"{', '.join(header)}")
+    values = np.array([_parse_row(path, header, row, number)
+                       for number, row in enumerate(rows[1:], start=2)])
+    column = header.index(target)
+    return np.delete(values, column, axis=1), values[:, column]
+
+
+def _parse_row(path, header, row, number):
+    if len(row) != len(header):
+        raise DataError(f"{path}: row {number} has {len(row)} cells, expected "
+                        f"{len(header)}")
+    parsed = []
+    for name, cell in zip(header, row):
+        try:
+            value = float(cell)
+        except ValueError:
+            raise DataError(f"{path}: row {number}, column {name!r}: {cell!r} is "
+                            f"not a number") from None
+        if not np.isfinite(value):
+            raise DataError(f"{path}: row {number}, column {name!r}: {cell.strip()!r} "
+                            f"is not a finite number")
+        parsed.append(value)
+    return parsed
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in ("x", "y") if key not in archive.files]
+            if missing:
+                raise DataError(f"{path}: missing array {missing[0]!r}; expected "
+                                f"arrays 'x' and 'y', found {archive.files}")
+            x, y = archive["x"], archive["y"]
+    except DataError:
+        raise
+    except Exception as error:  # np.load raises several types for bad files.
+        raise DataError(f"{path}: not a readable .npz file ({error})") from None
+    if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected numeric arrays, received x of {x.dtype}, "
+                        f"y of {y.dtype}")
+    x = x.reshape(len(x), -1) if x.ndim != 2 else x
+    y = y.reshape(-1) if y.ndim > 1 and y.size == len(y) else y
+    if y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"{path}: x has {len(x)} rows but y has shape {y.shape}")
+    for name, array in (("x", x), ("y", y)):
+        if not np.all(np.isfinite(array)):
+            row = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise DataError(f"{path}: array {name!r} has a non-finite value at row {row}")
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def split_dataset(x, y, seed=0, source="built-in"):
+    """Shuffles and splits into train / validation / test; fits the scaling.
+
+    Raises:
+        DataError: Too few rows, or a constant target.
+    """
+    rows = len(x)
+    if rows < MIN_ROWS:
+        raise DataError(f"{source}: {rows} rows is too few for a train / validation "
+                        f"/ test split; expected at least {MIN_ROWS}")
+    if np.ptp(y) == 0:
+        raise DataError(f"{source}: the target is constant ({y[0]!r}); nothing to learn")
+    order = np.random.default_rng(seed).permutation(rows)
+    n_test = max(1, round(TEST_FRACTION * rows))
+    n_val = max(1, round(VALIDATION_FRACTION * rows))
+    test, val, train = np.split(order, [n_test, n_test + n_val])
+    x_scale = np.abs(x[train]).max(axis=0)
+    x_scale[x_scale == 0] = 1.0
+    y_scale = float(np.abs(y[train]).max()) or 1.0
+    return Dataset(x[train], y[train], x[val], y[val], x[test], y[test],
+                   x_scale.astype(np.float32), y_scale, source)
+
+
+def load_dataset(path=None, target=None, seed=0, n_samples=10000, n_features=1000,
+                 n_informative=500, noise=3.0):
+    """The dataset a search runs on: a file, or the article's built-in workload."""
+    if path is None:
+        x, y = make_article_data(n_samples, n_features, n_informative, noise, seed)
+        return split_dataset(x, y, seed, source="built-in")
+    x, y = load_arrays(path, target)
+    return split_dataset(x, y, seed, source=os.path.basename(path))

@@ -1,0 +1,98 @@
+"""``PruningHyperModel``: a base model plus a searched tfmot pruning schedule."""
+
+import functools
+
+import keras_tuner
+
+from tuner_prune import models, space as space_lib
+from tuner_prune._keras import keras, sparsity
+from tuner_prune.schedule import PruningSchedule
+
+
+class PruningHyperModel(keras_tuner.HyperModel):
+    """Wraps a base-model builder with ``prune_low_magnitude``.
+
+    Declares ``final_sparsity``, ``power`` (α), ``begin_step`` and ``end_step``,
+    bounded by the training length so that every schedule reaches its final
+    sparsity before training ends.
+
+    Args:
+        build_model: ``f(hp)`` returning an uncompiled tf_keras model; ``None``
+            builds the article's MLP over ``n_features`` inputs.
+        n_features: Input width (used by the default builder and to build
+            models that do not declare their input).
+        epochs: Epochs of one trial.
+        steps_per_epoch: Optimizer steps per epoch.
+        space: A ``ScheduleSpace`` fixing or narrowing hyperparameters.
+        initial_sparsity: Sparsity at ``begin_step``.
+        learning_rate: Adam learning rate.
+    """
+
+    def __init__(self, build_model=None, *, n_features, epochs, steps_per_epoch,
+                 space=None, initial_sparsity=0.0, learning_rate=1e-3,
+                 name="pruning_hypermodel"):
+        super().__init__(name=name)
+        self.build_model = build_model
+        self.n_features = n_features
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.space = space
+        self.initial_sparsity = initial_sparsity
+        self.learning_rate = learning_rate
+        self.bounds = (space or space_lib.ScheduleSpace()).resolve(
+            self.total_steps, steps_per_epoch)
+
+    @property
+    def total_steps(self):
+        return self.epochs * self.steps_per_epoch
+
+    def declare_schedule(self, hp):
+        """Declares the four schedule hyperparameters and returns their values."""
+        values = {}
+        for name in space_lib.NAMES:
+            bound = getattr(self.bounds, name)
+            if bound.fixed:
+                values[name] = hp.Fixed(name, bound.low)
+            elif name.endswith("_step"):
+                values[name] = hp.Int(name, int(bound.low), int(bound.high))
+            else:
+                values[name] = hp.Float(name, bound.low, bound.high)
+        return values
+
+    def schedule(self, hp):
+        """The ``PruningSchedule`` a trial with hyperparameters ``hp`` trains with."""
+        values = self.declare_schedule(hp)
+        return PruningSchedule(
+            final_sparsity=float(values["final_sparsity"]),
+            power=float(values["power"]),
+            begin_step=int(values["begin_step"]),
+            end_step=int(values["end_step"]),
+            total_steps=self.total_steps,
+            initial_sparsity=self.initial_sparsity,
+        )
+
+    def build_base(self, hp):
+        """The user's (or the default) base model, checked and built."""
+        builder = self.build_model or functools.partial(
+            models.article_mlp, n_features=self.n_features)
+        model = models.check_model(builder(hp), "model builder")
+        if not model.built:
+            model.build((None, self.n_features))
+        return model
+
+    def build(self, hp):
+        """A compiled, pruning-wrapped tf_keras model for ``hp``."""
+        plan = self.schedule(hp)
+        tfmot_schedule = sparsity.PolynomialDecay(
+            initial_sparsity=plan.initial_sparsity,
+            final_sparsity=plan.final_sparsity,
+            begin_step=plan.begin_step,
+            end_step=plan.end_step,
+            power=plan.power,
+            frequency=plan.frequency,
+        )
+        model = sparsity.prune_low_magnitude(self.build_base(hp),
+                                             pruning_schedule=tfmot_schedule)
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                      loss="mse")
+        return model

@@ -1,0 +1,43 @@
+"""Size and sparsity accounting on plain arrays, free of Keras."""
+
+import gzip
+import math
+
+
+def zero_fraction(arrays):
+    """Fraction of exact zeros over all elements of ``arrays``."""
+    total = sum(a.size for a in arrays)
+    zeros = sum(int((a == 0).sum()) for a in arrays)
+    return zeros / total if total else 0.0
+
+
+def nonzero_count(arrays):
+    """Number of nonzero elements over all of ``arrays``."""
+    return sum(int((a != 0).sum()) for a in arrays)
+
+
+def gzip_size(data, level=9):
+    """Bytes of ``data`` after gzip at ``level``."""
+    return len(gzip.compress(data, compresslevel=level, mtime=0))
+
+
+def file_bytes(path):
+    with open(path, "rb") as handle:
+        return len(handle.read())
+
+
+def mask_entropy_bytes(total, nonzero):
+    """Bytes needed to say which ``nonzero`` of ``total`` positions are kept.
+
+    ``log2 C(total, nonzero)`` bits, computed with log-gamma.
+    """
+    if nonzero in (0, total):
+        return 0.0
+    log_choose = (math.lgamma(total + 1) - math.lgamma(nonzero + 1)
+                  - math.lgamma(total - nonzero + 1))
+    return log_choose / math.log(2) / 8
+
+
+def information_limit_bytes(total, nonzero, bytes_per_weight=1):
+    """Smallest encoding of a sparse weight set: values plus the zero mask."""
+    return nonzero * bytes_per_weight + mask_entropy_bytes(total, nonzero)

@@ -1,0 +1,150 @@
+"""Bounds of the four schedule hyperparameters, free of Keras.
+
+A user may fix any of ``final_sparsity``, ``power``, ``begin_step`` and
+``end_step`` or narrow its range; the defaults are derived from the real
+training length so that every schedule in the space reaches its final sparsity.
+"""
+
+import dataclasses
+
+from tuner_prune import schedule as schedule_lib
+
+NAMES = ("final_sparsity", "power", "begin_step", "end_step")
+DEFAULT_FINAL_SPARSITY = (0.5, 0.98)
+DEFAULT_POWER = (1.0, 6.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """A closed range ``[low, high]``; ``low == high`` fixes the value."""
+
+    low: float
+    high: float
+
+    @property
+    def fixed(self):
+        return self.low == self.high
+
+    def as_text(self):
+        return f"{self.low}" if self.fixed else f"{self.low}:{self.high}"
+
+
+def parse_bound(text, name, integer=False):
+    """Parses ``VALUE`` or ``LO:HI`` as given on the command line.
+
+    Args:
+        text: The flag's value, or a number, or ``None``.
+        name: Hyperparameter name, used in error messages.
+        integer: Whether the values must be whole numbers.
+
+    Returns:
+        A ``Bound``, or ``None`` when ``text`` is ``None``.
+    """
+    if text is None or isinstance(text, Bound):
+        return text
+    parts = str(text).split(":")
+    kind = "an integer" if integer else "a number"
+    if len(parts) > 2:
+        raise ValueError(f"Expected {name} as VALUE or LO:HI, received {text!r}.")
+    try:
+        values = [int(p) if integer else float(p) for p in parts]
+    except ValueError:
+        raise ValueError(
+            f"Expected {name} to be {kind} or LO:HI, received {text!r}."
+        ) from None
+    low, high = values[0], values[-1]
+    if low > high:
+        raise ValueError(f"Expected {name} range LO <= HI, received {text!r}.")
+    return Bound(low, high)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleSpace:
+    """User constraints on the schedule hyperparameters (``None``: default)."""
+
+    final_sparsity: Bound = None
+    power: Bound = None
+    begin_step: Bound = None
+    end_step: Bound = None
+
+    @classmethod
+    def from_text(cls, **texts):
+        """Builds a space from ``VALUE`` / ``LO:HI`` strings keyed by name."""
+        unknown = set(texts) - set(NAMES)
+        if unknown:
+            raise ValueError(f"Expected keys among {NAMES}, received {sorted(unknown)}.")
+        return cls(**{
+            name: parse_bound(texts.get(name), name, integer=name.endswith("_step"))
+            for name in NAMES
+        })
+
+    def resolve(self, total_steps, steps_per_epoch):
+        """Fills in defaults and checks the space against the training length.
+
+        Args:
+            total_steps: Optimizer steps in one trial (epochs x steps per epoch).
+            steps_per_epoch: Optimizer steps in one epoch.
+
+        Returns:
+            A ``ScheduleSpace`` whose four bounds are all set.
+
+        Raises:
+            ValueError: A bound is impossible; the message names it.
+        """
+        latest_end = schedule_lib.max_end_step(total_steps, steps_per_epoch)
+        if latest_end < 2:
+            raise ValueError(
+                f"Expected a training length that leaves room to prune, received "
+                f"{total_steps} steps ({steps_per_epoch} per epoch); add epochs."
+            )
+        begin, end = self._step_bounds(latest_end, steps_per_epoch)
+        resolved = ScheduleSpace(
+            final_sparsity=self.final_sparsity or Bound(*DEFAULT_FINAL_SPARSITY),
+            power=self.power or Bound(*DEFAULT_POWER),
+            begin_step=begin,
+            end_step=end,
+        )
+        resolved._check(total_steps, latest_end)
+        return resolved
+
+    def _step_bounds(self, latest_end, steps_per_epoch):
+        gap = max(1, min(steps_per_epoch, latest_end // 4))
+        begin = self.begin_step
+        end = self.end_step
+        if begin is None:
+            begin_high = latest_end // 3
+            if end is not None:
+                begin_high = min(begin_high, end.low - gap)
+            begin = Bound(0, max(0, begin_high))
+        if end is None:
+            end = Bound(min(latest_end, max(begin.high + gap, latest_end // 3)), latest_end)
+        return begin, end
+
+    def _check(self, total_steps, latest_end):
+        sparsity, power = self.final_sparsity, self.power
+        if not 0.0 <= sparsity.low <= sparsity.high < 1.0:
+            raise ValueError(
+                f"Expected final_sparsity in [0, 1), received {sparsity.as_text()}."
+            )
+        if power.low <= 0:
+            raise ValueError(f"Expected power > 0, received {power.as_text()}.")
+        if self.begin_step.low < 0:
+            raise ValueError(
+                f"Expected begin_step >= 0, received {self.begin_step.as_text()}."
+            )
+        if self.begin_step.high >= self.end_step.low:
+            raise ValueError(
+                f"Expected begin_step < end_step, received begin_step "
+                f"{self.begin_step.as_text()} and end_step {self.end_step.as_text()}."
+            )
+        if self.end_step.high > latest_end:
+            raise ValueError(
+                f"Expected end_step <= {latest_end} (the training length of "
+                f"{total_steps} steps minus a recovery window of "
+                f"{total_steps - latest_end}), received {self.end_step.as_text()}; "
+                f"lower it or add epochs."
+            )
+
+    def as_dict(self):
+        return {name: getattr(self, name) and getattr(self, name).as_text()
+                for name in NAMES}

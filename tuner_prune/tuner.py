@@ -1,0 +1,247 @@
+"""``PruningTuner``: a Bayesian search over pruning schedules on ``BaseTuner``.
+
+keras-tuner's ``Tuner`` accepts only Keras 3 models, so this tuner runs each
+trial itself on tf_keras; the oracle and the trial bookkeeping are keras-tuner's.
+"""
+
+import json
+import math
+import os
+import sys
+
+import keras_tuner
+import numpy as np
+from keras_tuner.src.engine import base_tuner
+
+from tuner_prune import sizes
+from tuner_prune._keras import collect_prunable_layers, keras, sparsity
+
+OBJECTIVE = "val_mse"
+WEIGHTS_FILE = "weights.h5"
+RECORD_FILE = "record.json"
+
+
+class ScoreAtFinalSparsity(keras.callbacks.Callback):
+    """Keeps the best validation loss among epochs that end after ``end_step``.
+
+    Epochs before the final sparsity is applied are denser than the model the
+    trial stands for and are never scored. Must follow ``UpdatePruningStep`` in
+    the callback list, so that the weights it copies are masked.
+    """
+
+    def __init__(self, end_step, steps_per_epoch):
+        super().__init__()
+        self.end_step = end_step
+        self.steps_per_epoch = steps_per_epoch
+        self.best_loss = math.inf
+        self.best_epoch = None
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) * self.steps_per_epoch < self.end_step:
+            return
+        loss = (logs or {}).get("val_loss", math.nan)
+        if math.isfinite(loss) and loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            self.best_weights = self.model.get_weights()
+
+    def restore(self):
+        """Puts the scored weights back into the model."""
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def pruned_layers(model):
+    """``[(layer name, pruned weight)]`` of a pruning-wrapped model."""
+    return [(layer.layer.name, weight.numpy())
+            for layer in collect_prunable_layers(model)
+            for weight, _, _ in layer.pruning_vars]
+
+
+def measure_sparsity(model):
+    """Sparsity figures of a pruning-wrapped model's kernels and weights."""
+    layers = pruned_layers(model)
+    params = [w.numpy() for w in model.trainable_weights]
+    return {
+        "sparsity": sizes.zero_fraction([kernel for _, kernel in layers]),
+        "nonzero_weights": sizes.nonzero_count(params),
+        "layers": [{"name": name, "sparsity": sizes.zero_fraction([kernel])}
+                   for name, kernel in layers],
+    }
+
+
+def initial_points(max_trials):
+    """Random trials before the Gaussian process takes over.
+
+    keras-tuner's default is 3 per hyperparameter (12 here), which would leave
+    a 10-trial search entirely random.
+    """
+    return min(max_trials, max(2, max_trials // 4))
+
+
+class PruningTuner(base_tuner.BaseTuner):
+    """Bayesian search over pruning schedules that minimises validation MSE.
+
+    Args:
+        hypermodel: A ``PruningHyperModel``.
+        max_trials: Trials to run (failed ones included, as in keras-tuner).
+        seed: Seed of the oracle and of each trial's initialisation.
+        directory: Folder for search state and logs.
+        project_name: Sub-folder of ``directory`` for this search.
+        overwrite: Start over instead of resuming a search found there.
+        oracle: A keras-tuner oracle; defaults to ``BayesianOptimizationOracle``
+            minimising ``val_mse``.
+        verbose: Print one line per trial.
+    """
+
+    def __init__(self, hypermodel, *, max_trials=10, seed=0, directory="logs",
+                 project_name="search", overwrite=False, oracle=None, verbose=True):
+        self.seed = seed
+        self.verbose = verbose
+        oracle = oracle or keras_tuner.oracles.BayesianOptimizationOracle(
+            objective=keras_tuner.Objective(OBJECTIVE, "min"),
+            max_trials=max_trials,
+            num_initial_points=initial_points(max_trials),
+            seed=seed,
+            # keras-tuner's limit raises before it saves the last failed
+            # trial; here failed trials are recorded and the search goes on.
+            max_consecutive_failed_trials=sys.maxsize,
+        )
+        super().__init__(oracle, hypermodel, directory=directory,
+                         project_name=project_name, overwrite=overwrite)
+        self.oracle.verbose = 0
+
+    def _populate_initial_space(self):
+        # A user builder that raises must fail its trials, not the tuner's
+        # construction; when it builds, its own hyperparameters join the space.
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_schedule(hp)
+        try:
+            self.hypermodel.build_base(hp)
+        except Exception:  # Reported by each trial instead.
+            pass
+        self.oracle.update_space(hp)
+
+    def run_trial(self, trial, x, y, validation_data, batch_size=32,
+                  target_scale=1.0, callbacks=()):
+        """Trains one pruned model and returns its metrics.
+
+        Args:
+            trial: The keras-tuner ``Trial``.
+            x, y: Training data.
+            validation_data: ``(x_val, y_val)``; scores are MSE on it.
+            batch_size: Rows per optimizer step.
+            target_scale: Factor from the ``y`` given here to the target's own
+                units; MSEs are reported in those units.
+            callbacks: Extra Keras callbacks for this trial's fit.
+
+        Raises:
+            keras_tuner.errors.FailedTrialError: The model could not be built or
+                trained, or its loss was not finite.
+        """
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(self.seed + int(trial.trial_id))
+        try:
+            return self._train_and_score(trial, x, y, validation_data, batch_size,
+                                         target_scale, callbacks)
+        except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
+            raise
+        except Exception as error:  # A trial must fail alone, whatever the cause.
+            self._fail(trial, f"{type(error).__name__}: {error}")
+
+    def _train_and_score(self, trial, x, y, validation_data, batch_size, target_scale,
+                         callbacks):
+        model, scorer, history = self._fit(trial, x, y, validation_data, batch_size,
+                                           callbacks)
+        reason = _non_finite_reason(history)
+        if reason or scorer.best_weights is None:
+            self._fail(trial, reason or "no finite validation loss after end_step")
+        scorer.restore()
+        self.save_model(trial.trial_id, model)
+        figures = measure_sparsity(model)
+        metrics = {OBJECTIVE: scorer.best_loss * target_scale ** 2,
+                   "sparsity": figures["sparsity"],
+                   "nonzero_weights": float(figures["nonzero_weights"])}
+        self._write_record(trial, {"status": "COMPLETED", "best_epoch": scorer.best_epoch,
+                                   **metrics, "layers": figures["layers"]})
+        return metrics
+
+    def _fit(self, trial, x, y, validation_data, batch_size, callbacks):
+        steps = len(x) // batch_size + bool(len(x) % batch_size)
+        if steps != self.hypermodel.steps_per_epoch:
+            raise keras_tuner.errors.FatalValueError(
+                f"Expected {self.hypermodel.steps_per_epoch} steps per epoch as the "
+                f"hypermodel was built for, received {steps} ({len(x)} rows, batch "
+                f"size {batch_size}).")
+        model = self.hypermodel.build(trial.hyperparameters)
+        plan = self.hypermodel.schedule(trial.hyperparameters)
+        scorer = ScoreAtFinalSparsity(plan.end_step, steps)
+        history = model.fit(
+            x, y, validation_data=validation_data, batch_size=batch_size,
+            epochs=self.hypermodel.epochs, verbose=0,
+            callbacks=[sparsity.UpdatePruningStep(), keras.callbacks.TerminateOnNaN(),
+                       scorer, *callbacks])
+        return model, scorer, history
+
+    def _fail(self, trial, reason):
+        self._write_record(trial, {"status": "FAILED", "reason": reason})
+        raise keras_tuner.errors.FailedTrialError(reason)
+
+    def _write_record(self, trial, record):
+        path = os.path.join(self.get_trial_dir(trial.trial_id), RECORD_FILE)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"trial_id": trial.trial_id,
+                       "hyperparameters": trial.hyperparameters.values, **record},
+                      handle, indent=2)
+
+    def save_model(self, trial_id, model, step=0):
+        model.save_weights(os.path.join(self.get_trial_dir(trial_id), WEIGHTS_FILE))
+
+    def load_model(self, trial):
+        """The pruning-wrapped model of ``trial`` with its scored weights."""
+        model = self.hypermodel.build(trial.hyperparameters)
+        model.load_weights(os.path.join(self.get_trial_dir(trial.trial_id), WEIGHTS_FILE))
+        return model
+
+    def best_trial(self):
+        """The completed trial with the lowest validation MSE, or ``None``."""
+        best = self.oracle.get_best_trials(1)
+        if best and best[0].status == keras_tuner.engine.trial.TrialStatus.COMPLETED:
+            return best[0]
+        return None
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        if self.verbose:
+            done = len(self.oracle.trials) - 1
+            values = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.hyperparameters.values.items())
+            print(f"Trial {trial.trial_id} ({done + 1} of {self.oracle.max_trials}): "
+                  f"{values}", flush=True)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if not self.verbose:
+            return
+        trial = self.oracle.get_trial(trial.trial_id)
+        if trial.status == "COMPLETED":
+            score = trial.metrics.get_last_value(OBJECTIVE)
+            line = f"  val_mse {score:.6g}"
+        else:
+            line = f"  {trial.status}: {(trial.message or '').strip().splitlines()[-1]}"
+        best = self.best_trial()
+        if best is not None:
+            line += f" | best so far: trial {best.trial_id}, val_mse {best.score:.6g}"
+        print(line, flush=True)
+
+
+def _non_finite_reason(history):
+    losses = history.history.get("loss", [])
+    bad = [i for i, loss in enumerate(losses) if not np.isfinite(loss)]
+    if bad:
+        return f"training loss became {losses[bad[0]]} in epoch {bad[0] + 1}"
+    return None
+
+
+def _fmt(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
