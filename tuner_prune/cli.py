@@ -5,6 +5,8 @@ import json
 import os
 import sys
 
+from tuner_prune.config import SearchConfig
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 USAGE_ERROR = 2
@@ -42,6 +44,21 @@ def _add_search_flags(parser):
             help=f"fix ({kind}) or bound this schedule hyperparameter")
     add("--model", metavar="MODULE:FUNCTION",
         help="your base-model builder: f(hp) -> uncompiled tf_keras model")
+    add("--block-size", metavar="ROWSxCOLUMNS",
+        help="prune kernels in blocks (tfmot block_size; 16x1 = TFLite's int8 "
+        "1x16 sparse kernel, 4x1 = its float32 1x4 one); default: unstructured")
+    _add_export_flags(parser, SearchConfig().export_options)
+
+
+def _add_export_flags(parser, defaults):
+    add = parser.add_argument
+    add("--quantization", default=defaults["quantization"],
+        help="auto (smallest that qualifies), none, dynamic, float16 or int8: "
+        "choose model.tflite among that kind of variant")
+    add("--size-metric", default=defaults["size_metric"],
+        help="bytes (what the device stores) or gzip_bytes (what is downloaded)")
+    add("--max-mse-increase", type=float, default=defaults["max_mse_increase"],
+        help="largest relative test MSE increase of model.tflite over Keras (0.05 = 5%%)")
 
 
 def build_parser():
@@ -49,15 +66,29 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     search = commands.add_parser("search", help="search pruning schedules, export the best")
     _add_search_flags(search)
+    export = commands.add_parser(
+        "export", help="export the best trial of a finished or interrupted search again")
+    export.add_argument("--directory", default="logs", help="the search's --directory")
+    export.add_argument("--export-dir", default="export", help="where to export")
+    # Left out, these are the search's own (stored) settings.
+    _add_export_flags(export, dict.fromkeys(SearchConfig().export_options))
     return parser
 
 
 def search_command(args):
-    from tuner_prune.config import SearchConfig
     from tuner_prune.search import run_search
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
     manifest = run_search(SearchConfig.from_dict(values))
+    print_summary(manifest, args.export_dir)
+
+
+def export_command(args):
+    from tuner_prune.search import export_search
+
+    manifest = export_search(args.directory, args.export_dir,
+                             quantization=args.quantization, size_metric=args.size_metric,
+                             max_mse_increase=args.max_mse_increase)
     print_summary(manifest, args.export_dir)
 
 
@@ -73,10 +104,25 @@ def print_summary(manifest, export_dir):
     print(f"  {export_dir}/{tflite['path']} ({tflite['variant']}): {tflite['bytes']} bytes, "
           f"{tflite['gzip_bytes']} gzipped, test_mse {tflite['test_mse']:.6g} "
           f"(dense float32 TFLite: {manifest['dense_tflite_bytes']} bytes)")
-    print(f"  {export_dir}/manifest.json")
+    if manifest.get("micro"):
+        micro = manifest["micro"]
+        print(f"  {export_dir}/{micro['source']}, {micro['header']}: the {micro['variant']} "
+              f"model for TensorFlow Lite Micro ({micro['bytes']} bytes)")
+    print(f"  {export_dir}/manifest.json; TFLite variants tried:")
+    for row in manifest["candidates"]:
+        print("    " + _candidate_line(row))
 
 
-COMMANDS = {"search": search_command}
+def _candidate_line(row):
+    if row["test_mse"] is None:
+        return f"{row['name']:20s} {row['bytes']:>10} bytes  {row['error']}"
+    mark = "chosen" if row["chosen"] else ("" if row["within_tolerance"] else
+                                           "over the MSE tolerance")
+    return (f"{row['name']:20s} {row['bytes']:>10} bytes {row['gzip_bytes']:>10} gzipped  "
+            f"test_mse {row['test_mse']:<10.6g} {row['latency_us']:8.1f} us  {mark}")
+
+
+COMMANDS = {"search": search_command, "export": export_command}
 
 
 def main(argv=None):

@@ -8,7 +8,9 @@ CONFIG_FILE = "tuner_prune.json"
 # Settings that define the search; a resumed search must not change them.
 IDENTITY = ("data", "target", "n_samples", "n_features", "n_informative", "noise",
             "seed", "epochs", "batch_size", "final_sparsity", "power", "begin_step",
-            "end_step", "model")
+            "end_step", "model", "block_size")
+QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
+SIZE_METRICS = ("bytes", "gzip_bytes")
 
 
 @dataclasses.dataclass
@@ -33,6 +35,10 @@ class SearchConfig:
     begin_step: str = None
     end_step: str = None
     model: str = None
+    block_size: str = None
+    quantization: str = "auto"
+    size_metric: str = "bytes"
+    max_mse_increase: float = 0.05
 
     @classmethod
     def from_dict(cls, values):
@@ -56,15 +62,51 @@ class SearchConfig:
                              f"({self.n_features}), received {self.n_informative}.")
         if self.noise < 0:
             raise ValueError(f"Expected --noise >= 0, received {self.noise!r}.")
+        check_export_options(self.export_options)
+        parse_block_size(self.block_size)
 
     @property
     def schedule_texts(self):
         return {name: getattr(self, name)
                 for name in ("final_sparsity", "power", "begin_step", "end_step")}
 
+    @property
+    def export_options(self):
+        """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
+        return {"quantization": self.quantization, "size_metric": self.size_metric,
+                "max_mse_increase": self.max_mse_increase}
+
     def identity(self):
         values = dataclasses.asdict(self)
         return {name: values[name] for name in IDENTITY}
+
+
+def check_export_options(options):
+    """Raises ``ValueError`` (naming the flag) for a bad export option."""
+    for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS)):
+        if options[name] not in allowed:
+            raise ValueError(f"Expected --{name.replace('_', '-')} among "
+                             f"{', '.join(allowed)}, received {options[name]!r}.")
+    increase = options["max_mse_increase"]
+    if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
+            increase >= 0):
+        raise ValueError(f"Expected --max-mse-increase >= 0 (0.05 is 5 %), received "
+                         f"{increase!r}.")
+
+
+def parse_block_size(text):
+    """``"16x1"`` -> ``(16, 1)``; ``None`` -> ``(1, 1)`` (unstructured pruning).
+
+    Raises:
+        ValueError: Not two positive integers joined by ``x``.
+    """
+    if text is None:
+        return (1, 1)
+    parts = str(text).lower().split("x")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise ValueError(f"Expected --block-size ROWSxCOLUMNS (positive integers, "
+                         f"e.g. 16x1), received {text!r}.")
+    return int(parts[0]), int(parts[1])
 
 
 def config_path(directory):

@@ -1,19 +1,18 @@
 """Export of a trained pruned model: SavedModel, verified TFLite, manifest.
 
-Everything is written into a temporary folder beside the target and swapped
-in only when complete, so an interrupted export leaves the previous one intact.
+Everything is written into a staging folder beside the target and swapped in
+only when complete and checked, so an interrupted or failed export leaves the
+previous one intact, and a manifest never names a file that is not there.
 """
 
 import contextlib
 import io
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
-from tuner_prune import sizes, tflite
+from tuner_prune import micro, staging, tflite
 from tuner_prune._keras import keras, sparsity
 from tuner_prune.tuner import measure_sparsity
 
@@ -53,12 +52,17 @@ def mse(prediction, target):
 
 
 def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
-                 total_steps, extra=None, max_mse_increase=0.05, size_metric="bytes"):
-    """Writes ``saved_model/``, ``model.tflite`` and ``manifest.json``.
+                 total_steps, extra=None, max_mse_increase=0.05, size_metric="bytes",
+                 quantization="auto"):
+    """Writes ``saved_model/``, ``model.tflite``, ``manifest.json`` (and C++).
+
+    ``model_data.cc`` and ``model_data.h`` are written too when the
+    full-integer variant is within the tolerance.
 
     Args:
         pruned_model: The pruning-wrapped model with its scored weights.
-        dataset: The ``Dataset`` the model was trained on (scaling, test split).
+        dataset: The ``Dataset`` the model was trained on (scaling, test split,
+            training rows that calibrate the full-integer variant).
         export_dir: Target folder; replaced only when the export is complete.
         hyperparameters: The four schedule values of the trial.
         val_mse: The trial's validation MSE (target units).
@@ -67,79 +71,89 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
         max_mse_increase: Tolerance of a TFLite variant's test MSE over the
             Keras model's.
         size_metric: ``"bytes"`` or ``"gzip_bytes"``: what "smallest" means.
+        quantization: ``"auto"``, or ``"none"``, ``"dynamic"``, ``"float16"``,
+            ``"int8"`` to choose ``model.tflite`` among that kind of variant only.
 
     Returns:
         The manifest as a dict.
+
+    Raises:
+        tflite.NoCandidateError: No variant qualifies (nothing is written).
     """
     model = serving_model(pruned_model, dataset)
     x_test = dataset.x_test.astype(np.float32)
-    figures = measure_sparsity(pruned_model)
     manifest = {
         "best_hyperparameters": hyperparameters,
         "total_steps": total_steps,
         "val_mse": val_mse,
         "test_mse": mse(model.predict(x_test, verbose=0), dataset.y_test),
-        **figures,
+        **measure_sparsity(pruned_model),
         **(extra or {}),
+        "export_options": {"max_mse_increase": max_mse_increase,
+                           "size_metric": size_metric, "quantization": quantization},
     }
-    with _staging(export_dir) as staging:
-        manifest.update(_write_artifacts(model, x_test, dataset.y_test, staging,
-                                         manifest["test_mse"], max_mse_increase,
-                                         size_metric))
-        with open(os.path.join(staging, MANIFEST), "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2)
+    with staging.staged_folder(export_dir) as folder:
+        saved_model_dir = os.path.join(folder, SAVED_MODEL)
+        with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.
+            model.export(saved_model_dir)
+        found = tflite.candidates(saved_model_dir, x_test, dataset.y_test,
+                                  representative_rows(dataset))
+        manifest.update(_write_tflite(found, folder, manifest))
+        manifest["saved_model"] = {"path": SAVED_MODEL,
+                                   "bytes": _tree_bytes(saved_model_dir)}
+        _write_manifest(manifest, folder)
     return manifest
 
 
-def _write_artifacts(model, x_test, y_test, staging, keras_mse, max_mse_increase,
-                     size_metric):
-    saved_model_dir = os.path.join(staging, SAVED_MODEL)
-    with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.
-        model.export(saved_model_dir)
-    found = tflite.candidates(saved_model_dir, x_test, y_test)
-    chosen = tflite.choose(found, keras_mse, max_mse_increase, size_metric)
-    tflite.write(chosen, os.path.join(staging, TFLITE))
-    dense = next(c for c in found if c.name == "float32")
+def representative_rows(dataset, rows=tflite.REPRESENTATIVE_ROWS, seed=0):
+    """Raw training rows that calibrate a full-integer variant."""
+    count = min(rows, len(dataset.x_train))
+    picked = np.random.default_rng(seed).choice(len(dataset.x_train), count, replace=False)
+    return dataset.x_train[np.sort(picked)].astype(np.float32)
+
+
+def _write_tflite(found, folder, manifest):
+    options = manifest["export_options"]
+    chosen = tflite.choose(found, manifest["test_mse"], **options)
+    tflite.write(chosen, os.path.join(folder, TFLITE))
+    by_name = {c.name: c for c in found}
     return {
-        "saved_model": {"path": SAVED_MODEL, "bytes": _tree_bytes(saved_model_dir)},
         "tflite": {"path": TFLITE, "variant": chosen.name, "bytes": chosen.bytes,
-                   "gzip_bytes": chosen.gzip_bytes, "test_mse": chosen.test_mse},
-        "dense_tflite_bytes": dense.bytes,
+                   "gzip_bytes": chosen.gzip_bytes, "test_mse": chosen.test_mse,
+                   "latency_us": chosen.latency_us,
+                   **tflite.io_quantization(chosen.content)},
+        "micro": _write_micro(by_name.get("int8"), folder),
+        "dense_tflite_bytes": by_name["float32"].bytes,
         "candidates": [c.summary() for c in found],
     }
+
+
+def _write_micro(candidate, folder):
+    """C++ source of the full-integer variant, if it is within the tolerance."""
+    if candidate is None or not candidate.within_tolerance:
+        return None
+    io_params = tflite.io_quantization(candidate.content)
+    return {"variant": candidate.name, **micro.write(candidate.content, io_params, folder)}
+
+
+def shipped_files(manifest):
+    """Paths (relative to the export folder) that ``manifest`` names."""
+    names = [manifest["saved_model"]["path"], manifest["tflite"]["path"]]
+    if manifest.get("micro"):
+        names += [manifest["micro"]["source"], manifest["micro"]["header"]]
+    return names
+
+
+def _write_manifest(manifest, folder):
+    missing = [name for name in shipped_files(manifest)
+               if not os.path.exists(os.path.join(folder, name))]
+    if missing:
+        raise RuntimeError(f"Expected the export to hold {missing}, received none")
+    path = os.path.join(folder, MANIFEST)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2)
 
 
 def _tree_bytes(folder):
     return sum(os.path.getsize(os.path.join(root, name))
                for root, _, names in os.walk(folder) for name in names)
-
-
-@contextlib.contextmanager
-def _staging(export_dir):
-    """A temporary folder beside ``export_dir`` swapped in on success."""
-    target = os.path.abspath(export_dir)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    try:
-        yield staging
-        _swap_in(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _swap_in(staging, target):
-    _keep_ignore_file(target, staging)
-    retired = None
-    if os.path.exists(target):
-        retired = tempfile.mkdtemp(prefix=".old-export-", dir=os.path.dirname(target))
-        os.rename(target, os.path.join(retired, "export"))
-    os.rename(staging, target)
-    if retired:
-        shutil.rmtree(retired, ignore_errors=True)
-
-
-def _keep_ignore_file(target, staging):
-    ignore = os.path.join(target, ".gitignore")
-    if os.path.isfile(ignore):
-        shutil.copy(ignore, os.path.join(staging, ".gitignore"))

@@ -26,11 +26,18 @@ class PruningHyperModel(keras_tuner.HyperModel):
         space: A ``ScheduleSpace`` fixing or narrowing hyperparameters.
         initial_sparsity: Sparsity at ``begin_step``.
         learning_rate: Adam learning rate.
+        block_size: tfmot's ``block_size``: ``(rows, columns)`` of the blocks
+            of each 2-D kernel that are pruned together. A Dense kernel is
+            ``(inputs, units)``, so ``(16, 1)`` prunes runs of 16 inputs of one
+            unit: the 1x16 blocks of TFLite's sparse int8 fully-connected kernel
+            (``(4, 1)``: its float32 1x4 kernel). A kernel with a dimension of 1
+            (a ``Dense(1)`` output) is left dense, other kernels are pruned
+            unstructured (tfmot pools blocks of 2-D kernels only).
     """
 
     def __init__(self, build_model=None, *, n_features, epochs, steps_per_epoch,
                  space=None, initial_sparsity=0.0, learning_rate=1e-3,
-                 name="pruning_hypermodel"):
+                 block_size=(1, 1), name="pruning_hypermodel"):
         super().__init__(name=name)
         self.build_model = build_model
         self.n_features = n_features
@@ -39,6 +46,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
         self.space = space
         self.initial_sparsity = initial_sparsity
         self.learning_rate = learning_rate
+        self.block_size = block_size
         self.bounds = (space or space_lib.ScheduleSpace()).resolve(
             self.total_steps, steps_per_epoch)
 
@@ -91,8 +99,26 @@ class PruningHyperModel(keras_tuner.HyperModel):
             power=plan.power,
             frequency=plan.frequency,
         )
-        model = sparsity.prune_low_magnitude(self.build_base(hp),
-                                             pruning_schedule=tfmot_schedule)
+        base = self.build_base(hp)
+        if tuple(self.block_size) == (1, 1):
+            model = sparsity.prune_low_magnitude(base, pruning_schedule=tfmot_schedule)
+        else:
+            model = keras.models.clone_model(base, clone_function=functools.partial(
+                self._prune_in_blocks, schedule=tfmot_schedule))
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                       loss="mse")
         return model
+
+    def _prune_in_blocks(self, layer, schedule):
+        """``layer`` wrapped for block pruning, for unstructured pruning or not at all.
+
+        tfmot's block pooling fails on a 2-D kernel with a dimension of 1, and
+        TFLite could only densify such a kernel at run time: it stays dense.
+        """
+        kernel = getattr(layer, "kernel", None)
+        is_matrix = kernel is not None and kernel.shape.rank == 2
+        if is_matrix and min(kernel.shape) == 1:
+            return layer
+        return sparsity.prune_low_magnitude(
+            layer, pruning_schedule=schedule,
+            block_size=tuple(self.block_size) if is_matrix else (1, 1))

@@ -6,7 +6,7 @@ import tempfile
 import keras_tuner
 
 from tuner_prune import config as config_lib, data as data_lib, models
-from tuner_prune import schedule, space as space_lib
+from tuner_prune import schedule, space as space_lib, tflite
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.tuner import PruningTuner
@@ -34,6 +34,7 @@ def prepare(config):
         epochs=config.epochs,
         steps_per_epoch=schedule.steps_per_epoch(len(dataset.x_train), config.batch_size),
         space=space_lib.ScheduleSpace.from_text(**config.schedule_texts),
+        block_size=config_lib.parse_block_size(config.block_size),
     )
     return dataset, hypermodel
 
@@ -91,14 +92,59 @@ def run_search(config):
     tuner = open_tuner(config, hypermodel, dataset.fingerprint())
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
                  batch_size=config.batch_size, target_scale=dataset.y_scale)
-    return export_best(tuner, dataset, config.export_dir)
+    return export_best(tuner, dataset, config.export_dir, **config.export_options)
+
+
+def export_search(directory, export_dir, **options):
+    """Exports the best trial of the search in ``directory`` again, without training.
+
+    The search may be finished or interrupted; its settings (data, model,
+    schedule bounds) are read from the config it stored.
+
+    Args:
+        directory: The search's ``--directory``.
+        export_dir: Where to export.
+        **options: ``quantization``, ``size_metric``, ``max_mse_increase``;
+            missing or ``None`` ones are the search's own.
+
+    Returns:
+        The export manifest.
+
+    Raises:
+        ValueError: No search in ``directory``, its data changed, or bad options.
+        SearchError: No trial of the search completed, or no TFLite variant
+            qualifies.
+    """
+    stored = config_lib.load_stored(directory)
+    if stored is None:
+        raise ValueError(f"Expected a search in --directory {directory} (with "
+                         f"{config_lib.CONFIG_FILE}), received none; run `search` first.")
+    chosen = {name: value for name, value in options.items() if value is not None}
+    config = config_lib.SearchConfig.from_dict({
+        **stored["config"], **chosen, "directory": directory, "export_dir": export_dir,
+        "overwrite": False})
+    check_writable(config.export_dir)
+    dataset, hypermodel = prepare(config)
+    if dataset.fingerprint() != stored["data"]:
+        raise ValueError(f"Expected the data the search in {directory} was run on, "
+                         f"received different data from {dataset.source}.")
+    tuner = PruningTuner(hypermodel, seed=config.seed, directory=directory,
+                         project_name=PROJECT, verbose=False)
+    return export_best(tuner, dataset, config.export_dir, **config.export_options)
 
 
 def export_best(tuner, dataset, export_dir, **options):
     """Exports the best completed trial of ``tuner``.
 
+    Args:
+        tuner: A ``PruningTuner`` with its trials.
+        dataset: The ``Dataset`` it searched on.
+        export_dir: Where to export.
+        **options: ``export_model``'s ``quantization``, ``size_metric``,
+            ``max_mse_increase``.
+
     Raises:
-        SearchError: No trial completed.
+        SearchError: No trial completed, or no TFLite variant qualifies.
     """
     trial = tuner.best_trial()
     if trial is None:
@@ -107,11 +153,14 @@ def export_best(tuner, dataset, export_dir, **options):
         raise SearchError(f"no trial completed; every trial failed: {'; '.join(reasons)}")
     hyperparameters = dict(trial.hyperparameters.values)
     plan = tuner.hypermodel.schedule(trial.hyperparameters)
-    return export_model(
-        tuner.load_model(trial), dataset, export_dir,
-        hyperparameters=hyperparameters, val_mse=trial.score,
-        total_steps=tuner.hypermodel.total_steps,
-        extra={"trial_id": trial.trial_id, "frequency": plan.frequency,
-               "completed_trials": sum(t.status == "COMPLETED"
-                                       for t in tuner.oracle.trials.values())},
-        **options)
+    try:
+        return export_model(
+            tuner.load_model(trial), dataset, export_dir,
+            hyperparameters=hyperparameters, val_mse=trial.score,
+            total_steps=tuner.hypermodel.total_steps,
+            extra={"trial_id": trial.trial_id, "frequency": plan.frequency,
+                   "completed_trials": sum(t.status == "COMPLETED"
+                                           for t in tuner.oracle.trials.values())},
+            **options)
+    except tflite.NoCandidateError as error:
+        raise SearchError(str(error)) from None

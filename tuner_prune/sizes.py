@@ -38,6 +38,15 @@ def mask_entropy_bytes(total, nonzero):
     return log_choose / math.log(2) / 8
 
 
-def information_limit_bytes(total, nonzero, bytes_per_weight=1):
-    """Smallest encoding of a sparse weight set: values plus the zero mask."""
-    return nonzero * bytes_per_weight + mask_entropy_bytes(total, nonzero)
+def information_limit_bytes(total, nonzero, bytes_per_weight=1, block=1):
+    """Smallest encoding of a sparse weight set: values plus the zero mask.
+
+    Args:
+        total: Weights, zero or not.
+        nonzero: Nonzero weights.
+        bytes_per_weight: Bytes of one nonzero value.
+        block: Weights pruned together; the mask then says which of
+            ``total / block`` blocks are kept (1: unstructured pruning).
+    """
+    mask = mask_entropy_bytes(round(total / block), round(nonzero / block))
+    return nonzero * bytes_per_weight + mask

@@ -1,0 +1,158 @@
+"""Benchmark: every TFLite candidate of the article's MLP at high sparsity.
+
+For each (final sparsity, block size) it trains one model on the built-in data
+with a fixed schedule (power 3, begin step 40, end step 280 of 640), converts
+every variant, runs each in LiteRT at default settings, and prints bytes, gzip
+bytes, test MSE and batch-1 latency, the information limit and which variant
+``model.tflite`` would be by ``bytes`` and by ``gzip_bytes``. Latencies of all
+candidates of one model are measured side by side (interleaved rounds), so
+their ratios are comparable even on a shared machine.
+
+    python bench/edge_export.py                       # the full grid, ~25 min on 2 cores
+    python bench/edge_export.py --runs 0.95:16x1 --epochs 16
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+from ai_edge_litert import interpreter as litert  # noqa: E402
+
+from tuner_prune import config as config_lib, export, search, sizes, tflite  # noqa: E402
+from tuner_prune.tuner import pruned_layers  # noqa: E402
+
+ROUNDS = 15
+INVOKES = 100
+
+
+RUNS = "0.9:1x1,0.95:1x1,0.98:1x1,0.9:16x1,0.95:16x1,0.98:16x1,0.95:4x1"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default=RUNS,
+                        help="SPARSITY:BLOCK,... (BLOCK: tfmot block_size ROWSxCOLUMNS)")
+    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--max-mse-increase", type=float, default=0.05)
+    return parser.parse_args(argv)
+
+
+def grid(args):
+    return [(float(run.split(":")[0]), run.split(":")[1]) for run in args.runs.split(",")]
+
+
+def train(sparsity, block, epochs, workdir):
+    """One model with a fixed schedule, trained through the search machinery."""
+    config = config_lib.SearchConfig(
+        max_trials=1, epochs=epochs, final_sparsity=str(sparsity), power="3",
+        begin_step=str(40 * epochs // 80), end_step=str(280 * epochs // 80),
+        block_size=None if block == "1x1" else block, overwrite=True,
+        directory=os.path.join(workdir, f"logs_{sparsity}_{block}"))
+    dataset, hypermodel = search.prepare(config)
+    tuner = search.open_tuner(config, hypermodel, dataset.fingerprint(), verbose=False)
+    tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
+                 batch_size=config.batch_size, target_scale=dataset.y_scale)
+    return dataset, tuner.load_model(tuner.best_trial())
+
+
+def measure(dataset, pruned, workdir, max_mse_increase):
+    """Candidates, Keras test MSE, the two choices and the weight counts."""
+    model = export.serving_model(pruned, dataset)
+    x_test = dataset.x_test.astype(np.float32)
+    keras_mse = export.mse(model.predict(x_test, verbose=0), dataset.y_test)
+    saved_model = tempfile.mkdtemp(dir=workdir)
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.export(saved_model)
+    found = tflite.candidates(saved_model, x_test, dataset.y_test,
+                              export.representative_rows(dataset))
+    choices = {}
+    for metric in ("bytes", "gzip_bytes"):
+        choices[metric] = tflite.choose(found, keras_mse, max_mse_increase, metric).name
+        for candidate in found:
+            candidate.chosen = False
+    kernels = [kernel for _, kernel in pruned_layers(pruned)]
+    counts = (sum(k.size for k in kernels), sizes.nonzero_count(kernels))
+    return found, keras_mse, choices, counts
+
+
+def side_by_side_latency(found, row):
+    """Median batch-1 latency (us) of each loaded candidate, interleaved rounds."""
+    runners = {}
+    for candidate in found:
+        if candidate.loaded:
+            runner = litert.Interpreter(model_content=candidate.content)
+            runner.allocate_tensors()
+            feed = runner.get_input_details()[0]
+            runner.set_tensor(feed["index"], tflite.quantize_input(feed, row[None]))
+            runner.invoke()
+            runners[candidate.name] = runner
+    rounds = {name: [] for name in runners}
+    for _ in range(ROUNDS):
+        for name, runner in runners.items():
+            times = []
+            for _ in range(INVOKES):
+                start = time.perf_counter()
+                runner.invoke()
+                times.append(time.perf_counter() - start)
+            rounds[name].append(statistics.median(times) * 1e6)
+    return {name: statistics.median(values) for name, values in rounds.items()}
+
+
+def report(sparsity, block, found, keras_mse, choices, counts, latency):
+    total, nonzero = counts
+    block_weights = int(np.prod([int(n) for n in block.split("x")]))
+    limit = sizes.information_limit_bytes(total, nonzero)
+    block_limit = sizes.information_limit_bytes(total, nonzero, block=block_weights)
+    dense = next(c for c in found if c.name == "float32")
+    dense_int8 = latency.get("dynamic_int8")
+    print(f"\n## final sparsity {sparsity}, block {block}: {nonzero} of {total} kernel "
+          f"weights nonzero; Keras test MSE {keras_mse:.6g}")
+    print(f"information limit {limit:.0f} bytes (block-aware: {block_limit:.0f}); "
+          f"dense float32 TFLite {dense.bytes} bytes")
+    print("| variant | bytes | gzip bytes | bytes / limit | gzip / limit | test MSE | "
+          "MSE / Keras | latency us | latency / dense int8 | loaded |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for c in found:
+        mark = "".join(f" **chosen by {m}**" for m, name in choices.items() if name == c.name)
+        if c.test_mse is None:
+            ran = f"{latency[c.name]:.1f} | {latency[c.name] / dense_int8:.2f}" if c.loaded else " | "
+            print(f"| {c.name} | {c.bytes} | {c.gzip_bytes} | {c.bytes / limit:.2f} | "
+                  f"{c.gzip_bytes / limit:.2f} | | | {ran} | {'yes' if c.loaded else 'no'}: "
+                  f"{c.error} |")
+            continue
+        print(f"| {c.name}{mark} | {c.bytes} | {c.gzip_bytes} | {c.bytes / limit:.2f} | "
+              f"{c.gzip_bytes / limit:.2f} | {c.test_mse:.6g} | {c.test_mse / keras_mse:.3f} | "
+              f"{latency[c.name]:.1f} | {latency[c.name] / dense_int8:.2f} | yes |")
+    by_bytes = next(c for c in found if c.name == choices["bytes"])
+    by_gzip = next(c for c in found if c.name == choices["gzip_bytes"])
+    print(f"goals: by gzip_bytes {by_gzip.name} {by_gzip.gzip_bytes / limit:.2f} x limit "
+          f"(<= 1.15), {dense.bytes / by_gzip.gzip_bytes:.1f} x smaller than dense float32 "
+          f"(>= 40); by bytes {by_bytes.name} {by_bytes.bytes / limit:.2f} x limit (<= 2); "
+          f"latency {latency[by_bytes.name] / dense_int8:.2f} x dense int8 (<= 0.5)",
+          flush=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.time()
+    with tempfile.TemporaryDirectory() as workdir:
+        for sparsity, block in grid(args):
+            dataset, pruned = train(sparsity, block, args.epochs, workdir)
+            found, keras_mse, choices, counts = measure(dataset, pruned, workdir,
+                                                        args.max_mse_increase)
+            latency = side_by_side_latency(found, dataset.x_test[0].astype(np.float32))
+            report(sparsity, block, found, keras_mse, choices, counts, latency)
+    print(f"\n{time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

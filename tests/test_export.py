@@ -1,0 +1,154 @@
+"""`python -m tuner_prune export`: re-export without training, never half-written."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+from test_micro import decode_c_array
+from tuner_prune.data import load_dataset
+from tuner_prune.tflite import io_quantization, predict
+
+TOLERANCE = 0.2  # Of the re-export; the tiny search's own export uses the 5 % default.
+
+
+def tiny_dataset():
+    return load_dataset(n_samples=300, n_features=20, n_informative=10, seed=1)
+
+
+def snapshot(folder):
+    """``{relative path: sha256}`` of every file under ``folder``."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, folder)] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+
+
+def named_files(manifest):
+    names = [manifest["saved_model"]["path"], manifest["tflite"]["path"]]
+    if manifest["micro"]:
+        names += [manifest["micro"]["source"], manifest["micro"]["header"]]
+    return names
+
+
+def export_args(logs, export):
+    return ["export", "--directory", str(logs), "--export-dir", str(export),
+            "--quantization", "int8", "--max-mse-increase", str(TOLERANCE)]
+
+
+def kill_midway(logs, export):
+    """Starts an export and SIGKILLs it once it has written its SavedModel."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuner_prune", *export_args(logs, export)],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prefix = f".{export.name}.staging-{process.pid}-"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            staged = [entry for entry in os.listdir(export.parent) if entry.startswith(prefix)]
+            if staged and (export.parent / staged[0] / "saved_model" / "saved_model.pb").exists():
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return export.parent / staged[0]
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    pytest.fail(f"the export never reached its staging folder (exit status {process.returncode})")
+
+
+@pytest.fixture(scope="module")
+def reexport(tiny_search, tmp_path_factory):
+    """A copy of the tiny export, an export killed over it, then a finished one."""
+    root = tmp_path_factory.mktemp("reexport")
+    export = root / "export"
+    shutil.copytree(tiny_search["export"], export)
+    trials_before = snapshot(tiny_search["logs"] / "search")
+    before = snapshot(export)
+    leftover = kill_midway(tiny_search["logs"], export)
+    after_kill = {"files": snapshot(export), "leftover": leftover,
+                  "leftover_existed": leftover.exists()}
+    result = run_cli(*export_args(tiny_search["logs"], export))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"export": export, "before": before, "after_kill": after_kill, "result": result,
+            "manifest": json.loads((export / "manifest.json").read_text()),
+            "trials_before": trials_before}
+
+
+def test_killed_export_leaves_the_previous_export_intact(reexport, tiny_search):
+    killed = reexport["after_kill"]
+    assert killed["leftover_existed"], "the export was not killed midway"
+    assert killed["files"] == reexport["before"]
+    for name in named_files(tiny_search["manifest"]):
+        assert name in {path.split(os.sep)[0] for path in killed["files"]}
+
+
+def test_next_export_removes_what_the_killed_one_left(reexport):
+    assert not reexport["after_kill"]["leftover"].exists()
+    assert sorted(os.listdir(reexport["export"].parent)) == ["export"]
+
+
+def test_reexport_reuses_the_trained_weights(reexport, tiny_search):
+    manifest, original = reexport["manifest"], tiny_search["manifest"]
+    assert snapshot(tiny_search["logs"] / "search") == reexport["trials_before"]
+    assert manifest["trial_id"] == original["trial_id"]
+    assert manifest["test_mse"] == pytest.approx(original["test_mse"], rel=1e-6)
+    assert manifest["export_options"] == {"quantization": "int8", "size_metric": "bytes",
+                                          "max_mse_increase": TOLERANCE}
+    assert manifest["tflite"]["variant"] == "int8"
+    assert "Best trial" in reexport["result"].stdout
+
+
+@pytest.mark.parametrize("which", ["tiny_search", "reexport"])
+def test_every_shipped_file_loads_and_matches_keras(which, request):
+    export = request.getfixturevalue(which)["export"]
+    manifest = json.loads((export / "manifest.json").read_text())
+    data, limit = tiny_dataset(), manifest["test_mse"] * (
+        1 + manifest["export_options"]["max_mse_increase"])
+    for name in named_files(manifest):
+        assert (export / name).exists(), name
+    shipped = {"model.tflite": (export / "model.tflite").read_bytes()}
+    if manifest["micro"]:
+        shipped["model_data.cc"] = decode_c_array((export / "model_data.cc").read_text())[0]
+    for name, content in shipped.items():
+        tflite_mse = float(np.mean((predict(content, data.x_test) - data.y_test) ** 2))
+        assert tflite_mse <= limit, name
+    chosen = [row for row in manifest["candidates"] if row["chosen"]]
+    assert [row["name"] for row in chosen] == [manifest["tflite"]["variant"]]
+    assert chosen[0]["bytes"] == len(shipped["model.tflite"])
+
+
+def test_c_array_is_exactly_the_int8_candidate(reexport):
+    export, manifest = reexport["export"], reexport["manifest"]
+    content, length = decode_c_array((export / "model_data.cc").read_text())
+    assert content == (export / "model.tflite").read_bytes()  # The int8 variant was chosen.
+    int8 = next(row for row in manifest["candidates"] if row["name"] == "int8")
+    assert length == len(content) == int8["bytes"] == manifest["micro"]["bytes"]
+    quantization = io_quantization(content)
+    assert quantization["input"]["dtype"] == quantization["output"]["dtype"] == "int8"
+    header = (export / "model_data.h").read_text()
+    assert f"kModelInputZeroPoint = {quantization['input']['zero_point']};" in header
+    assert manifest["micro"]["input"] == quantization["input"]
+
+
+def test_export_without_a_search_is_one_line_exit_2(tmp_path):
+    result = run_cli("export", "--directory", str(tmp_path / "nothing"),
+                     "--export-dir", str(tmp_path / "export"))
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tuner_prune: error: Expected a search in --directory")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "export").exists()
