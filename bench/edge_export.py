@@ -9,7 +9,7 @@ candidates of one model are measured side by side (interleaved rounds), so
 their ratios are comparable even on a shared machine.
 
     python bench/edge_export.py                       # the full grid, ~25 min on 2 cores
-    python bench/edge_export.py --runs 0.95:16x1 --epochs 16
+    python bench/edge_export.py --runs 0.95:16x1 --n-features 1008
 """
 
 import argparse
@@ -42,6 +42,8 @@ def parse_args(argv=None):
     parser.add_argument("--runs", default=RUNS,
                         help="SPARSITY:BLOCK,... (BLOCK: tfmot block_size ROWSxCOLUMNS)")
     parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--n-features", type=int, default=1000,
+                        help="width of the built-in data (the article: 1000)")
     parser.add_argument("--max-mse-increase", type=float, default=0.05)
     return parser.parse_args(argv)
 
@@ -50,13 +52,13 @@ def grid(args):
     return [(float(run.split(":")[0]), run.split(":")[1]) for run in args.runs.split(",")]
 
 
-def train(sparsity, block, epochs, workdir):
+def train(sparsity, block, epochs, n_features, workdir):
     """One model with a fixed schedule, trained through the search machinery."""
     config = config_lib.SearchConfig(
-        max_trials=1, epochs=epochs, final_sparsity=str(sparsity), power="3",
-        begin_step=str(40 * epochs // 80), end_step=str(280 * epochs // 80),
-        block_size=None if block == "1x1" else block, overwrite=True,
-        directory=os.path.join(workdir, f"logs_{sparsity}_{block}"))
+        max_trials=1, epochs=epochs, n_features=n_features,
+        final_sparsity=str(sparsity), power="3", begin_step=str(40 * epochs // 80),
+        end_step=str(280 * epochs // 80), block_size=None if block == "1x1" else block,
+        overwrite=True, directory=os.path.join(workdir, f"logs_{sparsity}_{block}"))
     dataset, hypermodel = search.prepare(config)
     tuner = search.open_tuner(config, hypermodel, dataset.fingerprint(), verbose=False)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
@@ -114,7 +116,7 @@ def report(sparsity, block, found, keras_mse, choices, counts, latency):
     block_limit = sizes.information_limit_bytes(total, nonzero, block=block_weights)
     dense = next(c for c in found if c.name == "float32")
     dense_int8 = latency.get("dynamic_int8")
-    print(f"\n## final sparsity {sparsity}, block {block}: {nonzero} of {total} kernel "
+    print(f"\n#### final sparsity {sparsity}, block {block}: {nonzero} of {total} kernel "
           f"weights nonzero; Keras test MSE {keras_mse:.6g}")
     print(f"information limit {limit:.0f} bytes (block-aware: {block_limit:.0f}); "
           f"dense float32 TFLite {dense.bytes} bytes")
@@ -124,7 +126,8 @@ def report(sparsity, block, found, keras_mse, choices, counts, latency):
     for c in found:
         mark = "".join(f" **chosen by {m}**" for m, name in choices.items() if name == c.name)
         if c.test_mse is None:
-            ran = f"{latency[c.name]:.1f} | {latency[c.name] / dense_int8:.2f}" if c.loaded else " | "
+            ran = (f"{latency[c.name]:.1f} | {latency[c.name] / dense_int8:.2f}"
+                   if c.loaded else " | ")
             print(f"| {c.name} | {c.bytes} | {c.gzip_bytes} | {c.bytes / limit:.2f} | "
                   f"{c.gzip_bytes / limit:.2f} | | | {ran} | {'yes' if c.loaded else 'no'}: "
                   f"{c.error} |")
@@ -146,7 +149,7 @@ def main(argv=None):
     started = time.time()
     with tempfile.TemporaryDirectory() as workdir:
         for sparsity, block in grid(args):
-            dataset, pruned = train(sparsity, block, args.epochs, workdir)
+            dataset, pruned = train(sparsity, block, args.epochs, args.n_features, workdir)
             found, keras_mse, choices, counts = measure(dataset, pruned, workdir,
                                                         args.max_mse_increase)
             latency = side_by_side_latency(found, dataset.x_test[0].astype(np.float32))
