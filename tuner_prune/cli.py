@@ -42,6 +42,16 @@ def _add_search_flags(parser):
             help=f"fix ({kind}) or bound this schedule hyperparameter")
     add("--model", metavar="MODULE:FUNCTION",
         help="your base-model builder: f(hp) -> uncompiled tf_keras model")
+    add("--oracle", metavar="[HOST:]PORT",
+        help="distributed search: the chief's address (KERASTUNER_ORACLE_IP/PORT); "
+        "the chief listens on loopback unless HOST is given")
+    add("--tuner-id", help="distributed search: this process's id "
+        "(KERASTUNER_TUNER_ID); an id containing 'chief' makes the chief")
+    add("--worker-timeout", type=float, default=60.0,
+        help="chief: seconds without a worker heartbeat before its trial moves on")
+    add("--distribution", choices=["mirrored"],
+        help="train each trial under tf.distribute.MirroredStrategy (all local "
+        "GPUs, or 2 logical CPU devices)")
 
 
 def build_parser():
@@ -58,6 +68,9 @@ def search_command(args):
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
     manifest = run_search(SearchConfig.from_dict(values))
+    if manifest is None:
+        print("Worker done: the chief exports the best trial.")
+        return
     print_summary(manifest, args.export_dir)
 
 

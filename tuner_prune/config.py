@@ -33,6 +33,10 @@ class SearchConfig:
     begin_step: str = None
     end_step: str = None
     model: str = None
+    oracle: str = None
+    tuner_id: str = None
+    distribution: str = None
+    worker_timeout: float = 60.0
 
     @classmethod
     def from_dict(cls, values):
@@ -54,6 +58,12 @@ class SearchConfig:
         if self.data is None and self.n_informative > self.n_features:
             raise ValueError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
+        if self.distribution not in (None, "mirrored"):
+            raise ValueError(f"Expected --distribution mirrored, received "
+                             f"{self.distribution!r}.")
+        if self.worker_timeout <= 0:
+            raise ValueError(f"Expected --worker-timeout > 0, received "
+                             f"{self.worker_timeout!r}.")
         if self.noise < 0:
             raise ValueError(f"Expected --noise >= 0, received {self.noise!r}.")
 

@@ -5,7 +5,7 @@ import tempfile
 
 import keras_tuner
 
-from tuner_prune import config as config_lib, data as data_lib, models
+from tuner_prune import config as config_lib, data as data_lib, distribute, models
 from tuner_prune import schedule, space as space_lib
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
@@ -63,9 +63,31 @@ def check_builder(hypermodel):
         pass
 
 
-def open_tuner(config, hypermodel, fingerprint, verbose=True):
-    """A tuner on ``config.directory``; refuses to resume a different search."""
-    stored = None if config.overwrite else config_lib.load_stored(config.directory)
+def mirrored_strategy(logical_cpus=2):
+    """``MirroredStrategy`` over all local GPUs, else over logical CPU devices.
+
+    Must run before TensorFlow initialises its devices.
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MirroredStrategy()
+
+
+def open_tuner(config, hypermodel, fingerprint, verbose=True, strategy=None):
+    """A tuner on ``config.directory``; refuses to resume a different search.
+
+    A worker of a distributed search never overwrites or records the search:
+    the chief does.
+    """
+    worker = distribute.role() == "worker"
+    overwrite = config.overwrite and not worker
+    stored = None if overwrite else config_lib.load_stored(config.directory)
     if stored is not None:
         changed = config_lib.differences(stored, config, fingerprint)
         if changed:
@@ -73,9 +95,12 @@ def open_tuner(config, hypermodel, fingerprint, verbose=True):
                              f"{'; '.join(changed)}); use --overwrite to start over")
     tuner = PruningTuner(hypermodel, max_trials=config.max_trials, seed=config.seed,
                          directory=config.directory, project_name=PROJECT,
-                         overwrite=config.overwrite, verbose=verbose)
-    tuner.oracle.max_trials = config.max_trials
-    config_lib.store(config, fingerprint)
+                         overwrite=overwrite, verbose=verbose,
+                         distribution_strategy=strategy,
+                         worker_timeout=config.worker_timeout)
+    if not worker:
+        tuner.oracle.max_trials = config.max_trials
+        config_lib.store(config, fingerprint)
     return tuner
 
 
@@ -83,14 +108,22 @@ def run_search(config):
     """Runs the search a config describes, then exports its best trial.
 
     Returns:
-        The export manifest.
+        The export manifest, or ``None`` on a worker of a distributed search
+        (the chief exports).
     """
+    mode = distribute.configure(config.oracle, config.tuner_id)
     check_writable(config.export_dir)
+    strategy = mirrored_strategy() if config.distribution == "mirrored" else None
     dataset, hypermodel = prepare(config)
     check_builder(hypermodel)
-    tuner = open_tuner(config, hypermodel, dataset.fingerprint())
+    tuner = open_tuner(config, hypermodel, dataset.fingerprint(), strategy=strategy)
+    if strategy is not None:
+        print(f"Training each trial on {strategy.num_replicas_in_sync} replicas "
+              f"(MirroredStrategy)", flush=True)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
                  batch_size=config.batch_size, target_scale=dataset.y_scale)
+    if mode == "worker":
+        return None
     return export_best(tuner, dataset, config.export_dir)
 
 

@@ -4,6 +4,7 @@ keras-tuner's ``Tuner`` accepts only Keras 3 models, so this tuner runs each
 trial itself on tf_keras; the oracle and the trial bookkeeping are keras-tuner's.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import base_tuner
 
-from tuner_prune import sizes
+from tuner_prune import distribute, sizes
 from tuner_prune._keras import collect_prunable_layers, keras, sparsity
 
 OBJECTIVE = "val_mse"
@@ -92,12 +93,20 @@ class PruningTuner(base_tuner.BaseTuner):
         oracle: A keras-tuner oracle; defaults to ``BayesianOptimizationOracle``
             minimising ``val_mse``.
         verbose: Print one line per trial.
+        distribution_strategy: A ``tf.distribute`` strategy each trial trains
+            under (as keras-tuner's ``Tuner`` takes), or ``None``.
+        worker_timeout: Seconds without a heartbeat after which the chief of
+            a distributed search gives a worker's trial to another worker.
     """
 
     def __init__(self, hypermodel, *, max_trials=10, seed=0, directory="logs",
-                 project_name="search", overwrite=False, oracle=None, verbose=True):
+                 project_name="search", overwrite=False, oracle=None, verbose=True,
+                 distribution_strategy=None,
+                 worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT):
         self.seed = seed
         self.verbose = verbose
+        self.distribution_strategy = distribution_strategy
+        self.worker_timeout = worker_timeout
         oracle = oracle or keras_tuner.oracles.BayesianOptimizationOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "min"),
             max_trials=max_trials,
@@ -121,6 +130,19 @@ class PruningTuner(base_tuner.BaseTuner):
         except Exception:  # Reported by each trial instead.
             pass
         self.oracle.update_space(hp)
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the search: locally, as the chief's oracle server, or as a worker."""
+        mode = distribute.role()
+        if mode == "chief":
+            self.save()
+            distribute.serve(self.oracle, self.project_dir, self.worker_timeout)
+            return
+        if mode == "worker":
+            with distribute.Heartbeat(self.project_dir, self.tuner_id):
+                super().search(*fit_args, **fit_kwargs)
+            return
+        super().search(*fit_args, **fit_kwargs)
 
     def run_trial(self, trial, x, y, validation_data, batch_size=32,
                   target_scale=1.0, callbacks=()):
@@ -173,7 +195,8 @@ class PruningTuner(base_tuner.BaseTuner):
                 f"Expected {self.hypermodel.steps_per_epoch} steps per epoch as the "
                 f"hypermodel was built for, received {steps} ({len(x)} rows, batch "
                 f"size {batch_size}).")
-        model = self.hypermodel.build(trial.hyperparameters)
+        with self._scope():
+            model = self.hypermodel.build(trial.hyperparameters)
         plan = self.hypermodel.schedule(trial.hyperparameters)
         scorer = ScoreAtFinalSparsity(plan.end_step, steps)
         history = model.fit(
@@ -182,6 +205,11 @@ class PruningTuner(base_tuner.BaseTuner):
             callbacks=[sparsity.UpdatePruningStep(), keras.callbacks.TerminateOnNaN(),
                        scorer, *callbacks])
         return model, scorer, history
+
+    def _scope(self):
+        if self.distribution_strategy is None:
+            return contextlib.nullcontext()
+        return self.distribution_strategy.scope()
 
     def _fail(self, trial, reason):
         self._write_record(trial, {"status": "FAILED", "reason": reason})
@@ -214,10 +242,9 @@ class PruningTuner(base_tuner.BaseTuner):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         if self.verbose:
-            done = len(self.oracle.trials) - 1
             values = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.hyperparameters.values.items())
-            print(f"Trial {trial.trial_id} ({done + 1} of {self.oracle.max_trials}): "
-                  f"{values}", flush=True)
+            print(f"{self._who()}Trial {trial.trial_id} ({int(trial.trial_id) + 1} of "
+                  f"{self.oracle.max_trials}): {values}", flush=True)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
@@ -226,13 +253,17 @@ class PruningTuner(base_tuner.BaseTuner):
         trial = self.oracle.get_trial(trial.trial_id)
         if trial.status == "COMPLETED":
             score = trial.metrics.get_last_value(OBJECTIVE)
-            line = f"  val_mse {score:.6g}"
+            line = f"  {self._who()}val_mse {score:.6g}"
         else:
-            line = f"  {trial.status}: {(trial.message or '').strip().splitlines()[-1]}"
+            line = (f"  {self._who()}{trial.status}: "
+                    f"{(trial.message or '').strip().splitlines()[-1]}")
         best = self.best_trial()
         if best is not None:
             line += f" | best so far: trial {best.trial_id}, val_mse {best.score:.6g}"
         print(line, flush=True)
+
+    def _who(self):
+        return "" if distribute.role() == "local" else f"[{self.tuner_id}] "
 
 
 def _non_finite_reason(history):
