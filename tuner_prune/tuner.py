@@ -14,7 +14,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import base_tuner
 
-from tuner_prune import distribute, sizes
+from tuner_prune import distribute, sizes, summaries
 from tuner_prune._keras import collect_prunable_layers, keras, sparsity
 
 OBJECTIVE = "val_mse"
@@ -88,7 +88,8 @@ class PruningTuner(base_tuner.BaseTuner):
         max_trials: Trials to run (failed ones included, as in keras-tuner).
         seed: Seed of the oracle and of each trial's initialisation.
         directory: Folder for search state and logs.
-        project_name: Sub-folder of ``directory`` for this search.
+        project_name: Sub-folder of ``directory`` for this search; its
+            TensorBoard logs go to ``directory/tensorboard/project_name``.
         overwrite: Start over instead of resuming a search found there.
         oracle: A keras-tuner oracle; defaults to ``BayesianOptimizationOracle``
             minimising ``val_mse``.
@@ -119,6 +120,13 @@ class PruningTuner(base_tuner.BaseTuner):
         super().__init__(oracle, hypermodel, directory=directory,
                          project_name=project_name, overwrite=overwrite)
         self.oracle.verbose = 0
+        if overwrite:
+            summaries.clear(self.tensorboard_dir)
+
+    @property
+    def tensorboard_dir(self):
+        """The TensorBoard logs of this search (see ``tuner_prune.summaries``)."""
+        return os.path.join(self.directory, "tensorboard", self.project_name)
 
     def _populate_initial_space(self):
         # A user builder that raises must fail its trials, not the tuner's
@@ -164,6 +172,8 @@ class PruningTuner(base_tuner.BaseTuner):
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed + int(trial.trial_id))
         try:
+            callbacks = [*callbacks,
+                         *summaries.trial_callbacks(self.tensorboard_dir, trial.trial_id)]
             return self._train_and_score(trial, x, y, validation_data, batch_size,
                                          target_scale, callbacks)
         except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
@@ -246,11 +256,17 @@ class PruningTuner(base_tuner.BaseTuner):
             print(f"{self._who()}Trial {trial.trial_id} ({int(trial.trial_id) + 1} of "
                   f"{self.oracle.max_trials}): {values}", flush=True)
 
+    def on_search_begin(self):
+        super().on_search_begin()
+        summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space())
+
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        trial = self.oracle.get_trial(trial.trial_id)
+        summaries.write_trial_end(self.tensorboard_dir, trial,
+                                  self.oracle.get_best_trials(sys.maxsize))
         if not self.verbose:
             return
-        trial = self.oracle.get_trial(trial.trial_id)
         if trial.status == "COMPLETED":
             score = trial.metrics.get_last_value(OBJECTIVE)
             line = f"  {self._who()}val_mse {score:.6g}"
