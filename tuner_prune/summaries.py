@@ -8,8 +8,9 @@ on any folder above it, shows everything):
   ``trial_<id>/train`` and ``trial_<id>/validation`` its loss per epoch;
   ``trial_<id>/metrics`` the sparsity and threshold of each pruned weight over
   training steps (tfmot's ``PruningSummaries``).
-- ``search/``: the best validation MSE so far against trial number, and a
-  picture of validation MSE against final sparsity over all ended trials.
+- ``search/``: the best validation MSE so far against the number of ended
+  trials (the trial number, unless a distributed search ends trials out of
+  order), and a picture of validation MSE against final sparsity over them.
 """
 
 import contextlib
@@ -101,7 +102,7 @@ def write_trial_end(root, trial, trials):
             large count lists them all, also through a distributed oracle).
     """
     _write_session(root, trial)
-    _write_progress(root, trial, trials)
+    _write_progress(root, trials)
 
 
 def _write_session(root, trial):
@@ -120,14 +121,14 @@ def _write_session(root, trial):
             hp_summary.session_end_pb(status).SerializeToString())
 
 
-def _write_progress(root, trial, trials):
-    number = int(trial.trial_id) + 1
+def _write_progress(root, trials):
     ended = [t for t in trials if t.status == COMPLETED or t.status in FAILED]
-    scores = [t.score for t in ended if _scored(t) and int(t.trial_id) < number]
-    with _writer(os.path.join(root, SEARCH_RUN)) as writer, writer.as_default(step=number):
+    scores = [t.score for t in ended if _scored(t)]
+    with _writer(os.path.join(root, SEARCH_RUN)) as writer, \
+            writer.as_default(step=len(ended)):
         if scores:
             tf.summary.scalar(BEST_TAG, min(scores),
-                              description="Best validation MSE among trials 1..N.")
+                              description="Best validation MSE once N trials have ended.")
         tf.summary.image(PLOT_TAG, _plot(ended)[None],
                          description="Validation MSE against final sparsity; "
                                      "failed trials are marked on the x axis.")
