@@ -59,19 +59,37 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     search = commands.add_parser("search", help="search pruning schedules, export the best")
     _add_search_flags(search)
+    export = commands.add_parser("export", help="export the best trial of a search so far")
+    export.add_argument("--directory", default="logs", help="the search's --directory")
+    export.add_argument("--export-dir", default="export", help="where the model goes")
     return parser
 
 
 def search_command(args):
-    from tuner_prune.config import SearchConfig
-    from tuner_prune.search import run_search
+    from tuner_prune.config import SearchConfig, check_search
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
-    manifest = run_search(SearchConfig.from_dict(values))
+    config = SearchConfig.from_dict(values)
+    dataset = check_search(config)  # Before TensorFlow loads: bad input fails fast.
+    manifest = _search_module().run_search(config, dataset)
     if manifest is None:
         print("Worker done: the chief exports the best trial.")
         return
     print_summary(manifest, args.export_dir)
+
+
+def export_command(args):
+    manifest = _search_module().export_search(args.directory, args.export_dir)
+    print_summary(manifest, args.export_dir)
+
+
+def _search_module():
+    from keras_tuner.src import config as keras_tuner_config
+
+    from tuner_prune import search
+
+    keras_tuner_config.DEBUG = False  # A failed trial is one line, not a traceback.
+    return search
 
 
 def print_summary(manifest, export_dir):
@@ -89,22 +107,22 @@ def print_summary(manifest, export_dir):
     print(f"  {export_dir}/manifest.json")
 
 
-COMMANDS = {"search": search_command}
+COMMANDS = {"search": search_command, "export": export_command}
 
 
 def main(argv=None):
+    from tuner_prune.config import SearchError
+
     args = build_parser().parse_args(argv)
-    from keras_tuner.src import config as keras_tuner_config
-
-    from tuner_prune.search import SearchError
-
-    keras_tuner_config.DEBUG = False  # A failed trial is one line, not a traceback.
-
     try:
         COMMANDS[args.command](args)
     except SearchError as error:
-        print(f"tuner_prune: {error}", file=sys.stderr)
+        print(f"tuner_prune: error: {error}", file=sys.stderr)
         return 1
     except ValueError as error:
         return _usage_error(str(error))
+    except KeyboardInterrupt:
+        print("tuner_prune: interrupted; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
     return 0

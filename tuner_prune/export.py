@@ -120,12 +120,32 @@ def _staging(export_dir):
     target = os.path.abspath(export_dir)
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    prefix = f".{os.path.basename(target)}.partial-"
+    _remove_abandoned(parent, prefix)
+    staging = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent)
     try:
         yield staging
         _swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_abandoned(parent, prefix):
+    """Removes staging folders left by exports whose process was killed."""
+    for name in os.listdir(parent):
+        pid = name[len(prefix):].split("-")[0]
+        if name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # Someone else's process.
+        return True
+    return True
 
 
 def _swap_in(staging, target):

@@ -5,7 +5,6 @@ trial itself on tf_keras; the oracle and the trial bookkeeping are keras-tuner's
 """
 
 import contextlib
-import json
 import math
 import os
 import sys
@@ -14,7 +13,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import base_tuner
 
-from tuner_prune import distribute, sizes, summaries
+from tuner_prune import distribute, resume, sizes, summaries
 from tuner_prune._keras import collect_prunable_layers, keras, sparsity
 
 OBJECTIVE = "val_mse"
@@ -92,7 +91,7 @@ class PruningTuner(base_tuner.BaseTuner):
             TensorBoard logs go to ``directory/tensorboard/project_name``.
         overwrite: Start over instead of resuming a search found there.
         oracle: A keras-tuner oracle; defaults to ``BayesianOptimizationOracle``
-            minimising ``val_mse``.
+            minimising ``val_mse``, with state files that survive a kill.
         verbose: Print one line per trial.
         distribution_strategy: A ``tf.distribute`` strategy each trial trains
             under (as keras-tuner's ``Tuner`` takes), or ``None``.
@@ -108,7 +107,7 @@ class PruningTuner(base_tuner.BaseTuner):
         self.verbose = verbose
         self.distribution_strategy = distribution_strategy
         self.worker_timeout = worker_timeout
-        oracle = oracle or keras_tuner.oracles.BayesianOptimizationOracle(
+        oracle = oracle or resume.BayesianOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "min"),
             max_trials=max_trials,
             num_initial_points=initial_points(max_trials),
@@ -127,6 +126,17 @@ class PruningTuner(base_tuner.BaseTuner):
     def tensorboard_dir(self):
         """The TensorBoard logs of this search (see ``tuner_prune.summaries``)."""
         return os.path.join(self.directory, "tensorboard", self.project_name)
+
+    def reload(self):
+        """Reloads the search; trials a kill interrupted are queued to run again."""
+        super().reload()
+        if not self._is_worker():
+            resume.requeue_interrupted(self.oracle)
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        resume.write_json(self._get_tuner_fname(), self.get_state())
 
     def _populate_initial_space(self):
         # A user builder that raises must fail its trials, not the tuner's
@@ -227,11 +237,9 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def _write_record(self, trial, record):
         path = os.path.join(self.get_trial_dir(trial.trial_id), RECORD_FILE)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump({"trial_id": trial.trial_id,
-                       "hyperparameters": trial.hyperparameters.values, **record},
-                      handle, indent=2)
+        resume.write_json(path, {"trial_id": trial.trial_id,
+                                 "hyperparameters": trial.hyperparameters.values,
+                                 **record}, indent=2)
 
     def save_model(self, trial_id, model, step=0):
         model.save_weights(os.path.join(self.get_trial_dir(trial_id), WEIGHTS_FILE))
@@ -258,6 +266,7 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def on_search_begin(self):
         super().on_search_begin()
+        self.save()  # From here on, a killed search resumes instead of restarting.
         summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space())
 
     def on_trial_end(self, trial):
