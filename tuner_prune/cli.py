@@ -1,7 +1,6 @@
 """``python -m tuner_prune``: each subcommand parses flags and calls one function."""
 
 import argparse
-import json
 import os
 import sys
 
@@ -20,7 +19,7 @@ def _usage_error(message):
     return USAGE_ERROR
 
 
-def _add_search_flags(parser):
+def _add_data_and_training_flags(parser):
     add = parser.add_argument
     add("--data", help="CSV (header row, numeric columns) or .npz with arrays x, y; "
         "default: the article's built-in regression workload")
@@ -29,19 +28,24 @@ def _add_search_flags(parser):
     add("--n-features", type=int, default=1000, help="built-in workload features")
     add("--n-informative", type=int, default=500, help="built-in informative features")
     add("--noise", type=float, default=3.0, help="built-in workload noise")
-    add("--max-trials", type=int, default=10, help="trials to run")
     add("--epochs", type=int, default=80, help="epochs per trial")
     add("--batch-size", type=int, default=1024, help="rows per training step")
+    add("--seed", type=int, default=0, help="seed of data, oracle and weights")
+    add("--model", metavar="MODULE:FUNCTION",
+        help="your base-model builder: f(hp) -> uncompiled tf_keras model")
+
+
+def _add_search_flags(parser):
+    _add_data_and_training_flags(parser)
+    add = parser.add_argument
+    add("--max-trials", type=int, default=10, help="trials to run")
     add("--directory", default="logs", help="search state and TensorBoard logs")
     add("--export-dir", default="export", help="where the best model is exported")
     add("--overwrite", action="store_true", help="start over instead of resuming")
-    add("--seed", type=int, default=0, help="seed of data, oracle and weights")
     for name, kind in (("final-sparsity", "in [0, 1)"), ("power", "> 0"),
                        ("begin-step", "step"), ("end-step", "step")):
         add(f"--{name}", metavar="VALUE|LO:HI",
             help=f"fix ({kind}) or bound this schedule hyperparameter")
-    add("--model", metavar="MODULE:FUNCTION",
-        help="your base-model builder: f(hp) -> uncompiled tf_keras model")
     add("--oracle", metavar="[HOST:]PORT",
         help="distributed search: the chief's address (KERASTUNER_ORACLE_IP/PORT); "
         "the chief listens on loopback unless HOST is given")
@@ -54,6 +58,18 @@ def _add_search_flags(parser):
         "GPUs, or 2 logical CPU devices)")
 
 
+def _add_sweep_flags(parser):
+    _add_data_and_training_flags(parser)
+    add = parser.add_argument
+    add("--sparsities", default="0,0.5,0.8,0.9,0.95,0.98",
+        help="comma-separated final sparsities")
+    add("--repeats", type=int, default=10, help="initialisations per sparsity")
+    add("--out", default="sweep", help="folder for sweep.csv and the plots")
+    add("--power", type=float, default=3.0, help="α of every run")
+    add("--begin-step", type=int, help="default: 1/16 of the training steps")
+    add("--end-step", type=int, help="default: 7/16 of the training steps")
+
+
 def build_parser():
     parser = _Parser(prog="python -m tuner_prune", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -62,6 +78,9 @@ def build_parser():
     export = commands.add_parser("export", help="export the best trial of a search so far")
     export.add_argument("--directory", default="logs", help="the search's --directory")
     export.add_argument("--export-dir", default="export", help="where the model goes")
+    sweep = commands.add_parser("sweep", help="the article's experiment: loss against "
+                                "final sparsity over several initialisations")
+    _add_sweep_flags(sweep)
     return parser
 
 
@@ -107,7 +126,21 @@ def print_summary(manifest, export_dir):
     print(f"  {export_dir}/manifest.json")
 
 
-COMMANDS = {"search": search_command, "export": export_command}
+def sweep_command(args):
+    from tuner_prune.sweep import SweepConfig, run_sweep
+
+    values = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        values["sparsities"] = tuple(float(v) for v in args.sparsities.split(","))
+    except ValueError:
+        raise ValueError(f"Expected --sparsities as numbers separated by commas, "
+                         f"received {args.sparsities!r}.") from None
+    rows = run_sweep(SweepConfig(**values))
+    print(f"{len(rows)} runs: {args.out}/sweep.csv, {args.out}/sweep.png, "
+          f"{args.out}/sweep_zoom.png")
+
+
+COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command}
 
 
 def main(argv=None):
