@@ -12,12 +12,22 @@ TINY = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10",
         "--epochs", "6", "--batch-size", "32", "--seed", "1"]
 
 
+def cli_env(env=None):
+    """The environment CLI subprocesses run in: this checkout's code, quiet TF."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO, **(env or {})}
+
+
 def run_cli(*args, cwd=None, timeout=600, env=None):
     """Runs ``python -m tuner_prune`` as a real subprocess."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO,
-                **(env or {})}
     return subprocess.run([sys.executable, "-m", "tuner_prune", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=full_env)
+                          capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(env))
+
+
+def start_cli(*args, cwd=None, log=None, env=None):
+    """Starts ``python -m tuner_prune`` without waiting; output goes to ``log``."""
+    return subprocess.Popen([sys.executable, "-m", "tuner_prune", *args], cwd=cwd,
+                            stdout=log, stderr=subprocess.STDOUT, env=cli_env(env))
 
 
 @pytest.fixture(scope="session")

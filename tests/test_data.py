@@ -46,12 +46,12 @@ def test_npz_is_read_without_pickle(tmp_path):
 
 
 @pytest.mark.parametrize("name,text,message", [
-    ("empty.csv", "", "empty"),
-    ("header.csv", "a,b\n", "only a header"),
-    ("text.csv", "a,b\n1,2\n3,x\n", r"row 3, column 'b': 'x' is not a number"),
-    ("nan.csv", "a,b\n1,2\nnan,4\n", r"row 3, column 'a'.*not a finite"),
-    ("ragged.csv", "a,b\n1,2\n3\n", "row 3 has 1 cells"),
-    ("data.txt", "a,b\n1,2\n", "unknown file type"),
+    ("empty.csv", "", "received an empty file"),
+    ("header.csv", "a,b\n", "received only the header row"),
+    ("text.csv", "a,b\n1,2\n3,x\n", r"Expected a number in row 3, column 'b'; received 'x'"),
+    ("nan.csv", "a,b\n1,2\nnan,4\n", r"finite number in row 3, column 'a'; received 'nan'"),
+    ("ragged.csv", "a,b\n1,2\n3\n", "Expected 2 cells in row 3, received 1"),
+    ("data.txt", "a,b\n1,2\n", "Expected a .csv or .npz file, received the file type '.txt'"),
 ])
 def test_bad_files_are_named(tmp_path, name, text, message):
     path = write(tmp_path / name, text)
@@ -62,12 +62,12 @@ def test_bad_files_are_named(tmp_path, name, text, message):
 
 def test_missing_target_column(tmp_path):
     path = write(tmp_path / "d.csv", "a,b\n1,2\n")
-    with pytest.raises(DataError, match="'price' not found"):
+    with pytest.raises(DataError, match="one of the columns a, b; received 'price'"):
         load_arrays(path, target="price")
 
 
 def test_split_refuses_constant_target_and_too_few_rows():
-    with pytest.raises(DataError, match="constant"):
+    with pytest.raises(DataError, match="same value 3 in all 20 rows"):
         split_dataset(np.ones((20, 2)), np.full(20, 3.0))
-    with pytest.raises(DataError, match="too few"):
+    with pytest.raises(DataError, match="at least 10 rows .* received 5"):
         split_dataset(np.ones((5, 2)), np.arange(5.0))

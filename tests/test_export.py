@@ -14,6 +14,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from test_micro import decode_c_array
+from tuner_prune import staging
 from tuner_prune.data import load_dataset
 from tuner_prune.tflite import io_quantization, predict
 
@@ -53,7 +54,7 @@ def kill_midway(logs, export):
         [sys.executable, "-m", "tuner_prune", *export_args(logs, export)],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    prefix = f".{export.name}.staging-{process.pid}-"
+    prefix = f".{export.name}.{staging.STAGING}-{process.pid}-"
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and process.poll() is None:
@@ -149,6 +150,6 @@ def test_export_without_a_search_is_one_line_exit_2(tmp_path):
                      "--export-dir", str(tmp_path / "export"))
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("tuner_prune: error: Expected a search in --directory")
+    assert last.startswith("tuner_prune: error: Expected --directory to hold a search")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "export").exists()

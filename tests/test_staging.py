@@ -54,9 +54,9 @@ def test_leftovers_of_a_dead_process_are_removed(tmp_path):
     target = tmp_path / "export"
     target.mkdir()
     write(target, "current.txt", "current")
-    stale = tmp_path / f".export.staging-{dead_pid()}-abc"
+    stale = tmp_path / f".export.{staging.STAGING}-{dead_pid()}-abc"
     stale.mkdir()
-    live = tmp_path / f".export.staging-{os.getpid()}-abc"
+    live = tmp_path / f".export.{staging.STAGING}-{os.getpid()}-abc"
     live.mkdir()
     staging.recover(target)
     assert not stale.exists()
@@ -66,7 +66,7 @@ def test_leftovers_of_a_dead_process_are_removed(tmp_path):
 
 def test_previous_folder_comes_back_after_a_death_between_renames(tmp_path):
     target = tmp_path / "export"
-    retired = tmp_path / f".export.retired-{dead_pid()}-abc"
+    retired = tmp_path / f".export.{staging.RETIRED}-{dead_pid()}-abc"
     (retired / "export").mkdir(parents=True)
     write(retired / "export", "previous.txt", "previous")
     staging.recover(target)

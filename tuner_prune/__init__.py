@@ -19,6 +19,7 @@ _EXPORTS = {
     "SearchConfig": "tuner_prune.config",
     "export_model": "tuner_prune.export",
     "export_best": "tuner_prune.search",
+    "export_search": "tuner_prune.search",
     "run_search": "tuner_prune.search",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,11 +1,8 @@
 """``python -m tuner_prune``: each subcommand parses flags and calls one function."""
 
 import argparse
-import json
 import os
 import sys
-
-from tuner_prune.config import SearchConfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -22,7 +19,7 @@ def _usage_error(message):
     return USAGE_ERROR
 
 
-def _add_search_flags(parser):
+def _add_data_and_training_flags(parser):
     add = parser.add_argument
     add("--data", help="CSV (header row, numeric columns) or .npz with arrays x, y; "
         "default: the article's built-in regression workload")
@@ -31,26 +28,48 @@ def _add_search_flags(parser):
     add("--n-features", type=int, default=1000, help="built-in workload features")
     add("--n-informative", type=int, default=500, help="built-in informative features")
     add("--noise", type=float, default=3.0, help="built-in workload noise")
-    add("--max-trials", type=int, default=10, help="trials to run")
     add("--epochs", type=int, default=80, help="epochs per trial")
     add("--batch-size", type=int, default=1024, help="rows per training step")
+    add("--seed", type=int, default=0, help="seed of data, oracle and weights")
+    add("--model", metavar="MODULE:FUNCTION",
+        help="your base-model builder: f(hp) -> uncompiled tf_keras model")
+
+
+def _add_search_flags(parser):
+    _add_data_and_training_flags(parser)
+    add = parser.add_argument
+    add("--max-trials", type=int, default=10, help="trials to run")
     add("--directory", default="logs", help="search state and TensorBoard logs")
     add("--export-dir", default="export", help="where the best model is exported")
     add("--overwrite", action="store_true", help="start over instead of resuming")
-    add("--seed", type=int, default=0, help="seed of data, oracle and weights")
     for name, kind in (("final-sparsity", "in [0, 1)"), ("power", "> 0"),
                        ("begin-step", "step"), ("end-step", "step")):
         add(f"--{name}", metavar="VALUE|LO:HI",
             help=f"fix ({kind}) or bound this schedule hyperparameter")
-    add("--model", metavar="MODULE:FUNCTION",
-        help="your base-model builder: f(hp) -> uncompiled tf_keras model")
+    add("--oracle", metavar="[HOST:]PORT",
+        help="distributed search: the chief's address (KERASTUNER_ORACLE_IP/PORT); "
+        "the chief listens on loopback unless HOST is given")
+    add("--tuner-id", help="distributed search: this process's id "
+        "(KERASTUNER_TUNER_ID); an id containing 'chief' makes the chief")
+    add("--worker-timeout", type=float, default=60.0,
+        help="chief: seconds without a worker heartbeat before its trial moves on")
+    add("--distribution", choices=["mirrored"],
+        help="train each trial under tf.distribute.MirroredStrategy (all local "
+        "GPUs, or 2 logical CPU devices)")
     add("--block-size", metavar="ROWSxCOLUMNS",
         help="prune kernels in blocks (tfmot block_size; 16x1 = TFLite's int8 "
         "1x16 sparse kernel, 4x1 = its float32 1x4 one); default: unstructured")
-    _add_export_flags(parser, SearchConfig().export_options)
+    _add_export_flags(parser, search_defaults=True)
 
 
-def _add_export_flags(parser, defaults):
+def _add_export_flags(parser, search_defaults):
+    """The flags that choose ``model.tflite``; for ``export``, left out means the
+    search's own (stored) settings."""
+    from tuner_prune.config import SearchConfig
+
+    defaults = SearchConfig().export_options
+    if not search_defaults:
+        defaults = dict.fromkeys(defaults)
     add = parser.add_argument
     add("--quantization", default=defaults["quantization"],
         help="auto (smallest that qualifies), none, dynamic, float16 or int8: "
@@ -61,35 +80,60 @@ def _add_export_flags(parser, defaults):
         help="largest relative test MSE increase of model.tflite over Keras (0.05 = 5%%)")
 
 
+def _add_sweep_flags(parser):
+    _add_data_and_training_flags(parser)
+    add = parser.add_argument
+    add("--sparsities", default="0,0.5,0.8,0.9,0.95,0.98",
+        help="comma-separated final sparsities")
+    add("--repeats", type=int, default=10, help="initialisations per sparsity")
+    add("--out", default="sweep", help="folder for sweep.csv and the plots")
+    add("--power", type=float, default=3.0, help="α of every run")
+    add("--begin-step", type=int, help="default: 1/16 of the training steps")
+    add("--end-step", type=int, help="default: 7/16 of the training steps")
+
+
 def build_parser():
     parser = _Parser(prog="python -m tuner_prune", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     search = commands.add_parser("search", help="search pruning schedules, export the best")
     _add_search_flags(search)
-    export = commands.add_parser(
-        "export", help="export the best trial of a finished or interrupted search again")
+    export = commands.add_parser("export", help="export the best trial of a search so far")
     export.add_argument("--directory", default="logs", help="the search's --directory")
-    export.add_argument("--export-dir", default="export", help="where to export")
-    # Left out, these are the search's own (stored) settings.
-    _add_export_flags(export, dict.fromkeys(SearchConfig().export_options))
+    export.add_argument("--export-dir", default="export", help="where the model goes")
+    _add_export_flags(export, search_defaults=False)
+    sweep = commands.add_parser("sweep", help="the article's experiment: loss against "
+                                "final sparsity over several initialisations")
+    _add_sweep_flags(sweep)
     return parser
 
 
 def search_command(args):
-    from tuner_prune.search import run_search
+    from tuner_prune.config import SearchConfig, check_search
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
-    manifest = run_search(SearchConfig.from_dict(values))
+    config = SearchConfig.from_dict(values)
+    dataset = check_search(config)  # Before TensorFlow loads: bad input fails fast.
+    manifest = _search_module().run_search(config, dataset)
+    if manifest is None:
+        print("Worker done: the chief exports the best trial.")
+        return
     print_summary(manifest, args.export_dir)
 
 
 def export_command(args):
-    from tuner_prune.search import export_search
-
-    manifest = export_search(args.directory, args.export_dir,
-                             quantization=args.quantization, size_metric=args.size_metric,
-                             max_mse_increase=args.max_mse_increase)
+    manifest = _search_module().export_search(
+        args.directory, args.export_dir, quantization=args.quantization,
+        size_metric=args.size_metric, max_mse_increase=args.max_mse_increase)
     print_summary(manifest, args.export_dir)
+
+
+def _search_module():
+    from keras_tuner.src import config as keras_tuner_config
+
+    from tuner_prune import search
+
+    keras_tuner_config.DEBUG = False  # A failed trial is one line, not a traceback.
+    return search
 
 
 def print_summary(manifest, export_dir):
@@ -122,22 +166,36 @@ def _candidate_line(row):
             f"test_mse {row['test_mse']:<10.6g} {row['latency_us']:8.1f} us  {mark}")
 
 
-COMMANDS = {"search": search_command, "export": export_command}
+def sweep_command(args):
+    from tuner_prune.sweep import SweepConfig, run_sweep
+
+    values = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        values["sparsities"] = tuple(float(v) for v in args.sparsities.split(","))
+    except ValueError:
+        raise ValueError(f"Expected --sparsities as numbers separated by commas, "
+                         f"received {args.sparsities!r}.") from None
+    rows = run_sweep(SweepConfig(**values))
+    print(f"{len(rows)} runs: {args.out}/sweep.csv, {args.out}/sweep.png, "
+          f"{args.out}/sweep_zoom.png")
+
+
+COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command}
 
 
 def main(argv=None):
+    from tuner_prune.config import SearchError
+
     args = build_parser().parse_args(argv)
-    from keras_tuner.src import config as keras_tuner_config
-
-    from tuner_prune.search import SearchError
-
-    keras_tuner_config.DEBUG = False  # A failed trial is one line, not a traceback.
-
     try:
         COMMANDS[args.command](args)
     except SearchError as error:
-        print(f"tuner_prune: {error}", file=sys.stderr)
+        print(f"tuner_prune: error: {error}", file=sys.stderr)
         return 1
     except ValueError as error:
         return _usage_error(str(error))
+    except KeyboardInterrupt:
+        print("tuner_prune: interrupted; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
     return 0

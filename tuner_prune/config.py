@@ -1,16 +1,29 @@
-"""``SearchConfig``: every setting of a search, checked, stored with the search."""
+"""``SearchConfig``: every setting of a search, checked, stored with the search.
+
+The checks load the data and resolve the schedule space without importing
+TensorFlow, so bad input is refused quickly and before anything is written.
+"""
 
 import dataclasses
 import json
 import os
+import tempfile
+
+from tuner_prune import data as data_lib, models, schedule, space as space_lib
 
 CONFIG_FILE = "tuner_prune.json"
-# Settings that define the search; a resumed search must not change them.
-IDENTITY = ("data", "target", "n_samples", "n_features", "n_informative", "noise",
-            "seed", "epochs", "batch_size", "final_sparsity", "power", "begin_step",
-            "end_step", "model", "block_size")
+# Settings that define the search; a resumed search must not change them. The
+# data are compared by content (``Dataset.fingerprint``), not by path.
+IDENTITY = ("target", "seed", "epochs", "batch_size", "final_sparsity", "power",
+            "begin_step", "end_step", "model", "block_size")
+BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
+FINGERPRINT_KEYS = ("rows", "features", "checksum")
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
+
+
+class SearchError(RuntimeError):
+    """The search ran but has nothing to export (no trial completed)."""
 
 
 @dataclasses.dataclass
@@ -35,6 +48,10 @@ class SearchConfig:
     begin_step: str = None
     end_step: str = None
     model: str = None
+    oracle: str = None
+    tuner_id: str = None
+    distribution: str = None
+    worker_timeout: float = 60.0
     block_size: str = None
     quantization: str = "auto"
     size_metric: str = "bytes"
@@ -60,6 +77,12 @@ class SearchConfig:
         if self.data is None and self.n_informative > self.n_features:
             raise ValueError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
+        if self.distribution not in (None, "mirrored"):
+            raise ValueError(f"Expected --distribution mirrored, received "
+                             f"{self.distribution!r}.")
+        if self.worker_timeout <= 0:
+            raise ValueError(f"Expected --worker-timeout > 0, received "
+                             f"{self.worker_timeout!r}.")
         if self.noise < 0:
             raise ValueError(f"Expected --noise >= 0, received {self.noise!r}.")
         check_export_options(self.export_options)
@@ -77,8 +100,73 @@ class SearchConfig:
                 "max_mse_increase": self.max_mse_increase}
 
     def identity(self):
-        values = dataclasses.asdict(self)
-        return {name: values[name] for name in IDENTITY}
+        """The settings a resumed search must share with the stored one."""
+        names = IDENTITY + (BUILT_IN_WORKLOAD if self.data is None else ())
+        return {name: getattr(self, name) for name in names}
+
+
+def check_search(config):
+    """Checks every setting of a search against its data; writes nothing.
+
+    Checks that ``--directory`` and ``--export-dir`` can be written, loads the
+    data, resolves the schedule space against the training length, checks that
+    a search stored in ``--directory`` may be resumed with these settings, then
+    imports the ``--model`` module (the only user code that runs). TensorFlow
+    is not imported unless that module imports it.
+
+    Returns:
+        The ``Dataset``.
+
+    Raises:
+        ValueError: With a one-line reason (a ``DataError``, a ``BuilderError``).
+    """
+    space = space_lib.ScheduleSpace.from_text(**config.schedule_texts)
+    check_writable(config.directory, "--directory")
+    check_writable(config.export_dir, "--export-dir")
+    dataset = data_lib.load_dataset(
+        config.data, config.target, config.seed, config.n_samples,
+        config.n_features, config.n_informative, config.noise)
+    steps = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
+    space.resolve(config.epochs * steps, steps)
+    check_resumable(config, dataset.fingerprint())
+    if config.model:
+        models.import_builder(config.model)
+    return dataset
+
+
+def check_writable(folder, flag):
+    """Raises ``ValueError`` unless ``folder`` and its parent can be written.
+
+    Writes nothing: the test file is unnamed and gone when closed.
+    """
+    target = os.path.abspath(folder)
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise ValueError(f"Expected {flag} to be a folder, received {folder}, a file.")
+    for place in (target, os.path.dirname(target)):  # Exports are staged beside.
+        existing = place
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise ValueError(f"Expected {flag} to be a folder that can be created, "
+                             f"received {folder}, inside the file {existing}.")
+        try:
+            tempfile.TemporaryFile(dir=existing).close()
+        except OSError as error:
+            raise ValueError(f"Expected {flag} to be writable, received {folder} "
+                             f"({existing}: {error.strerror}).") from None
+
+
+def check_resumable(config, fingerprint):
+    """Refuses to resume a search stored in ``config.directory`` with changes."""
+    stored = None if config.overwrite else load_stored(config.directory)
+    if stored is None:
+        return
+    changed = differences(stored, config, fingerprint)
+    if changed:
+        raise ValueError(
+            f"{config.directory}: Expected the settings and data of the search stored "
+            f"there, received {'; '.join(changed)}. Run it with its own settings to "
+            f"resume it, or add --overwrite to start over.")
 
 
 def check_export_options(options):
@@ -124,19 +212,27 @@ def load_stored(directory):
 
 def store(config, fingerprint):
     """Writes the search's settings and data fingerprint beside its state."""
+    values = dataclasses.asdict(config)
+    if config.data is not None:  # So that `export` finds it from anywhere.
+        values["data"] = os.path.abspath(config.data)
     os.makedirs(config.directory, exist_ok=True)
     path = config_path(config.directory)
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump({"config": dataclasses.asdict(config), "data": fingerprint},
-                  handle, indent=2)
+        json.dump({"config": values, "data": fingerprint}, handle, indent=2)
     os.replace(path + ".tmp", path)
 
 
 def differences(stored, config, fingerprint):
-    """Human-readable differences between a stored search and this one."""
-    found = [f"{name}: {stored['config'].get(name)!r} -> {value!r}"
+    """What differs between a stored search and this one, one phrase each."""
+    old_config, old_data = stored["config"], stored.get("data") or {}
+    found = [f"--{name.replace('_', '-')} {_text(value)} (the search has "
+             f"{_text(old_config.get(name))})"
              for name, value in config.identity().items()
-             if stored["config"].get(name) != value]
-    if stored.get("data") != fingerprint:
-        found.append("the data differ")
+             if old_config.get(name) != value]
+    found += [f"data with {key} {fingerprint[key]} (the search has {old_data.get(key)})"
+              for key in FINGERPRINT_KEYS if old_data.get(key) != fingerprint[key]]
     return found
+
+
+def _text(value):
+    return "default" if value is None else str(value)

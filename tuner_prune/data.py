@@ -91,31 +91,37 @@ def load_arrays(path, target=None):
         DataError: The file is missing or malformed; the message says where.
     """
     if not os.path.isfile(path):
-        raise DataError(f"{path}: no such file")
+        raise DataError(f"{path}: Expected an existing data file, received no such file.")
     extension = os.path.splitext(path)[1].lower()
     if extension == ".csv":
         return _read_csv(path, target)
     if extension == ".npz":
         if target is not None:
-            raise DataError(f"{path}: --target applies to CSV files only")
+            raise DataError(f"{path}: Expected --target only with a .csv file, received "
+                            f"--target {target!r} with an .npz file.")
         return _read_npz(path)
-    raise DataError(
-        f"{path}: unknown file type {extension or '(none)'!r}; expected .csv or .npz"
-    )
+    raise DataError(f"{path}: Expected a .csv or .npz file, received the file type "
+                    f"{extension or '(none)'!r}.")
 
 
 def _read_csv(path, target):
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if any(c.strip() for c in row)]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if any(c.strip() for c in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: Expected a UTF-8 CSV file, received one that cannot "
+                        f"be read ({error}).") from None
     if not rows:
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(f"{path}: Expected a header row and data rows, received an "
+                        f"empty file.")
     header = [name.strip() for name in rows[0]]
     if len(rows) == 1:
-        raise DataError(f"{path}: only a header row, no data rows")
+        raise DataError(f"{path}: Expected data rows after the header, received only "
+                        f"the header row.")
     target = header[-1] if target is None else target
     if target not in header:
-        raise DataError(f"{path}: --target column {target!r} not found; columns: "
-                        f"{', '.join(header)}")
+        raise DataError(f"{path}: Expected --target to be one of the columns "
+                        f"{', '.join(header)}; received {target!r}.")
     values = np.array([_parse_row(path, header, row, number)
                        for number, row in enumerate(rows[1:], start=2)])
     column = header.index(target)
@@ -124,18 +130,18 @@ def _read_csv(path, target):
 
 def _parse_row(path, header, row, number):
     if len(row) != len(header):
-        raise DataError(f"{path}: row {number} has {len(row)} cells, expected "
-                        f"{len(header)}")
+        raise DataError(f"{path}: Expected {len(header)} cells in row {number}, "
+                        f"received {len(row)}.")
     parsed = []
     for name, cell in zip(header, row):
         try:
             value = float(cell)
         except ValueError:
-            raise DataError(f"{path}: row {number}, column {name!r}: {cell!r} is "
-                            f"not a number") from None
+            raise DataError(f"{path}: Expected a number in row {number}, column "
+                            f"{name!r}; received {cell!r}.") from None
         if not np.isfinite(value):
-            raise DataError(f"{path}: row {number}, column {name!r}: {cell.strip()!r} "
-                            f"is not a finite number")
+            raise DataError(f"{path}: Expected a finite number in row {number}, column "
+                            f"{name!r}; received {cell.strip()!r}.")
         parsed.append(value)
     return parsed
 
@@ -143,26 +149,31 @@ def _parse_row(path, header, row, number):
 def _read_npz(path):
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in ("x", "y") if key not in archive.files]
-            if missing:
-                raise DataError(f"{path}: missing array {missing[0]!r}; expected "
-                                f"arrays 'x' and 'y', found {archive.files}")
+            if not {"x", "y"} <= set(archive.files):
+                raise DataError(f"{path}: Expected arrays 'x' and 'y', received arrays "
+                                f"{archive.files}.")
             x, y = archive["x"], archive["y"]
     except DataError:
         raise
     except Exception as error:  # np.load raises several types for bad files.
-        raise DataError(f"{path}: not a readable .npz file ({error})") from None
+        raise DataError(f"{path}: Expected an .npz file of numeric arrays, received one "
+                        f"that cannot be read without unpickling ({error}).") from None
     if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
-        raise DataError(f"{path}: expected numeric arrays, received x of {x.dtype}, "
-                        f"y of {y.dtype}")
+        raise DataError(f"{path}: Expected numeric arrays, received x of {x.dtype}, "
+                        f"y of {y.dtype}.")
+    if x.ndim == 0 or y.ndim == 0:
+        raise DataError(f"{path}: Expected arrays with one row per sample, received x "
+                        f"of shape {x.shape}, y of shape {y.shape}.")
     x = x.reshape(len(x), -1) if x.ndim != 2 else x
     y = y.reshape(-1) if y.ndim > 1 and y.size == len(y) else y
     if y.ndim != 1 or len(x) != len(y):
-        raise DataError(f"{path}: x has {len(x)} rows but y has shape {y.shape}")
+        raise DataError(f"{path}: Expected y with one value per row of x ({len(x)} rows), "
+                        f"received y of shape {y.shape}.")
     for name, array in (("x", x), ("y", y)):
         if not np.all(np.isfinite(array)):
-            row = int(np.argwhere(~np.isfinite(array))[0][0])
-            raise DataError(f"{path}: array {name!r} has a non-finite value at row {row}")
+            where = tuple(np.argwhere(~np.isfinite(array))[0])
+            raise DataError(f"{path}: Expected finite values in array {name!r}, received "
+                            f"{array[where]} in row {where[0]}.")
     return x.astype(np.float32), y.astype(np.float32)
 
 
@@ -174,10 +185,11 @@ def split_dataset(x, y, seed=0, source="built-in"):
     """
     rows = len(x)
     if rows < MIN_ROWS:
-        raise DataError(f"{source}: {rows} rows is too few for a train / validation "
-                        f"/ test split; expected at least {MIN_ROWS}")
+        raise DataError(f"{source}: Expected at least {MIN_ROWS} rows for the train / "
+                        f"validation / test split, received {rows}.")
     if np.ptp(y) == 0:
-        raise DataError(f"{source}: the target is constant ({y[0]!r}); nothing to learn")
+        raise DataError(f"{source}: Expected a target that varies, received the same "
+                        f"value {float(y[0]):g} in all {rows} rows.")
     order = np.random.default_rng(seed).permutation(rows)
     n_test = max(1, round(TEST_FRACTION * rows))
     n_val = max(1, round(VALIDATION_FRACTION * rows))

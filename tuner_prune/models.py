@@ -1,8 +1,10 @@
-"""Base-model builders: the article's MLP and user builders from ``--model``."""
+"""Base-model builders: the article's MLP and user builders from ``--model``.
+
+Keras is imported on first use, so a ``--model`` is resolved (and its module's
+code run) without this module loading TensorFlow first.
+"""
 
 import importlib
-
-from tuner_prune._keras import FIX, keras
 
 
 class BuilderError(ValueError):
@@ -19,6 +21,8 @@ def article_mlp(hp, n_features):
     Returns:
         An uncompiled tf_keras ``Sequential`` model.
     """
+    from tuner_prune._keras import keras
+
     del hp
     return keras.Sequential([
         keras.Input(shape=(n_features,)),
@@ -38,23 +42,27 @@ def import_builder(spec):
     """
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
-        raise BuilderError(f"--model: expected MODULE:FUNCTION, received {spec!r}")
+        raise BuilderError(f"Expected --model as MODULE:FUNCTION, received {spec!r}.")
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # Any import-time failure of user code.
-        raise BuilderError(f"--model {spec}: cannot import module {module_name!r} "
-                           f"({type(error).__name__}: {error})") from None
+        raise BuilderError(f"--model {spec}: Expected an importable module "
+                           f"{module_name!r}, received {type(error).__name__}: "
+                           f"{error}") from None
     builder = getattr(module, function_name, None)
     if not callable(builder):
-        raise BuilderError(f"--model {spec}: module {module_name!r} has no function "
-                           f"{function_name!r}")
+        raise BuilderError(f"--model {spec}: Expected a function {function_name!r} in "
+                           f"module {module_name!r}, received "
+                           f"{'no such name' if builder is None else type(builder).__name__}.")
     return builder
 
 
 def check_model(model, where):
     """Raises ``BuilderError`` unless ``model`` is a tf_keras model."""
+    from tuner_prune._keras import FIX, keras
+
     if not isinstance(model, keras.Model):
         kind = f"{type(model).__module__}.{type(model).__name__}"
         hint = f" {FIX}" if type(model).__module__.startswith("keras") else ""
-        raise BuilderError(f"{where}: expected a tf_keras Model, received {kind}.{hint}")
+        raise BuilderError(f"{where}: Expected a tf_keras Model, received {kind}.{hint}")
     return model

@@ -1,12 +1,10 @@
 """The jobs behind the CLI: run a search, export its best trial."""
 
-import os
-import tempfile
-
 import keras_tuner
 
-from tuner_prune import config as config_lib, data as data_lib, models
-from tuner_prune import schedule, space as space_lib, tflite
+from tuner_prune import config as config_lib, distribute, models, resume, schedule
+from tuner_prune import space as space_lib, tflite
+from tuner_prune.config import SearchError
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.tuner import PruningTuner
@@ -14,21 +12,14 @@ from tuner_prune.tuner import PruningTuner
 PROJECT = "search"
 
 
-class SearchError(RuntimeError):
-    """The search ran but produced nothing to export (every trial failed)."""
-
-
-def prepare(config):
-    """Loads the data and builds the hypermodel a config describes.
+def prepare(config, dataset):
+    """The hypermodel a config describes, over ``dataset``.
 
     Raises:
-        ValueError: Bad data, schedule bounds or ``--model`` (one-line message).
+        ValueError: Bad schedule bounds or ``--model`` (one-line message).
     """
-    dataset = data_lib.load_dataset(
-        config.data, config.target, config.seed, config.n_samples,
-        config.n_features, config.n_informative, config.noise)
     builder = models.import_builder(config.model) if config.model else None
-    hypermodel = PruningHyperModel(
+    return PruningHyperModel(
         builder,
         n_features=dataset.n_features,
         epochs=config.epochs,
@@ -36,70 +27,109 @@ def prepare(config):
         space=space_lib.ScheduleSpace.from_text(**config.schedule_texts),
         block_size=config_lib.parse_block_size(config.block_size),
     )
-    return dataset, hypermodel
 
 
-def check_writable(folder):
-    """Raises ``ValueError`` unless files can be created beside ``folder``."""
-    parent = os.path.dirname(os.path.abspath(folder))
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ValueError(f"--export-dir {folder}: exists and is not a folder")
-    try:
-        os.makedirs(parent, exist_ok=True)
-        tempfile.TemporaryFile(dir=parent).close()
-    except OSError as error:
-        raise ValueError(f"--export-dir {folder}: cannot be written ({error.strerror})") from None
-
-
-def check_builder(hypermodel):
-    """Fails early if the base-model builder returns something not tf_keras.
+def check_builder(hypermodel, spec):
+    """Fails early if ``--model`` returns something other than a tf_keras model
+    over the data's features.
 
     A builder that raises is left to fail its trials, with the reason recorded.
     """
+    if hypermodel.build_model is None:
+        return
     try:
-        hypermodel.build_base(keras_tuner.HyperParameters())
-    except models.BuilderError:
-        raise
+        model = hypermodel.build_model(keras_tuner.HyperParameters())
     except Exception:  # Reported per trial instead.
-        pass
+        return
+    models.check_model(model, f"--model {spec}")
+    width = model.input_shape[-1] if model.built else None
+    if width not in (None, hypermodel.n_features):
+        raise models.BuilderError(
+            f"--model {spec}: Expected a model taking {hypermodel.n_features} features, "
+            f"received one with input shape {model.input_shape}.")
 
 
-def open_tuner(config, hypermodel, fingerprint, verbose=True):
-    """A tuner on ``config.directory``; refuses to resume a different search."""
-    stored = None if config.overwrite else config_lib.load_stored(config.directory)
-    if stored is not None:
-        changed = config_lib.differences(stored, config, fingerprint)
-        if changed:
-            raise ValueError(f"{config.directory} holds a different search ("
-                             f"{'; '.join(changed)}); use --overwrite to start over")
+def mirrored_strategy(logical_cpus=2):
+    """``MirroredStrategy`` over all local GPUs, else over logical CPU devices.
+
+    Must run before TensorFlow initialises its devices.
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MirroredStrategy()
+
+
+def open_tuner(config, hypermodel, fingerprint=None, verbose=True, strategy=None):
+    """A tuner on ``config.directory``, resumed unless ``config.overwrite``.
+
+    With a ``fingerprint``, the config is stored beside the search first (the
+    caller has checked it with ``config.check_resumable``); without one, the
+    search is only read. A worker of a distributed search never overwrites or
+    records the search: the chief does.
+    """
+    worker = distribute.role() == "worker"
+    if fingerprint is not None and not worker:
+        config_lib.store(config, fingerprint)
     tuner = PruningTuner(hypermodel, max_trials=config.max_trials, seed=config.seed,
                          directory=config.directory, project_name=PROJECT,
-                         overwrite=config.overwrite, verbose=verbose)
-    tuner.oracle.max_trials = config.max_trials
-    config_lib.store(config, fingerprint)
+                         overwrite=config.overwrite and not worker, verbose=verbose,
+                         distribution_strategy=strategy,
+                         worker_timeout=config.worker_timeout)
+    if not worker:
+        tuner.oracle.max_trials = config.max_trials
     return tuner
 
 
-def run_search(config):
-    """Runs the search a config describes, then exports its best trial.
+def run_search(config, dataset=None):
+    """Runs (or resumes) the search a config describes, then exports its best trial.
+
+    Args:
+        config: A ``SearchConfig``.
+        dataset: Its data, as returned by ``config.check_search(config)``;
+            checked and loaded here when ``None``.
 
     Returns:
-        The export manifest.
+        The export manifest, or ``None`` on a worker of a distributed search
+        (the chief exports).
     """
-    check_writable(config.export_dir)
-    dataset, hypermodel = prepare(config)
-    check_builder(hypermodel)
-    tuner = open_tuner(config, hypermodel, dataset.fingerprint())
+    if dataset is None:
+        dataset = config_lib.check_search(config)
+    mode = distribute.configure(config.oracle, config.tuner_id)
+    strategy = mirrored_strategy() if config.distribution == "mirrored" else None
+    hypermodel = prepare(config, dataset)
+    check_builder(hypermodel, config.model)
+    tuner = open_tuner(config, hypermodel, dataset.fingerprint(), strategy=strategy)
+    if strategy is not None:
+        print(f"Training each trial on {strategy.num_replicas_in_sync} replicas "
+              f"(MirroredStrategy)", flush=True)
+    if mode != "worker":  # A worker's oracle is the chief's, over gRPC.
+        _report_resume(tuner, config)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
                  batch_size=config.batch_size, target_scale=dataset.y_scale)
+    if mode == "worker":
+        return None
     return export_best(tuner, dataset, config.export_dir, **config.export_options)
 
 
-def export_search(directory, export_dir, **options):
-    """Exports the best trial of the search in ``directory`` again, without training.
+def _report_resume(tuner, config):
+    completed, failed, again = resume.progress(tuner.oracle)
+    if completed or failed or again:
+        print(f"Resuming the search in {config.directory}: {completed} trials completed, "
+              f"{failed} failed, {again} interrupted to run again, "
+              f"--max-trials {config.max_trials}.", flush=True)
 
-    The search may be finished or interrupted; its settings (data, model,
-    schedule bounds) are read from the config it stored.
+
+def export_search(directory, export_dir, **options):
+    """Exports the best completed trial of the search stored in ``directory``.
+
+    Works at any point of a search, while it runs or after it was killed; the
+    search's state is only read and nothing is trained.
 
     Args:
         directory: The search's ``--directory``.
@@ -111,26 +141,21 @@ def export_search(directory, export_dir, **options):
         The export manifest.
 
     Raises:
-        ValueError: No search in ``directory``, its data changed, or bad options.
-        SearchError: No trial of the search completed, or no TFLite variant
-            qualifies.
+        ValueError: ``directory`` holds no search, its data changed, or bad
+            options.
+        SearchError: No trial has completed yet, or no TFLite variant qualifies.
     """
     stored = config_lib.load_stored(directory)
     if stored is None:
-        raise ValueError(f"Expected a search in --directory {directory} (with "
-                         f"{config_lib.CONFIG_FILE}), received none; run `search` first.")
+        raise ValueError(f"Expected --directory to hold a search "
+                         f"({config_lib.CONFIG_FILE}), received {directory}.")
     chosen = {name: value for name, value in options.items() if value is not None}
-    config = config_lib.SearchConfig.from_dict({
-        **stored["config"], **chosen, "directory": directory, "export_dir": export_dir,
-        "overwrite": False})
-    check_writable(config.export_dir)
-    dataset, hypermodel = prepare(config)
-    if dataset.fingerprint() != stored["data"]:
-        raise ValueError(f"Expected the data the search in {directory} was run on, "
-                         f"received different data from {dataset.source}.")
-    tuner = PruningTuner(hypermodel, seed=config.seed, directory=directory,
-                         project_name=PROJECT, verbose=False)
-    return export_best(tuner, dataset, config.export_dir, **config.export_options)
+    config = config_lib.SearchConfig.from_dict(
+        {**stored["config"], **chosen, "directory": directory, "export_dir": export_dir,
+         "overwrite": False})
+    dataset = config_lib.check_search(config)
+    tuner = open_tuner(config, prepare(config, dataset), verbose=False)
+    return export_best(tuner, dataset, export_dir, **config.export_options)
 
 
 def export_best(tuner, dataset, export_dir, **options):
@@ -148,9 +173,7 @@ def export_best(tuner, dataset, export_dir, **options):
     """
     trial = tuner.best_trial()
     if trial is None:
-        reasons = sorted({(t.message or "").strip().splitlines()[-1]
-                          for t in tuner.oracle.trials.values() if t.message})
-        raise SearchError(f"no trial completed; every trial failed: {'; '.join(reasons)}")
+        raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
     hyperparameters = dict(trial.hyperparameters.values)
     plan = tuner.hypermodel.schedule(trial.hyperparameters)
     try:
@@ -164,3 +187,18 @@ def export_best(tuner, dataset, export_dir, **options):
             **options)
     except tflite.NoCandidateError as error:
         raise SearchError(str(error)) from None
+
+
+def _nothing_to_export(trials):
+    failed = [t for t in trials if t.status == "FAILED"]
+    if not failed:
+        return "Expected a completed trial to export, received none yet."
+    reasons = sorted({_last_line(t.message).rpartition("FailedTrialError: ")[2]
+                      for t in failed})
+    return (f"Expected a completed trial to export, received {len(failed)} failed "
+            f"trials and no completed one: {'; '.join(reasons)}")
+
+
+def _last_line(text):
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else "no reason recorded"

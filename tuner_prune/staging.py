@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 
-STAGING = "staging"
+STAGING = "partial"
 RETIRED = "retired"
 
 

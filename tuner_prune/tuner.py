@@ -4,7 +4,7 @@ keras-tuner's ``Tuner`` accepts only Keras 3 models, so this tuner runs each
 trial itself on tf_keras; the oracle and the trial bookkeeping are keras-tuner's.
 """
 
-import json
+import contextlib
 import math
 import os
 import sys
@@ -13,7 +13,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import base_tuner
 
-from tuner_prune import sizes
+from tuner_prune import distribute, resume, sizes, summaries
 from tuner_prune._keras import collect_prunable_layers, keras, sparsity
 
 OBJECTIVE = "val_mse"
@@ -87,18 +87,27 @@ class PruningTuner(base_tuner.BaseTuner):
         max_trials: Trials to run (failed ones included, as in keras-tuner).
         seed: Seed of the oracle and of each trial's initialisation.
         directory: Folder for search state and logs.
-        project_name: Sub-folder of ``directory`` for this search.
+        project_name: Sub-folder of ``directory`` for this search; its
+            TensorBoard logs go to ``directory/tensorboard/project_name``.
         overwrite: Start over instead of resuming a search found there.
         oracle: A keras-tuner oracle; defaults to ``BayesianOptimizationOracle``
-            minimising ``val_mse``.
+            minimising ``val_mse``, with state files that survive a kill.
         verbose: Print one line per trial.
+        distribution_strategy: A ``tf.distribute`` strategy each trial trains
+            under (as keras-tuner's ``Tuner`` takes), or ``None``.
+        worker_timeout: Seconds without a heartbeat after which the chief of
+            a distributed search gives a worker's trial to another worker.
     """
 
     def __init__(self, hypermodel, *, max_trials=10, seed=0, directory="logs",
-                 project_name="search", overwrite=False, oracle=None, verbose=True):
+                 project_name="search", overwrite=False, oracle=None, verbose=True,
+                 distribution_strategy=None,
+                 worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT):
         self.seed = seed
         self.verbose = verbose
-        oracle = oracle or keras_tuner.oracles.BayesianOptimizationOracle(
+        self.distribution_strategy = distribution_strategy
+        self.worker_timeout = worker_timeout
+        oracle = oracle or resume.BayesianOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "min"),
             max_trials=max_trials,
             num_initial_points=initial_points(max_trials),
@@ -110,6 +119,24 @@ class PruningTuner(base_tuner.BaseTuner):
         super().__init__(oracle, hypermodel, directory=directory,
                          project_name=project_name, overwrite=overwrite)
         self.oracle.verbose = 0
+        if overwrite:
+            summaries.clear(self.tensorboard_dir)
+
+    @property
+    def tensorboard_dir(self):
+        """The TensorBoard logs of this search (see ``tuner_prune.summaries``)."""
+        return os.path.join(self.directory, "tensorboard", self.project_name)
+
+    def reload(self):
+        """Reloads the search; trials a kill interrupted are queued to run again."""
+        super().reload()
+        if not self._is_worker():
+            resume.requeue_interrupted(self.oracle)
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        resume.write_json(self._get_tuner_fname(), self.get_state())
 
     def _populate_initial_space(self):
         # A user builder that raises must fail its trials, not the tuner's
@@ -121,6 +148,19 @@ class PruningTuner(base_tuner.BaseTuner):
         except Exception:  # Reported by each trial instead.
             pass
         self.oracle.update_space(hp)
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the search: locally, as the chief's oracle server, or as a worker."""
+        mode = distribute.role()
+        if mode == "chief":
+            self.save()
+            distribute.serve(self.oracle, self.project_dir, self.worker_timeout)
+            return
+        if mode == "worker":
+            with distribute.Heartbeat(self.project_dir, self.tuner_id):
+                super().search(*fit_args, **fit_kwargs)
+            return
+        super().search(*fit_args, **fit_kwargs)
 
     def run_trial(self, trial, x, y, validation_data, batch_size=32,
                   target_scale=1.0, callbacks=()):
@@ -142,6 +182,8 @@ class PruningTuner(base_tuner.BaseTuner):
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed + int(trial.trial_id))
         try:
+            callbacks = [*callbacks,
+                         *summaries.trial_callbacks(self.tensorboard_dir, trial.trial_id)]
             return self._train_and_score(trial, x, y, validation_data, batch_size,
                                          target_scale, callbacks)
         except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
@@ -173,7 +215,8 @@ class PruningTuner(base_tuner.BaseTuner):
                 f"Expected {self.hypermodel.steps_per_epoch} steps per epoch as the "
                 f"hypermodel was built for, received {steps} ({len(x)} rows, batch "
                 f"size {batch_size}).")
-        model = self.hypermodel.build(trial.hyperparameters)
+        with self._scope():
+            model = self.hypermodel.build(trial.hyperparameters)
         plan = self.hypermodel.schedule(trial.hyperparameters)
         scorer = ScoreAtFinalSparsity(plan.end_step, steps)
         history = model.fit(
@@ -183,17 +226,20 @@ class PruningTuner(base_tuner.BaseTuner):
                        scorer, *callbacks])
         return model, scorer, history
 
+    def _scope(self):
+        if self.distribution_strategy is None:
+            return contextlib.nullcontext()
+        return self.distribution_strategy.scope()
+
     def _fail(self, trial, reason):
         self._write_record(trial, {"status": "FAILED", "reason": reason})
         raise keras_tuner.errors.FailedTrialError(reason)
 
     def _write_record(self, trial, record):
         path = os.path.join(self.get_trial_dir(trial.trial_id), RECORD_FILE)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump({"trial_id": trial.trial_id,
-                       "hyperparameters": trial.hyperparameters.values, **record},
-                      handle, indent=2)
+        resume.write_json(path, {"trial_id": trial.trial_id,
+                                 "hyperparameters": trial.hyperparameters.values,
+                                 **record}, indent=2)
 
     def save_model(self, trial_id, model, step=0):
         model.save_weights(os.path.join(self.get_trial_dir(trial_id), WEIGHTS_FILE))
@@ -214,25 +260,35 @@ class PruningTuner(base_tuner.BaseTuner):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         if self.verbose:
-            done = len(self.oracle.trials) - 1
             values = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.hyperparameters.values.items())
-            print(f"Trial {trial.trial_id} ({done + 1} of {self.oracle.max_trials}): "
-                  f"{values}", flush=True)
+            print(f"{self._who()}Trial {trial.trial_id} ({int(trial.trial_id) + 1} of "
+                  f"{self.oracle.max_trials}): {values}", flush=True)
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        self.save()  # From here on, a killed search resumes instead of restarting.
+        summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space())
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        trial = self.oracle.get_trial(trial.trial_id)
+        summaries.write_trial_end(self.tensorboard_dir, trial,
+                                  self.oracle.get_best_trials(sys.maxsize))
         if not self.verbose:
             return
-        trial = self.oracle.get_trial(trial.trial_id)
         if trial.status == "COMPLETED":
             score = trial.metrics.get_last_value(OBJECTIVE)
-            line = f"  val_mse {score:.6g}"
+            line = f"  {self._who()}val_mse {score:.6g}"
         else:
-            line = f"  {trial.status}: {(trial.message or '').strip().splitlines()[-1]}"
+            line = (f"  {self._who()}{trial.status}: "
+                    f"{(trial.message or '').strip().splitlines()[-1]}")
         best = self.best_trial()
         if best is not None:
             line += f" | best so far: trial {best.trial_id}, val_mse {best.score:.6g}"
         print(line, flush=True)
+
+    def _who(self):
+        return "" if distribute.role() == "local" else f"[{self.tuner_id}] "
 
 
 def _non_finite_reason(history):

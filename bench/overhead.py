@@ -1,0 +1,109 @@
+"""Pruning and plugin overhead on the article's MLP, measured side by side.
+
+  pruning overhead: median time per training step, pruned (tfmot wrapper and
+                    schedule) against the same network dense;
+  plugin overhead:  wall time of one tuner_prune trial (PruningTuner, fixed
+                    schedule) against a bare tfmot fit of the same schedule
+                    with the same validation data.
+Runs alternate (dense, pruned, dense, ...) so that load on the machine hits
+both sides alike. Usage:
+
+    python bench/overhead.py [--epochs 20] [--repeats 3]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tuner_prune import data as data_lib, schedule as schedule_lib  # noqa: E402
+from tuner_prune._keras import keras, sparsity  # noqa: E402
+from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
+from tuner_prune.models import article_mlp  # noqa: E402
+from tuner_prune.space import ScheduleSpace  # noqa: E402
+from tuner_prune.sweep import default_steps  # noqa: E402
+from tuner_prune.tuner import PruningTuner  # noqa: E402
+
+BATCH = 1024
+FINAL = 0.9
+
+
+class StepTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def fit(dataset, epochs, pruned, begin, end, timer=None):
+    """Bare tf_keras / tfmot training; returns wall seconds."""
+    keras.backend.clear_session()
+    model = article_mlp(None, dataset.n_features)
+    callbacks = [timer] if timer else []
+    if pruned:
+        plan = schedule_lib.PruningSchedule(FINAL, 3.0, begin, end, total_steps=end)
+        model = sparsity.prune_low_magnitude(model, pruning_schedule=sparsity.PolynomialDecay(
+            0.0, FINAL, begin, end, power=3.0, frequency=plan.frequency))
+        callbacks.insert(0, sparsity.UpdatePruningStep())
+    model.compile(loss="mse", optimizer=keras.optimizers.Adam(1e-3))
+    start = time.perf_counter()
+    model.fit(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
+              epochs=epochs, batch_size=BATCH, verbose=0, callbacks=callbacks)
+    return time.perf_counter() - start
+
+
+def tuner_trial(dataset, epochs, begin, end):
+    """One tuner_prune trial with the same schedule; returns wall seconds of search()."""
+    per_epoch = schedule_lib.steps_per_epoch(len(dataset.x_train), BATCH)
+    space = ScheduleSpace.from_text(final_sparsity=str(FINAL), power="3",
+                                    begin_step=str(begin), end_step=str(end))
+    hypermodel = PruningHyperModel(n_features=dataset.n_features, epochs=epochs,
+                                   steps_per_epoch=per_epoch, space=space)
+    with tempfile.TemporaryDirectory() as folder:
+        tuner = PruningTuner(hypermodel, max_trials=1, directory=folder, verbose=False)
+        start = time.perf_counter()
+        tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
+                     batch_size=BATCH, target_scale=dataset.y_scale)
+        return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    dataset = data_lib.load_dataset()
+    per_epoch = schedule_lib.steps_per_epoch(len(dataset.x_train), BATCH)
+    begin, end = default_steps(args.epochs * per_epoch)
+    fit(dataset, 2, True, 1, 9)  # warm-up: graph building, thread pools
+    steps = {False: [], True: []}
+    walls = {"bare": [], "tuner": []}
+    for _ in range(args.repeats):
+        for pruned in (False, True):
+            timer = StepTimer()
+            fit(dataset, args.epochs, pruned, begin, end, timer)
+            steps[pruned].append(statistics.median(timer.times[per_epoch:]))
+        walls["bare"].append(fit(dataset, args.epochs, True, begin, end))
+        walls["tuner"].append(tuner_trial(dataset, args.epochs, begin, end))
+    dense_ms, pruned_ms = (statistics.median(steps[k]) * 1e3 for k in (False, True))
+    bare_s, tuner_s = (statistics.median(walls[k]) for k in ("bare", "tuner"))
+    print(f"{args.epochs} epochs x {per_epoch} steps, batch {BATCH}, schedule "
+          f"{begin}->{end} to {FINAL}, {args.repeats} alternating repeats (medians)")
+    print(f"| step time dense | step time pruned | pruned / dense |")
+    print(f"| {dense_ms:.1f} ms | {pruned_ms:.1f} ms | {pruned_ms / dense_ms:.3f} |")
+    print(f"| bare tfmot fit | tuner_prune trial | trial / bare |")
+    print(f"| {bare_s:.1f} s | {tuner_s:.1f} s | {tuner_s / bare_s:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

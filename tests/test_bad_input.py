@@ -1,0 +1,138 @@
+"""Bad input through the real CLI: one line naming the problem, exit 2, nothing written."""
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+from tuner_prune import config as config_lib
+from tuner_prune.data import load_dataset
+
+TESTS = os.path.join(REPO, "tests")
+GOOD_CSV = "a,b,c,y\n" + "".join(f"{i},{i % 7},{i % 3},{2 * i + 1}\n" for i in range(100))
+# 80 training rows / batch 8 = 10 steps per epoch, 60 steps; latest end_step 50.
+BASE = ["search", "--data", "{tmp}/good.csv", "--epochs", "6", "--batch-size", "8",
+        "--max-trials", "1", "--directory", "{tmp}/logs", "--export-dir", "{tmp}/export"]
+
+
+def store_search(tmp, fingerprint=None, **settings):
+    """Stores a search in ``{tmp}/logs`` as ``search`` does before its first trial."""
+    data = os.path.join(tmp, "good.csv")
+    config = config_lib.SearchConfig(data=data, epochs=6, batch_size=8, max_trials=1,
+                                     directory=os.path.join(tmp, "logs"), **settings)
+    config_lib.store(config, {**load_dataset(data).fingerprint(), **(fingerprint or {})})
+
+
+CASES = {
+    "missing file": ({}, ["--data", "{tmp}/nope.csv"],
+                     r"nope\.csv: Expected an existing data file, received no such file"),
+    "empty file": ({"d.csv": ""}, ["--data", "{tmp}/d.csv"],
+                   r"d\.csv: Expected a header row and data rows, received an empty file"),
+    "header only": ({"d.csv": "a,y\n"}, ["--data", "{tmp}/d.csv"],
+                    r"d\.csv: Expected data rows after the header, received only the header"),
+    "non-numeric cell": ({"d.csv": GOOD_CSV.replace("\n4,4,1,9\n", "\n4,four,1,9\n")},
+                         ["--data", "{tmp}/d.csv"],
+                         r"d\.csv: Expected a number in row 6, column 'b'; received 'four'"),
+    "NaN value": ({"d.csv": GOOD_CSV.replace("\n2,2,2,5\n", "\n2,2,2,nan\n")},
+                  ["--data", "{tmp}/d.csv"],
+                  r"d\.csv: Expected a finite number in row 4, column 'y'; received 'nan'"),
+    "infinite value": ({"d.csv": GOOD_CSV.replace("\n3,3,0,7\n", "\n3,-inf,0,7\n")},
+                       ["--data", "{tmp}/d.csv"],
+                       r"finite number in row 5, column 'b'; received '-inf'"),
+    "ragged row": ({"d.csv": GOOD_CSV.replace("\n5,5,2,11\n", "\n5,5,11\n")},
+                   ["--data", "{tmp}/d.csv"], r"d\.csv: Expected 4 cells in row 7, received 3"),
+    "target not a column": ({}, ["--target", "price"],
+                            r"good\.csv: Expected --target to be one of the columns a, b, "
+                            r"c, y; received 'price'"),
+    "constant target": ({"d.csv": "a,y\n" + "".join(f"{i},4\n" for i in range(20))},
+                        ["--data", "{tmp}/d.csv"],
+                        r"d\.csv: Expected a target that varies, received the same value 4 "
+                        r"in all 20 rows"),
+    "too few rows": ({"d.csv": "a,y\n1,2\n2,3\n3,5\n"}, ["--data", "{tmp}/d.csv"],
+                     r"d\.csv: Expected at least 10 rows .*, received 3"),
+    "npz without y": ({"d.npz": {"x": np.ones((20, 3))}}, ["--data", "{tmp}/d.npz"],
+                      r"d\.npz: Expected arrays 'x' and 'y', received arrays \['x'\]"),
+    "npz lengths differ": ({"d.npz": {"x": np.ones((20, 3)), "y": np.arange(19.0)}},
+                           ["--data", "{tmp}/d.npz"],
+                           r"d\.npz: Expected y with one value per row of x \(20 rows\), "
+                           r"received y of shape \(19,\)"),
+    "npz needing pickle": ({"d.npz": {"x": np.array([{}] * 20, dtype=object),
+                                      "y": np.arange(20.0)}}, ["--data", "{tmp}/d.npz"],
+                           r"d\.npz: Expected an \.npz file of numeric arrays, received one "
+                           r"that cannot be read without unpickling"),
+    "unknown file type": ({"d.txt": GOOD_CSV}, ["--data", "{tmp}/d.txt"],
+                          r"d\.txt: Expected a \.csv or \.npz file, received the file type "
+                          r"'\.txt'"),
+    "sparsity outside [0, 1)": ({}, ["--final-sparsity", "1.0"],
+                                r"Expected final_sparsity in \[0, 1\), received 1\.0"),
+    "range LO > HI": ({}, ["--power", "3:1"],
+                      r"Expected power range LO <= HI, received '3:1'"),
+    "begin_step >= end_step": ({}, ["--begin-step", "30", "--end-step", "20"],
+                               r"Expected begin_step < end_step, received begin_step 30 "
+                               r"and end_step 20"),
+    "end_step beyond training": ({}, ["--end-step", "5000"],
+                                 r"Expected end_step <= 50 \(the training length of 60 "
+                                 r"steps minus a recovery window of 10\), received 5000"),
+    "model not importable": ({}, ["--model", "no_such_module:build"],
+                             r"--model no_such_module:build: Expected an importable module "
+                             r"'no_such_module', received ModuleNotFoundError"),
+    "model not tf_keras": ({}, ["--model", "fault_models:not_a_model"],
+                           r"--model fault_models:not_a_model: Expected a tf_keras Model, "
+                           r"received builtins\.str"),
+    "max trials below 1": ({}, ["--max-trials", "0"], r"Expected --max-trials >= 1, received 0"),
+    "epochs below 1": ({}, ["--epochs", "0"], r"Expected --epochs >= 1, received 0"),
+    "epochs not a number": ({}, ["--epochs", "six"], r"--epochs: invalid int value: 'six'"),
+    "export dir inside a file": ({"f": "x"}, ["--export-dir", "{tmp}/f/export"],
+                                 r"Expected --export-dir to be a folder that can be created, "
+                                 r"received .*/f/export, inside the file .*/f"),
+    "export dir is a file": ({"f": "x"}, ["--export-dir", "{tmp}/f"],
+                             r"Expected --export-dir to be a folder, received .*/f, a file"),
+    "resume with other settings": ({"store": {}}, ["--epochs", "7"],
+                                   r"logs: Expected the settings and data of the search "
+                                   r"stored there, received --epochs 7 \(the search has 6\)"
+                                   r"\. .* or add --overwrite to start over"),
+    "resume with other data": ({"store": {"fingerprint": {"checksum": 1.5}}}, [],
+                               r"received data with checksum [0-9.]+ \(the search has 1\.5\)"
+                               r"\. .* add --overwrite to start over"),
+}
+
+
+def make_files(tmp, files):
+    (tmp / "good.csv").write_text(GOOD_CSV)
+    (tmp / "export").mkdir()
+    (tmp / "export" / "keep.txt").write_text("an earlier export")
+    for name, content in files.items():
+        if name == "store":
+            store_search(str(tmp), **content)
+        elif isinstance(content, dict):
+            np.savez(tmp / name, **content)
+        else:
+            (tmp / name).write_text(content)
+
+
+def tree(folder):
+    """Every path under ``folder`` with its bytes (None for folders)."""
+    found = {}
+    for root, dirs, names in os.walk(folder):
+        for name in dirs:
+            found[os.path.join(root, name)] = None
+        for name in names:
+            with open(os.path.join(root, name), "rb") as handle:
+                found[os.path.join(root, name)] = handle.read()
+    return found
+
+
+@pytest.mark.parametrize("files,args,message", CASES.values(), ids=CASES.keys())
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, files, args, message):
+    make_files(tmp_path, files)
+    before = tree(tmp_path)
+    argv = [a.format(tmp=tmp_path) for a in BASE + args]
+    result = run_cli(*argv, env={"PYTHONPATH": os.pathsep.join([REPO, TESTS])})
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(errors) == 1 and errors[0].startswith("tuner_prune: error: "), result.stderr
+    assert re.search(message, errors[0]), errors[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert tree(tmp_path) == before

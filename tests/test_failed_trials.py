@@ -1,0 +1,50 @@
+"""Failed trials through the real CLI: recorded with the reason, never the best."""
+
+import json
+import os
+
+from conftest import REPO, TINY, run_cli
+
+MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
+
+
+def search(tmp_path, model, max_trials, seed):
+    return run_cli("search", *TINY, "--seed", str(seed), "--max-trials", str(max_trials),
+                   "--model", f"fault_models:{model}", "--directory", str(tmp_path / "logs"),
+                   "--export-dir", str(tmp_path / "export"), env=MODELS_ENV)
+
+
+def test_builder_error_and_nan_loss_fail_their_trials_and_the_search_goes_on(tmp_path):
+    # With seed 11 the oracle draws begin_step % 3 = 0, 1, 2 (see fault_models.flaky).
+    result = search(tmp_path, "flaky", max_trials=3, seed=11)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    records = [json.loads(path.read_text())
+               for path in sorted((tmp_path / "logs" / "search").glob("trial_*/record.json"))]
+    kinds = {}
+    for record in records:
+        kind = record["hyperparameters"]["begin_step"] % 3
+        kinds[kind] = record
+        if kind == 0:
+            assert record["status"] == "COMPLETED", record
+        else:
+            expected = "builder failed on purpose" if kind == 1 else "loss became nan"
+            assert record["status"] == "FAILED" and expected in record["reason"], record
+    assert sorted(kinds) == [0, 1, 2], "the seed no longer draws every kind of trial"
+    out = result.stdout
+    assert out.count("FAILED: ") == 2 and "builder failed on purpose" in out
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["trial_id"] == kinds[0]["trial_id"]
+    assert manifest["completed_trials"] == 1
+
+
+def test_every_trial_failing_exits_non_zero_and_says_why(tmp_path):
+    result = search(tmp_path, "broken", max_trials=2, seed=1)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
+    assert errors == ["tuner_prune: error: Expected a completed trial to export, received 2 "
+                      "failed trials and no completed one: RuntimeError: builder failed on "
+                      "purpose"], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "export").exists()
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]

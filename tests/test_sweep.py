@@ -1,0 +1,37 @@
+"""A small real sweep through the CLI."""
+
+import csv
+
+from conftest import run_cli
+
+TINY_SWEEP = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10",
+              "--epochs", "6", "--batch-size", "32", "--seed", "1"]
+
+
+def test_sweep_writes_csv_and_plots(tmp_path):
+    out = tmp_path / "sweep"
+    result = run_cli("sweep", *TINY_SWEEP, "--sparsities", "0,0.9", "--repeats", "2",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "4/4 runs" in result.stdout
+    with open(out / "sweep.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["final_sparsity"], r["repeat"]) for r in rows] == [
+        ("0.0", "0"), ("0.0", "1"), ("0.9", "0"), ("0.9", "1")]
+    for row in rows:
+        assert abs(float(row["sparsity"]) - float(row["final_sparsity"])) <= 0.01
+        assert float(row["train_mse"]) > 0 and float(row["val_mse"]) > 0
+
+    def mean_train(value):
+        return sum(float(r["train_mse"]) for r in rows if r["final_sparsity"] == value) / 2
+
+    assert mean_train("0.9") > mean_train("0.0")  # fewer weights fit the data worse
+    for name in ("sweep.png", "sweep_zoom.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_refuses_bad_sparsity(tmp_path):
+    result = run_cli("sweep", "--sparsities", "0.5,1.2", "--out", str(tmp_path / "s"))
+    assert result.returncode == 2
+    assert "Expected --sparsities in [0, 1), received 1.2" in result.stderr
+    assert "Traceback" not in result.stderr

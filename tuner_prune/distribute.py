@@ -1,0 +1,184 @@
+"""Distributed search on keras-tuner's chief/worker oracle, and multi-device trials.
+
+keras-tuner's own configuration is used unchanged: ``KERASTUNER_TUNER_ID``
+(an id containing ``chief`` makes the chief), ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT``. The chief serves the oracle over gRPC
+(unauthenticated: keep it on a private network); workers run trials and share
+the search directory.
+
+keras-tuner's chief waits forever for a worker that died mid-trial. Here every
+worker touches a heartbeat file in the shared directory; the chief hands the
+trial of a worker whose heartbeat is older than ``worker_timeout`` to the
+remaining workers, or records it as failed when none is left.
+"""
+
+import os
+import threading
+import time
+
+from keras_tuner.src.engine.oracle import synchronized
+from keras_tuner.src.engine.trial import TrialStatus
+
+CHIEF_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+HEARTBEAT_DIR = "heartbeats"
+HEARTBEAT_SECONDS = 2.0
+DEFAULT_WORKER_TIMEOUT = 60.0
+
+
+def configure(oracle=None, tuner_id=None, environ=os.environ):
+    """Sets keras-tuner's variables from ``--oracle HOST:PORT`` and ``--tuner-id``.
+
+    Flags override the environment. A bare ``PORT`` listens on loopback.
+
+    Raises:
+        ValueError: A malformed address, or only one of address and id given.
+    """
+    if oracle is not None:
+        host, _, port = oracle.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"Expected --oracle HOST:PORT, received {oracle!r}.")
+        environ["KERASTUNER_ORACLE_IP"] = host or "127.0.0.1"
+        environ["KERASTUNER_ORACLE_PORT"] = port
+    if tuner_id is not None:
+        environ["KERASTUNER_TUNER_ID"] = tuner_id
+    given = [name for name in CHIEF_ENV if name in environ]
+    if "KERASTUNER_ORACLE_IP" in environ and len(given) != len(CHIEF_ENV):
+        missing = sorted(set(CHIEF_ENV) - set(given))
+        raise ValueError(f"Expected all of {', '.join(CHIEF_ENV)} for a distributed "
+                         f"search, received none for {', '.join(missing)}.")
+    return role(environ)
+
+
+def role(environ=os.environ):
+    """``"chief"``, ``"worker"`` or ``"local"``."""
+    if "KERASTUNER_ORACLE_IP" not in environ:
+        return "local"
+    return "chief" if "chief" in environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def heartbeat_path(project_dir, tuner_id):
+    return os.path.join(project_dir, HEARTBEAT_DIR, tuner_id)
+
+
+class Heartbeat:
+    """Touches ``heartbeat_path`` every few seconds while a worker runs."""
+
+    def __init__(self, project_dir, tuner_id, interval=HEARTBEAT_SECONDS):
+        self.path = heartbeat_path(project_dir, tuner_id)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        while True:
+            with open(self.path, "w", encoding="utf-8") as handle:
+                handle.write(str(time.time()))
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        os.remove(self.path)
+
+
+def stale_workers(oracle, project_dir, worker_timeout, now=None):
+    """Tuner ids with an ongoing trial whose heartbeat is older than the timeout."""
+    now = time.time() if now is None else now
+    stale = []
+    for tuner_id in list(oracle.ongoing_trials):
+        path = heartbeat_path(project_dir, tuner_id)
+        seen = os.path.getmtime(path) if os.path.exists(path) else 0.0
+        if now - seen > worker_timeout:
+            stale.append(tuner_id)
+    return stale
+
+
+def live_workers(oracle, project_dir, worker_timeout, now=None):
+    now = time.time() if now is None else now
+    alive = []
+    for tuner_id in oracle.tuner_ids:
+        path = heartbeat_path(project_dir, tuner_id)
+        if os.path.exists(path) and now - os.path.getmtime(path) <= worker_timeout:
+            alive.append(tuner_id)
+    return alive
+
+
+def release_dead_workers(oracle, project_dir, worker_timeout):
+    """Requeues (or fails) the trials of workers that stopped beating.
+
+    Returns:
+        ``[(tuner_id, trial_id, "requeued" | "failed")]``.
+    """
+    released = []
+    for tuner_id in stale_workers(oracle, project_dir, worker_timeout):
+        trial = oracle.ongoing_trials.pop(tuner_id)
+        oracle.tuner_ids.discard(tuner_id)
+        if live_workers(oracle, project_dir, worker_timeout):
+            oracle._retry_queue.append(trial.trial_id)
+            released.append((tuner_id, trial.trial_id, "requeued"))
+        else:
+            _fail(oracle, trial, f"worker {tuner_id} stopped responding")
+            released.append((tuner_id, trial.trial_id, "failed"))
+    oracle.save()
+    return released
+
+
+def fail_orphans(oracle, reason):
+    """Fails queued trials that no live worker is left to run."""
+    while oracle._retry_queue:
+        _fail(oracle, oracle.trials[oracle._retry_queue.pop()], reason)
+
+
+def _fail(oracle, trial, reason):
+    trial.status = TrialStatus.FAILED
+    trial.message = reason
+    oracle.end_order.append(trial.trial_id)
+    oracle._save_trial(trial)
+    oracle.save()
+
+
+def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print):
+    """Runs the chief: serves ``oracle`` until the search is over.
+
+    Like keras-tuner's ``oracle_chief.start_server``, but it does not wait for
+    workers that died.
+    """
+    import grpc
+    from concurrent import futures
+
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    address = (f"{os.environ['KERASTUNER_ORACLE_IP']}:"
+               f"{os.environ['KERASTUNER_ORACLE_PORT']}")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    server.add_insecure_port(address)
+    server.start()
+    log(f"Chief serving the oracle on {address} (unauthenticated gRPC)", flush=True)
+    try:
+        while not _search_over(oracle, servicer, project_dir, worker_timeout, log):
+            time.sleep(1)
+    finally:
+        server.stop(grace=2)
+
+
+@synchronized
+def _search_over(oracle, servicer, project_dir, worker_timeout, log):
+    for tuner_id, trial_id, outcome in release_dead_workers(
+            oracle, project_dir, worker_timeout):
+        log(f"Worker {tuner_id} stopped responding: trial {trial_id} {outcome}",
+            flush=True)
+    if not servicer.stop_triggered:
+        return False
+    if not live_workers(oracle, project_dir, worker_timeout):
+        fail_orphans(oracle, "no worker left to run it")
+        oracle.tuner_ids.clear()
+    return not oracle.ongoing_trials and not oracle.tuner_ids

@@ -1,0 +1,89 @@
+"""Resuming a search killed at any moment, even by SIGKILL.
+
+keras-tuner writes a trial's ``trial.json`` and the oracle's ``oracle.json`` one
+after the other, in place. A kill between or during those writes leaves states
+that keras-tuner's reload gets wrong: a truncated file fails to load, a trial
+saved as started but missing from ``oracle.json`` never runs yet counts toward
+``max_trials``, and a trial saved as finished but still listed as ongoing is run
+again. Here every state file is replaced atomically, and on reload each trial's
+own ``trial.json`` decides: finished trials stay as they are, unfinished ones
+run again under their id and hyperparameters.
+"""
+
+import json
+import os
+import tempfile
+
+import keras_tuner
+from keras_tuner.src.engine import metrics_tracking
+from keras_tuner.src.engine.trial import TrialStatus
+
+TRIAL_FILE = "trial.json"
+FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+
+
+def write_json(path, value, indent=None):
+    """Writes ``value`` as JSON to ``path`` so that it is never seen half-written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(value, stream, indent=indent)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+class AtomicSaves:
+    """Oracle mixin: ``oracle.json`` and each ``trial.json`` replaced atomically."""
+
+    def save(self):
+        write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        write_json(os.path.join(self._get_trial_dir(trial.trial_id), TRIAL_FILE),
+                   trial.get_state())
+
+
+class BayesianOracle(AtomicSaves, keras_tuner.oracles.BayesianOptimizationOracle):
+    """keras-tuner's ``BayesianOptimizationOracle`` with atomic state files."""
+
+
+def requeue_interrupted(oracle):
+    """Repairs a reloaded oracle's state after its process was killed.
+
+    Every trial whose ``trial.json`` does not say COMPLETED or FAILED is queued
+    to run again, with its id and hyperparameters and without the metrics of
+    the interrupted run; every finished trial is left as it is, never re-run.
+
+    Returns:
+        The ids of the trials queued to run again.
+    """
+    waiting = set(oracle._retry_queue)
+    queued = []
+    for trial_id in sorted(oracle.trials, key=int):
+        trial = oracle.trials[trial_id]
+        if trial.status in FINISHED or (trial.status == TrialStatus.INVALID
+                                        and trial_id not in waiting):
+            if trial_id not in oracle.end_order:
+                oracle.end_order.append(trial_id)
+            continue
+        if trial.status != TrialStatus.INVALID:  # An INVALID one keeps its history.
+            trial.metrics = metrics_tracking.MetricsTracker()
+            trial.score, trial.best_step = None, 0
+        oracle._record_values(trial)  # A new trial must not repeat its values.
+        if trial_id not in oracle.start_order:
+            oracle.start_order.append(trial_id)
+        queued.append(trial_id)
+    oracle._retry_queue = queued[::-1]  # Popped from the end: lowest id first.
+    oracle.ongoing_trials = {}
+    return queued
+
+
+def progress(oracle):
+    """``(completed, failed, to run again)`` trial counts of an oracle."""
+    statuses = [trial.status for trial in oracle.trials.values()]
+    return (statuses.count(TrialStatus.COMPLETED), statuses.count(TrialStatus.FAILED),
+            len(oracle._retry_queue))

@@ -1,0 +1,191 @@
+"""TensorBoard logs of a search: pruning curves, HParams sessions, search progress.
+
+Layout under a tuner's ``tensorboard_dir`` (``tensorboard --logdir`` on it, or
+on any folder above it, shows everything):
+
+- the folder itself: the HParams experiment (hyperparameter domains and metrics).
+- ``trial_<id>/``: the trial's HParams session and final metrics;
+  ``trial_<id>/train`` and ``trial_<id>/validation`` its loss per epoch;
+  ``trial_<id>/metrics`` the sparsity and threshold of each pruned weight over
+  training steps (tfmot's ``PruningSummaries``).
+- ``search/``: the best validation MSE so far against the number of ended
+  trials (the trial number, unless a distributed search ends trials out of
+  order), and a picture of validation MSE against final sparsity over them.
+"""
+
+import contextlib
+import io
+import math
+import os
+import shutil
+
+import keras_tuner
+import tensorflow as tf
+from keras_tuner.engine import hyperparameters as kt_hp
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tensorboard.plugins.hparams import api as hp_api
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import summary as hp_summary
+
+from tuner_prune._keras import sparsity
+
+SEARCH_RUN = "search"
+COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
+FAILED = (keras_tuner.engine.trial.TrialStatus.FAILED,
+          keras_tuner.engine.trial.TrialStatus.INVALID)
+# (trial metric, scalar tag, display name); ``status`` is 1 completed, 0 failed.
+METRICS = (
+    ("val_mse", "hparams/val_mse", "validation MSE"),
+    ("sparsity", "hparams/sparsity", "measured sparsity"),
+    ("nonzero_weights", "hparams/nonzero_weights", "nonzero weights"),
+    ("status", "hparams/status", "completed (1) or failed (0)"),
+)
+BEST_TAG = "best_val_mse"
+PLOT_TAG = "val_mse_vs_final_sparsity"
+
+
+class TrialPruningSummaries(sparsity.PruningSummaries):
+    """tfmot's ``PruningSummaries`` for one trial.
+
+    tfmot logs masks at the start of each epoch; this also logs them after the
+    last step, so each curve ends at the sparsity the trial was scored at, and
+    closes the writer tfmot opened at construction.
+    """
+
+    def on_train_end(self, logs=None):
+        self.on_epoch_begin(epoch=None)
+        self._file_writer.close()
+        super().on_train_end(logs)
+
+
+def trial_run(root, trial_id):
+    """The folder of a trial's runs."""
+    return os.path.join(root, f"trial_{trial_id}")
+
+
+def clear(root):
+    """Removes every run under ``root`` (a search started over)."""
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def trial_callbacks(root, trial_id):
+    """Fresh callbacks that log one trial's pruning and loss curves.
+
+    A rerun of the trial (a resumed search) replaces its earlier curves.
+    """
+    folder = trial_run(root, trial_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    return [TrialPruningSummaries(log_dir=folder, write_graph=False)]
+
+
+def write_experiment(root, space):
+    """Writes the HParams experiment: the domains of ``space`` and the metrics.
+
+    Args:
+        root: The tuner's TensorBoard folder.
+        space: The oracle's hyperparameters (``oracle.get_space()``).
+    """
+    hparams = [hp_api.HParam(hp.name, _domain(hp)) for hp in space.space]
+    metrics = [hp_api.Metric(tag, display_name=name) for _, tag, name in METRICS]
+    with _writer(root) as writer, writer.as_default():
+        hp_api.hparams_config(hparams=hparams, metrics=metrics)
+
+
+def write_trial_end(root, trial, trials):
+    """Logs an ended trial: its HParams session and the search-level run.
+
+    Args:
+        root: The tuner's TensorBoard folder.
+        trial: The ended ``Trial``, completed or failed.
+        trials: The oracle's trials, ended or not (``get_best_trials`` with a
+            large count lists them all, also through a distributed oracle).
+    """
+    _write_session(root, trial)
+    _write_progress(root, trials)
+
+
+def _write_session(root, trial):
+    completed = trial.status == COMPLETED
+    values = {"status": float(completed)}
+    if completed:
+        values.update({name: trial.metrics.get_last_value(name)
+                       for name, _, _ in METRICS[:-1]})
+    status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
+    with _writer(trial_run(root, trial.trial_id)) as writer, writer.as_default(step=0):
+        hp_api.hparams(trial.hyperparameters.values, trial_id=f"trial_{trial.trial_id}")
+        for name, tag, _ in METRICS:
+            if values.get(name) is not None:
+                tf.summary.scalar(tag, values[name])
+        tf.summary.experimental.write_raw_pb(
+            hp_summary.session_end_pb(status).SerializeToString())
+
+
+def _write_progress(root, trials):
+    ended = [t for t in trials if t.status == COMPLETED or t.status in FAILED]
+    scores = [t.score for t in ended if _scored(t)]
+    with _writer(os.path.join(root, SEARCH_RUN)) as writer, \
+            writer.as_default(step=len(ended)):
+        if scores:
+            tf.summary.scalar(BEST_TAG, min(scores),
+                              description="Best validation MSE once N trials have ended.")
+        tf.summary.image(PLOT_TAG, _plot(ended)[None],
+                         description="Validation MSE against final sparsity; "
+                                     "failed trials are marked on the x axis.")
+
+
+def _plot(trials):
+    """A PNG (as a uint8 tensor) of validation MSE against final sparsity of ended trials."""
+    scored = [t for t in trials if _scored(t)]
+    failed = [t for t in trials if t.status in FAILED]
+    figure = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    x = [t.hyperparameters.get("final_sparsity") for t in scored]
+    y = [t.score for t in scored]
+    axes.scatter(x, y, label="completed")
+    for trial, xi, yi in zip(scored, x, y):
+        axes.annotate(trial.trial_id, (xi, yi), textcoords="offset points", xytext=(4, 4))
+    if scored:
+        best = min(scored, key=lambda t: t.score)
+        axes.scatter([best.hyperparameters.get("final_sparsity")], [best.score],
+                     s=160, facecolors="none", edgecolors="red", label="best")
+    if failed:
+        axes.scatter([t.hyperparameters.get("final_sparsity") for t in failed],
+                     [0.0] * len(failed), marker="x", color="gray",
+                     transform=axes.get_xaxis_transform(), clip_on=False, label="failed")
+    axes.set_xlabel("final_sparsity")
+    axes.set_ylabel("validation MSE")
+    axes.set_title(f"{len(scored)} completed, {len(failed)} failed")
+    axes.legend(loc="best")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return tf.image.decode_png(buffer.getvalue(), channels=4)
+
+
+def _scored(trial):
+    return trial.status == COMPLETED and trial.score is not None and math.isfinite(trial.score)
+
+
+def _domain(hp):
+    """The HParams domain of a keras-tuner hyperparameter."""
+    if isinstance(hp, kt_hp.Fixed):
+        return hp_api.Discrete([hp.value])
+    if isinstance(hp, kt_hp.Boolean):
+        return hp_api.Discrete([False, True])
+    if isinstance(hp, kt_hp.Choice):
+        return hp_api.Discrete(list(hp.values))
+    if isinstance(hp, kt_hp.Int):
+        return hp_api.IntInterval(hp.min_value, hp.max_value)
+    return hp_api.RealInterval(float(hp.min_value), float(hp.max_value))
+
+
+@contextlib.contextmanager
+def _writer(folder):
+    """A summary file writer, closed (and so flushed) on leaving the block."""
+    writer = tf.summary.create_file_writer(folder)
+    try:
+        yield writer
+    finally:
+        writer.close()
