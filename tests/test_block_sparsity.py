@@ -84,4 +84,5 @@ def test_micro_array_is_the_dense_int8_candidate(block_export):
 def test_block_size_setting_reaches_the_hypermodel():
     config = SearchConfig(n_samples=100, n_features=8, n_informative=4, batch_size=16,
                           epochs=4, block_size="4x1")
-    assert prepare(config)[1].block_size == (4, 1)
+    dataset = load_dataset(n_samples=100, n_features=8, n_informative=4, seed=0)
+    assert prepare(config, dataset).block_size == (4, 1)
