@@ -78,6 +78,9 @@ def _add_export_flags(parser, search_defaults):
         help="bytes (what the device stores) or gzip_bytes (what is downloaded)")
     add("--max-mse-increase", type=float, default=defaults["max_mse_increase"],
         help="largest relative test MSE increase of model.tflite over Keras (0.05 = 5%%)")
+    add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
+        help="size budget: export the most accurate trial whose .tflite fits in N "
+        "bytes; for search, trials over it are scored infeasible")
 
 
 def _add_sweep_flags(parser):
@@ -101,6 +104,12 @@ def build_parser():
     export.add_argument("--directory", default="logs", help="the search's --directory")
     export.add_argument("--export-dir", default="export", help="where the model goes")
     _add_export_flags(export, search_defaults=False)
+    report = commands.add_parser("report", help="all trials, their sizes and the "
+                                 "Pareto front of error against size")
+    report.add_argument("--directory", default="logs", help="the search's --directory")
+    report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.add_argument("--plot", metavar="FILE.png",
+                        help="also draw validation MSE against .tflite bytes")
     sweep = commands.add_parser("sweep", help="the article's experiment: loss against "
                                 "final sparsity over several initialisations")
     _add_sweep_flags(sweep)
@@ -123,7 +132,8 @@ def search_command(args):
 def export_command(args):
     manifest = _search_module().export_search(
         args.directory, args.export_dir, quantization=args.quantization,
-        size_metric=args.size_metric, max_mse_increase=args.max_mse_increase)
+        size_metric=args.size_metric, max_mse_increase=args.max_mse_increase,
+        max_bytes=args.max_bytes)
     print_summary(manifest, args.export_dir)
 
 
@@ -180,7 +190,14 @@ def sweep_command(args):
           f"{args.out}/sweep_zoom.png")
 
 
-COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command}
+def report_command(args):
+    from tuner_prune.report import run_report
+
+    print(run_report(args.directory, args.format, args.plot), end="")
+
+
+COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command,
+            "report": report_command}
 
 
 def main(argv=None):

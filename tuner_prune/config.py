@@ -56,6 +56,7 @@ class SearchConfig:
     quantization: str = "auto"
     size_metric: str = "bytes"
     max_mse_increase: float = 0.05
+    max_bytes: int = None
 
     @classmethod
     def from_dict(cls, values):
@@ -97,7 +98,7 @@ class SearchConfig:
     def export_options(self):
         """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
         return {"quantization": self.quantization, "size_metric": self.size_metric,
-                "max_mse_increase": self.max_mse_increase}
+                "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes}
 
     def identity(self):
         """The settings a resumed search must share with the stored one."""
@@ -175,6 +176,10 @@ def check_export_options(options):
         if options[name] not in allowed:
             raise ValueError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
+    budget = options.get("max_bytes")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
+                               or budget < 1):
+        raise ValueError(f"Expected --max-bytes >= 1, received {budget!r}.")
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):

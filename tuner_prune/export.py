@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from tuner_prune.tuner import measure_sparsity
 MANIFEST = "manifest.json"
 SAVED_MODEL = "saved_model"
 TFLITE = "model.tflite"
+TRIAL_VARIANT = "sparse_float32"
 
 
 class Scale(keras.layers.Layer):
@@ -40,11 +42,35 @@ class Scale(keras.layers.Layer):
 
 def serving_model(pruned_model, dataset):
     """Stripped model that takes raw features and predicts in target units."""
+    return scaled_model(pruned_model, 1.0 / dataset.x_scale, dataset.y_scale)
+
+
+def scaled_model(pruned_model, input_scale, target_scale):
+    """Stripped model between fixed input and output multipliers."""
     stripped = sparsity.strip_pruning(pruned_model)
-    features = keras.Input(shape=(dataset.n_features,), name="features")
-    scaled = Scale(1.0 / dataset.x_scale, name="scale_features")(features)
-    prediction = Scale([dataset.y_scale], name="scale_target")(stripped(scaled))
+    features = keras.Input(shape=(len(input_scale),), name="features")
+    scaled = Scale(input_scale, name="scale_features")(features)
+    prediction = Scale([target_scale], name="scale_target")(stripped(scaled))
     return keras.Model(features, prediction, name="tuner_prune_model")
+
+
+def trial_tflite_bytes(pruned_model, input_scale, target_scale):
+    """Bytes of a trial's ``sparse_float32`` TFLite model, checked in LiteRT.
+
+    This variant is exact and always loads, so the file an export chooses by
+    bytes (the smallest that qualifies) is never larger.
+
+    Raises:
+        RuntimeError: The converted model does not run in LiteRT.
+    """
+    model = scaled_model(pruned_model, input_scale, target_scale)
+    variant = next(v for v in tflite.VARIANTS if v.name == TRIAL_VARIANT)
+    with tempfile.TemporaryDirectory() as folder:
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.export(folder)
+        content = tflite.convert(folder, variant)
+    tflite.predict(content, np.zeros((1, len(input_scale)), np.float32))
+    return len(content)
 
 
 def mse(prediction, target):
@@ -53,7 +79,7 @@ def mse(prediction, target):
 
 def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
                  total_steps, extra=None, max_mse_increase=0.05, size_metric="bytes",
-                 quantization="auto"):
+                 quantization="auto", max_bytes=None):
     """Writes ``saved_model/``, ``model.tflite``, ``manifest.json`` (and C++).
 
     ``model_data.cc`` and ``model_data.h`` are written too when the
@@ -73,6 +99,7 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
         size_metric: ``"bytes"`` or ``"gzip_bytes"``: what "smallest" means.
         quantization: ``"auto"``, or ``"none"``, ``"dynamic"``, ``"float16"``,
             ``"int8"`` to choose ``model.tflite`` among that kind of variant only.
+        max_bytes: Largest ``model.tflite`` allowed, or ``None``.
 
     Returns:
         The manifest as a dict.
@@ -90,7 +117,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
         **measure_sparsity(pruned_model),
         **(extra or {}),
         "export_options": {"max_mse_increase": max_mse_increase,
-                           "size_metric": size_metric, "quantization": quantization},
+                           "size_metric": size_metric, "quantization": quantization,
+                           "max_bytes": max_bytes},
     }
     with staging.staged_folder(export_dir) as folder:
         saved_model_dir = os.path.join(folder, SAVED_MODEL)

@@ -3,7 +3,7 @@
 import keras_tuner
 
 from tuner_prune import config as config_lib, distribute, models, resume, schedule
-from tuner_prune import space as space_lib, tflite
+from tuner_prune import report, space as space_lib, tflite
 from tuner_prune.config import SearchError
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
@@ -80,7 +80,8 @@ def open_tuner(config, hypermodel, fingerprint=None, verbose=True, strategy=None
                          directory=config.directory, project_name=PROJECT,
                          overwrite=config.overwrite and not worker, verbose=verbose,
                          distribution_strategy=strategy,
-                         worker_timeout=config.worker_timeout)
+                         worker_timeout=config.worker_timeout,
+                         max_bytes=config.max_bytes)
     if not worker:
         tuner.oracle.max_trials = config.max_trials
     return tuner
@@ -111,6 +112,7 @@ def run_search(config, dataset=None):
     if mode != "worker":  # A worker's oracle is the chief's, over gRPC.
         _report_resume(tuner, config)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
+                 input_scale=1.0 / dataset.x_scale,
                  batch_size=config.batch_size, target_scale=dataset.y_scale)
     if mode == "worker":
         return None
@@ -134,7 +136,8 @@ def export_search(directory, export_dir, **options):
     Args:
         directory: The search's ``--directory``.
         export_dir: Where to export.
-        **options: ``quantization``, ``size_metric``, ``max_mse_increase``;
+        **options: ``quantization``, ``size_metric``, ``max_mse_increase``,
+            ``max_bytes``;
             missing or ``None`` ones are the search's own.
 
     Returns:
@@ -166,12 +169,14 @@ def export_best(tuner, dataset, export_dir, **options):
         dataset: The ``Dataset`` it searched on.
         export_dir: Where to export.
         **options: ``export_model``'s ``quantization``, ``size_metric``,
+            ``max_bytes`` (then the most accurate trial whose recorded
+            ``.tflite`` fits is exported),
             ``max_mse_increase``.
 
     Raises:
         SearchError: No trial completed, or no TFLite variant qualifies.
     """
-    trial = tuner.best_trial()
+    trial = _pick_trial(tuner, options.get("max_bytes"))
     if trial is None:
         raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
     hyperparameters = dict(trial.hyperparameters.values)
@@ -187,6 +192,21 @@ def export_best(tuner, dataset, export_dir, **options):
             **options)
     except tflite.NoCandidateError as error:
         raise SearchError(str(error)) from None
+
+
+def _pick_trial(tuner, max_bytes):
+    if max_bytes is None:
+        return tuner.best_trial()
+    rows = report.load_trials(tuner.directory, tuner.project_name)
+    trial_id = report.best_trial_id(rows, max_bytes)
+    if trial_id is None:
+        sizes = [r["tflite_bytes"] for r in rows if r["tflite_bytes"] is not None]
+        if not sizes:
+            return None
+        raise SearchError(f"Expected a completed trial whose .tflite fits in "
+                          f"--max-bytes {max_bytes}, received none: the smallest is "
+                          f"{min(sizes)} bytes")
+    return tuner.oracle.get_trial(trial_id)
 
 
 def _nothing_to_export(trials):

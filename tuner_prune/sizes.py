@@ -38,6 +38,21 @@ def mask_entropy_bytes(total, nonzero):
     return log_choose / math.log(2) / 8
 
 
+OVER_BUDGET_FACTOR = 10.0
+
+
+def budget_score(val_mse, tflite_bytes, max_bytes=None):
+    """The search objective under a size budget.
+
+    Within ``max_bytes`` (or without a budget) it is the validation MSE; over it,
+    the MSE times ``OVER_BUDGET_FACTOR`` times the overshoot ratio, so the
+    oracle learns to move toward models that fit.
+    """
+    if max_bytes is None or tflite_bytes <= max_bytes:
+        return val_mse
+    return val_mse * OVER_BUDGET_FACTOR * tflite_bytes / max_bytes
+
+
 def information_limit_bytes(total, nonzero, bytes_per_weight=1, block=1):
     """Smallest encoding of a sparse weight set: values plus the zero mask.
 

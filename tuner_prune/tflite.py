@@ -217,7 +217,7 @@ def mark_within_tolerance(found, reference_mse, max_mse_increase):
 
 
 def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
-           quantization="auto"):
+           quantization="auto", max_bytes=None):
     """Smallest candidate that loaded and stays within the MSE tolerance.
 
     Args:
@@ -228,6 +228,7 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
         quantization: ``"auto"`` (any variant) or ``"none"``, ``"dynamic"``,
             ``"float16"``, ``"int8"``: only variants of that kind, sparse-encoded
             or not.
+        max_bytes: Only variants of at most this many bytes, or ``None``.
 
     Returns:
         The chosen ``Candidate`` (also marked ``chosen``).
@@ -236,16 +237,18 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
         NoCandidateError: No candidate qualifies.
     """
     limit = mark_within_tolerance(found, reference_mse, max_mse_increase)
-    allowed = [c for c in found if quantization in ("auto", c.quantization)]
+    allowed = [c for c in found if quantization in ("auto", c.quantization)
+               and (max_bytes is None or c.bytes <= max_bytes)]
     passing = [c for c in allowed if c.within_tolerance]
     if not passing:
         reasons = "; ".join(f"{c.name}: {c.error or f'test MSE {c.test_mse:.6g}'}"
                             for c in allowed)
+        budget = "" if max_bytes is None else f", at most {max_bytes} bytes"
         raise NoCandidateError(
-            f"Expected a TFLite variant (quantization {quantization}) that loads in "
-            f"LiteRT with test MSE <= {limit:.6g} (Keras {reference_mse:.6g} + "
-            f"{max_mse_increase:.0%}), received {reasons}; raise --max-mse-increase "
-            f"or choose another --quantization")
+            f"Expected a TFLite variant (quantization {quantization}{budget}) that "
+            f"loads in LiteRT with test MSE <= {limit:.6g} (Keras {reference_mse:.6g} + "
+            f"{max_mse_increase:.0%}), received {reasons or 'none'}; raise "
+            f"--max-mse-increase or choose another --quantization")
     best = min(passing, key=lambda c: getattr(c, size_metric))
     best.chosen = True
     return best

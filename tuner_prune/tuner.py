@@ -97,16 +97,19 @@ class PruningTuner(base_tuner.BaseTuner):
             under (as keras-tuner's ``Tuner`` takes), or ``None``.
         worker_timeout: Seconds without a heartbeat after which the chief of
             a distributed search gives a worker's trial to another worker.
+        max_bytes: Size budget: a trial whose TFLite model is larger is
+            scored ``sizes.budget_score`` (worse than any that fits).
     """
 
     def __init__(self, hypermodel, *, max_trials=10, seed=0, directory="logs",
                  project_name="search", overwrite=False, oracle=None, verbose=True,
                  distribution_strategy=None,
-                 worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT):
+                 worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT, max_bytes=None):
         self.seed = seed
         self.verbose = verbose
         self.distribution_strategy = distribution_strategy
         self.worker_timeout = worker_timeout
+        self.max_bytes = max_bytes
         oracle = oracle or resume.BayesianOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "min"),
             max_trials=max_trials,
@@ -163,7 +166,7 @@ class PruningTuner(base_tuner.BaseTuner):
         super().search(*fit_args, **fit_kwargs)
 
     def run_trial(self, trial, x, y, validation_data, batch_size=32,
-                  target_scale=1.0, callbacks=()):
+                  target_scale=1.0, input_scale=None, callbacks=()):
         """Trains one pruned model and returns its metrics.
 
         Args:
@@ -173,6 +176,9 @@ class PruningTuner(base_tuner.BaseTuner):
             batch_size: Rows per optimizer step.
             target_scale: Factor from the ``y`` given here to the target's own
                 units; MSEs are reported in those units.
+            input_scale: Factors from raw features to the ``x`` given here,
+                baked into the TFLite model whose size is recorded (ones by
+                default).
             callbacks: Extra Keras callbacks for this trial's fit.
 
         Raises:
@@ -184,14 +190,16 @@ class PruningTuner(base_tuner.BaseTuner):
         try:
             callbacks = [*callbacks,
                          *summaries.trial_callbacks(self.tensorboard_dir, trial.trial_id)]
+            scales = (np.ones(x.shape[1], np.float32) if input_scale is None
+                      else input_scale, target_scale)
             return self._train_and_score(trial, x, y, validation_data, batch_size,
-                                         target_scale, callbacks)
+                                         scales, callbacks)
         except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
             raise
         except Exception as error:  # A trial must fail alone, whatever the cause.
             self._fail(trial, f"{type(error).__name__}: {error}")
 
-    def _train_and_score(self, trial, x, y, validation_data, batch_size, target_scale,
+    def _train_and_score(self, trial, x, y, validation_data, batch_size, scales,
                          callbacks):
         model, scorer, history = self._fit(trial, x, y, validation_data, batch_size,
                                            callbacks)
@@ -201,11 +209,20 @@ class PruningTuner(base_tuner.BaseTuner):
         scorer.restore()
         self.save_model(trial.trial_id, model)
         figures = measure_sparsity(model)
-        metrics = {OBJECTIVE: scorer.best_loss * target_scale ** 2,
+        from tuner_prune.export import trial_tflite_bytes  # export imports this module.
+
+        val_mse = scorer.best_loss * scales[1] ** 2
+        tflite_bytes = trial_tflite_bytes(model, *scales)
+        metrics = {OBJECTIVE: sizes.budget_score(val_mse, tflite_bytes, self.max_bytes),
                    "sparsity": figures["sparsity"],
-                   "nonzero_weights": float(figures["nonzero_weights"])}
-        self._write_record(trial, {"status": "COMPLETED", "best_epoch": scorer.best_epoch,
-                                   **metrics, "layers": figures["layers"]})
+                   "nonzero_weights": float(figures["nonzero_weights"]),
+                   "tflite_bytes": float(tflite_bytes)}
+        self._write_record(trial, {
+            "status": "COMPLETED", "best_epoch": scorer.best_epoch, **metrics,
+            "val_mse": val_mse, "tflite_bytes": tflite_bytes,
+            "nonzero_weights": figures["nonzero_weights"],
+            "within_budget": self.max_bytes is None or tflite_bytes <= self.max_bytes,
+            "layers": figures["layers"]})
         return metrics
 
     def _fit(self, trial, x, y, validation_data, batch_size, callbacks):

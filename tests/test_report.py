@@ -1,0 +1,115 @@
+"""report, the Pareto front and the size budget, on the shared tiny search."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from tuner_prune import sizes
+from tuner_prune.report import best_trial_id, pareto_flags
+
+
+def report_json(tiny_search):
+    result = run_cli("report", "--directory", str(tiny_search["logs"]), "--format", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_every_trial_records_its_size(tiny_search):
+    rows = report_json(tiny_search)["trials"]
+    assert len(rows) == 3
+    for row in rows:
+        assert row["status"] == "COMPLETED"
+        assert row["tflite_bytes"] > 0 and row["nonzero_weights"] > 0
+        assert abs(row["sparsity"] - row["final_sparsity"]) <= 0.01
+    assert [r["val_mse"] for r in rows] == sorted(r["val_mse"] for r in rows)
+
+
+def test_pareto_flags_match_a_recomputation(tiny_search):
+    report = report_json(tiny_search)
+    rows = report["trials"]
+    for row in rows:
+        dominated = any(
+            other is not row and other["tflite_bytes"] <= row["tflite_bytes"]
+            and other["val_mse"] <= row["val_mse"]
+            and (other["tflite_bytes"], other["val_mse"]) != (row["tflite_bytes"],
+                                                             row["val_mse"])
+            for other in rows)
+        assert row["pareto"] is (not dominated)
+    assert report["best"] == min(rows, key=lambda r: r["val_mse"])["trial_id"]
+
+
+def test_pareto_flags_on_constructed_rows():
+    def row(trial_id, size, mse, status="COMPLETED"):
+        return {"trial_id": trial_id, "status": status, "tflite_bytes": size, "val_mse": mse}
+
+    rows = [row("a", 100, 0.5), row("b", 200, 0.2), row("c", 300, 0.3),
+            row("d", 100, 0.5), row("e", 50, 0.9), row("f", None, None, "FAILED")]
+    assert pareto_flags(rows) == [True, True, False, True, True, False]
+    assert best_trial_id(rows) == "b"
+    assert best_trial_id(rows, max_bytes=150) in ("a", "d")
+    assert best_trial_id(rows, max_bytes=10) is None
+
+
+def test_table_csv_and_plot(tiny_search, tmp_path):
+    plot = tmp_path / "front.png"
+    table = run_cli("report", "--directory", str(tiny_search["logs"]), "--plot", str(plot))
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "Pareto" in table.stdout and table.stdout.count("COMPLETED") == 3
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_text = run_cli("report", "--directory", str(tiny_search["logs"]),
+                       "--format", "csv").stdout
+    assert csv_text.splitlines()[0].startswith("trial_id,status,final_sparsity")
+    assert len(csv_text.splitlines()) == 4
+
+
+def test_export_max_bytes_ships_the_best_trial_that_fits(tiny_search, tmp_path):
+    rows = report_json(tiny_search)["trials"]
+    sizes_sorted = sorted(r["tflite_bytes"] for r in rows)
+    budget = (sizes_sorted[0] + sizes_sorted[-1]) // 2
+    fitting = [r for r in rows if r["tflite_bytes"] <= budget]
+    expected = min(fitting, key=lambda r: r["val_mse"])["trial_id"]
+    result = run_cli("export", "--directory", str(tiny_search["logs"]),
+                     "--export-dir", str(tmp_path / "budget"), "--max-bytes", str(budget))
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((tmp_path / "budget" / "manifest.json").read_text())
+    assert manifest["trial_id"] == expected
+    assert manifest["tflite"]["bytes"] <= budget
+
+
+def test_budget_below_every_trial_fails_clearly(tiny_search, tmp_path):
+    smallest = min(r["tflite_bytes"] for r in report_json(tiny_search)["trials"])
+    result = run_cli("export", "--directory", str(tiny_search["logs"]),
+                     "--export-dir", str(tmp_path / "none"), "--max-bytes",
+                     str(smallest - 1))
+    assert result.returncode == 1
+    assert f"fits in --max-bytes {smallest - 1}" in result.stderr
+    assert f"the smallest is {smallest} bytes" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "none").exists()
+
+
+def test_budget_score_penalises_only_over_budget():
+    assert sizes.budget_score(0.1, 500, None) == 0.1
+    assert sizes.budget_score(0.1, 500, 500) == 0.1
+    over = [sizes.budget_score(0.1, size, 500) for size in (600, 1000, 5000)]
+    assert over == sorted(over) and over[0] > 0.1 * sizes.OVER_BUDGET_FACTOR
+
+
+def test_search_budget_makes_oversized_trials_lose(tmp_path):
+    from test_hypermodel import data, small_model
+    from tuner_prune.hypermodel import PruningHyperModel
+    from tuner_prune.tuner import PruningTuner
+
+    hypermodel = PruningHyperModel(small_model, n_features=6, epochs=4, steps_per_epoch=6)
+    tuner = PruningTuner(hypermodel, max_trials=1, directory=str(tmp_path),
+                         verbose=False, max_bytes=100)
+    x, y = data()
+    tuner.search(x, y, validation_data=data(24, 1), batch_size=16)
+    trial = tuner.oracle.get_trial("0")
+    record = json.loads((tmp_path / "search" / "trial_0" / "record.json").read_text())
+    assert record["within_budget"] is False and record["tflite_bytes"] > 100
+    assert trial.score == pytest.approx(
+        sizes.budget_score(record["val_mse"], record["tflite_bytes"], 100))
+    assert np.isfinite(trial.score) and trial.score > record["val_mse"]
