@@ -185,7 +185,7 @@ def sweep_command(args):
     except ValueError:
         raise ValueError(f"Expected --sparsities as numbers separated by commas, "
                          f"received {args.sparsities!r}.") from None
-    rows = run_sweep(SweepConfig(**values))
+    rows = run_sweep(SweepConfig.from_dict(values))
     print(f"{len(rows)} runs: {args.out}/sweep.csv, {args.out}/sweep.png, "
           f"{args.out}/sweep_zoom.png")
 

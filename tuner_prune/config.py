@@ -27,8 +27,8 @@ class SearchError(RuntimeError):
 
 
 @dataclasses.dataclass
-class SearchConfig:
-    """Settings of ``python -m tuner_prune search`` (see the README for each)."""
+class TrainingConfig:
+    """The data and training settings that ``search`` and ``sweep`` share."""
 
     data: str = None
     target: str = None
@@ -36,27 +36,10 @@ class SearchConfig:
     n_features: int = 1000
     n_informative: int = 500
     noise: float = 3.0
-    max_trials: int = 10
     epochs: int = 80
     batch_size: int = 1024
-    directory: str = "logs"
-    export_dir: str = "export"
-    overwrite: bool = False
     seed: int = 0
-    final_sparsity: str = None
-    power: str = None
-    begin_step: str = None
-    end_step: str = None
     model: str = None
-    oracle: str = None
-    tuner_id: str = None
-    distribution: str = None
-    worker_timeout: float = 60.0
-    block_size: str = None
-    quantization: str = "auto"
-    size_metric: str = "bytes"
-    max_mse_increase: float = 0.05
-    max_bytes: int = None
 
     @classmethod
     def from_dict(cls, values):
@@ -69,23 +52,51 @@ class SearchConfig:
         return cls(**values)
 
     def __post_init__(self):
-        for name in ("max_trials", "epochs", "batch_size", "n_samples", "n_features",
-                     "n_informative"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                flag = "--" + name.replace("_", "-")
-                raise ValueError(f"Expected {flag} >= 1, received {value!r}.")
+        for name in ("epochs", "batch_size", "n_samples", "n_features", "n_informative"):
+            _check_positive(name, getattr(self, name))
         if self.data is None and self.n_informative > self.n_features:
             raise ValueError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
+        if self.noise < 0:
+            raise ValueError(f"Expected --noise >= 0, received {self.noise!r}.")
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, received {value!r}.")
+
+
+@dataclasses.dataclass
+class SearchConfig(TrainingConfig):
+    """Settings of ``python -m tuner_prune search`` (see the README for each)."""
+
+    max_trials: int = 10
+    directory: str = "logs"
+    export_dir: str = "export"
+    overwrite: bool = False
+    final_sparsity: str = None
+    power: str = None
+    begin_step: str = None
+    end_step: str = None
+    oracle: str = None
+    tuner_id: str = None
+    distribution: str = None
+    worker_timeout: float = 60.0
+    block_size: str = None
+    quantization: str = "auto"
+    size_metric: str = "bytes"
+    max_mse_increase: float = 0.05
+    max_bytes: int = None
+
+    def __post_init__(self):
+        _check_positive("max_trials", self.max_trials)
+        super().__post_init__()
         if self.distribution not in (None, "mirrored"):
             raise ValueError(f"Expected --distribution mirrored, received "
                              f"{self.distribution!r}.")
         if self.worker_timeout <= 0:
             raise ValueError(f"Expected --worker-timeout > 0, received "
                              f"{self.worker_timeout!r}.")
-        if self.noise < 0:
-            raise ValueError(f"Expected --noise >= 0, received {self.noise!r}.")
         check_export_options(self.export_options)
         parse_block_size(self.block_size)
 

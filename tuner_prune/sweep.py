@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from tuner_prune import data as data_lib, models, schedule as schedule_lib
+from tuner_prune.config import TrainingConfig
 from tuner_prune.space import ScheduleSpace
 
 CSV_FILE = "sweep.csv"
@@ -28,34 +29,25 @@ def default_steps(total_steps):
 
 
 @dataclasses.dataclass
-class SweepConfig:
+class SweepConfig(TrainingConfig):
     """Settings of ``python -m tuner_prune sweep`` (see the README)."""
 
     sparsities: tuple = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)
     repeats: int = 10
     out: str = "sweep"
-    data: str = None
-    target: str = None
-    n_samples: int = 10000
-    n_features: int = 1000
-    n_informative: int = 500
-    noise: float = 3.0
-    epochs: int = 80
-    batch_size: int = 1024
-    seed: int = 0
     power: float = 3.0
     begin_step: int = None
     end_step: int = None
-    model: str = None
 
     def __post_init__(self):
+        super().__post_init__()
         for value in self.sparsities:
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"Expected --sparsities in [0, 1), received {value!r}.")
-        for name in ("repeats", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, received "
-                                 f"{getattr(self, name)!r}.")
+        if self.repeats < 1:
+            raise ValueError(f"Expected --repeats >= 1, received {self.repeats!r}.")
+        if self.power <= 0:
+            raise ValueError(f"Expected --power > 0, received {self.power!r}.")
 
 
 class Progress:
