@@ -10,22 +10,19 @@ TINY_SWEEP = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10
 
 def test_sweep_writes_csv_and_plots(tmp_path):
     out = tmp_path / "sweep"
-    result = run_cli("sweep", *TINY_SWEEP, "--sparsities", "0,0.9", "--repeats", "2",
+    result = run_cli("sweep", *TINY_SWEEP, "--sparsities", "0,0.9", "--repeats", "1",
                      "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "4/4 runs" in result.stdout
+    assert "2/2 runs" in result.stdout
     with open(out / "sweep.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["final_sparsity"], r["repeat"]) for r in rows] == [
-        ("0.0", "0"), ("0.0", "1"), ("0.9", "0"), ("0.9", "1")]
+    assert [(r["final_sparsity"], r["repeat"]) for r in rows] == [("0.0", "0"), ("0.9", "0")]
     for row in rows:
         assert abs(float(row["sparsity"]) - float(row["final_sparsity"])) <= 0.01
         assert float(row["train_mse"]) > 0 and float(row["val_mse"]) > 0
 
-    def mean_train(value):
-        return sum(float(r["train_mse"]) for r in rows if r["final_sparsity"] == value) / 2
-
-    assert mean_train("0.9") > mean_train("0.0")  # fewer weights fit the data worse
+    train = {r["final_sparsity"]: float(r["train_mse"]) for r in rows}
+    assert train["0.9"] > train["0.0"]  # fewer weights fit the training data worse
     for name in ("sweep.png", "sweep_zoom.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
