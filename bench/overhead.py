@@ -99,9 +99,9 @@ def main():
     bare_s, tuner_s = (statistics.median(walls[k]) for k in ("bare", "tuner"))
     print(f"{args.epochs} epochs x {per_epoch} steps, batch {BATCH}, schedule "
           f"{begin}->{end} to {FINAL}, {args.repeats} alternating repeats (medians)")
-    print(f"| step time dense | step time pruned | pruned / dense |")
+    print("| step time dense | step time pruned | pruned / dense |")
     print(f"| {dense_ms:.1f} ms | {pruned_ms:.1f} ms | {pruned_ms / dense_ms:.3f} |")
-    print(f"| bare tfmot fit | tuner_prune trial | trial / bare |")
+    print("| bare tfmot fit | tuner_prune trial | trial / bare |")
     print(f"| {bare_s:.1f} s | {tuner_s:.1f} s | {tuner_s / bare_s:.3f} |")
 
 
