@@ -13,8 +13,9 @@ import time
 
 import keras_tuner
 import pytest
-
 from conftest import REPO, TINY, run_cli, start_cli
+
+from tuner_prune import oracle as oracle_lib
 from tuner_prune import resume
 
 MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
@@ -137,8 +138,8 @@ def test_raising_max_trials_continues_a_finished_search(killed_search):
 # here the files are left exactly as a kill at that moment leaves them.
 
 def new_oracle(directory):
-    oracle = resume.BayesianOracle(objective=keras_tuner.Objective("val_mse", "min"),
-                                   max_trials=5, seed=0)
+    oracle = oracle_lib.PruningOracle(objective=keras_tuner.Objective("val_mse", "min"),
+                                      max_trials=5, seed=0)
     oracle._set_project_dir(str(directory), "search")
     space = keras_tuner.HyperParameters()
     space.Float("x", 0.0, 1.0)

@@ -14,7 +14,6 @@ import json
 import os
 import tempfile
 
-import keras_tuner
 from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine.trial import TrialStatus
 
@@ -45,10 +44,6 @@ class AtomicSaves:
     def _save_trial(self, trial):
         write_json(os.path.join(self._get_trial_dir(trial.trial_id), TRIAL_FILE),
                    trial.get_state())
-
-
-class BayesianOracle(AtomicSaves, keras_tuner.oracles.BayesianOptimizationOracle):
-    """keras-tuner's ``BayesianOptimizationOracle`` with atomic state files."""
 
 
 def requeue_interrupted(oracle):

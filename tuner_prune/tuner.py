@@ -14,6 +14,7 @@ import numpy as np
 from keras_tuner.src.engine import base_tuner
 
 from tuner_prune import distribute, resume, sizes, summaries
+from tuner_prune import oracle as oracle_lib
 from tuner_prune._keras import collect_prunable_layers, keras, sparsity
 
 OBJECTIVE = "val_mse"
@@ -70,15 +71,6 @@ def measure_sparsity(model):
     }
 
 
-def initial_points(max_trials):
-    """Random trials before the Gaussian process takes over.
-
-    keras-tuner's default is 3 per hyperparameter (12 here), which would leave
-    a 10-trial search entirely random.
-    """
-    return min(max_trials, max(2, max_trials // 4))
-
-
 class PruningTuner(base_tuner.BaseTuner):
     """Bayesian search over pruning schedules that minimises validation MSE.
 
@@ -90,8 +82,9 @@ class PruningTuner(base_tuner.BaseTuner):
         project_name: Sub-folder of ``directory`` for this search; its
             TensorBoard logs go to ``directory/tensorboard/project_name``.
         overwrite: Start over instead of resuming a search found there.
-        oracle: A keras-tuner oracle; defaults to ``BayesianOptimizationOracle``
-            minimising ``val_mse``, with state files that survive a kill.
+        oracle: A keras-tuner oracle; defaults to ``oracle.PruningOracle``
+            (Bayesian optimisation of log ``val_mse``, with state files that
+            survive a kill).
         verbose: Print one line per trial.
         distribution_strategy: A ``tf.distribute`` strategy each trial trains
             under (as keras-tuner's ``Tuner`` takes), or ``None``.
@@ -110,10 +103,9 @@ class PruningTuner(base_tuner.BaseTuner):
         self.distribution_strategy = distribution_strategy
         self.worker_timeout = worker_timeout
         self.max_bytes = max_bytes
-        oracle = oracle or resume.BayesianOracle(
+        oracle = oracle or oracle_lib.PruningOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "min"),
             max_trials=max_trials,
-            num_initial_points=initial_points(max_trials),
             seed=seed,
             # keras-tuner's limit raises before it saves the last failed
             # trial; here failed trials are recorded and the search goes on.
