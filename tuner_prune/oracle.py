@@ -20,10 +20,9 @@ SKIPPED = (TrialStatus.FAILED, TrialStatus.INVALID)
 def initial_points(max_trials):
     """Random trials before the Gaussian process takes over.
 
-    One fewer than the free schedule hyperparameters would leave the process
-    fitted on too few points to estimate its length scales; keras-tuner's
-    default of 3 per hyperparameter (12 here) would leave a 10-trial search
-    entirely random.
+    At least 3, so that the process is not fitted on one or two points;
+    keras-tuner's default of 3 per hyperparameter (12 here) would leave a
+    10-trial search entirely random.
     """
     return min(max_trials, max(3, max_trials // 4))
 
