@@ -37,15 +37,13 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
     """
 
     def __init__(self, objective, max_trials, num_initial_points=None, **kwargs):
-        objective = keras_tuner.Objective(objective, "min") if isinstance(
-            objective, str) else objective
-        if objective.direction != "min":
-            raise ValueError(
-                f"Expected an objective to minimise, received direction "
-                f"{objective.direction!r} for {objective.name!r}.")
         super().__init__(objective=objective, max_trials=max_trials,
                          num_initial_points=num_initial_points or initial_points(max_trials),
                          **kwargs)
+        if self.objective.direction != "min":
+            raise ValueError(
+                f"Expected an objective to minimise, received direction "
+                f"{self.objective.direction!r} for {self.objective.name!r}.")
 
     def _vectorize_trials(self):
         x, y = super()._vectorize_trials()
