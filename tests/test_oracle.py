@@ -56,3 +56,59 @@ def test_initial_points_leave_room_for_the_gaussian_process():
     assert oracle_lib.initial_points(2) == 2
     assert oracle_lib.initial_points(10) == 3
     assert oracle_lib.initial_points(40) == 10
+
+
+def sparsity_oracle(tmp_path, scores=()):
+    oracle = oracle_lib.PruningOracle(objective="val_mse", max_trials=10, seed=0)
+    oracle._set_project_dir(str(tmp_path), "search")
+    space = keras_tuner.HyperParameters()
+    space.Float("final_sparsity", 0.5, 0.98)
+    space.Float("power", 1.0, 6.0)
+    oracle.update_space(space)
+    for sparsity, score in scores:
+        trial = oracle.create_trial("tuner0")
+        trial.hyperparameters.values.update(final_sparsity=sparsity, power=3.5)
+        oracle.update_trial(trial.trial_id, {"val_mse": score})
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    return oracle
+
+
+def test_each_halving_of_the_kept_fraction_is_an_equal_step():
+    # Kept fractions 0.5, 0.1 and 0.02: 0.1 is halfway on the log scale.
+    assert oracle_lib.sparsity_to_unit(0.9, 0.5, 0.98) == pytest.approx(0.5)
+    assert oracle_lib.sparsity_to_unit(0.5, 0.5, 0.98) == pytest.approx(0.0)
+    assert oracle_lib.sparsity_to_unit(0.98, 0.5, 0.98) == pytest.approx(1.0)
+    for value in (0.5, 0.7, 0.9, 0.95, 0.98):
+        unit = oracle_lib.sparsity_to_unit(value, 0.5, 0.98)
+        assert oracle_lib.unit_to_sparsity(unit, 0.5, 0.98) == pytest.approx(value)
+
+
+def test_gaussian_process_sees_final_sparsity_on_the_log_kept_scale(tmp_path):
+    oracle = sparsity_oracle(tmp_path, [(0.9, 0.002), (0.98, 0.004)])
+    x, _ = oracle._vectorize_trials()
+    assert x[:, 0] == pytest.approx([0.5, 1.0])  # Linear: 0.833 and 1.
+    assert x[:, 1] == pytest.approx([0.5, 0.5])  # Other hyperparameters: linear.
+
+
+def test_proposals_map_back_from_the_log_kept_scale(tmp_path):
+    oracle = sparsity_oracle(tmp_path)
+    values = oracle._vector_to_values([0.5, 0.2])
+    assert values["final_sparsity"] == pytest.approx(0.9)  # Linear: 0.74.
+    assert values["power"] == pytest.approx(2.0)
+
+
+def test_random_trials_give_half_their_draws_to_the_top_fifth_of_the_range(tmp_path):
+    oracle = sparsity_oracle(tmp_path)
+    draws = [oracle._random_values()["final_sparsity"] for _ in range(400)]
+    assert all(0.5 <= value <= 0.98 for value in draws)
+    share_above = sum(value >= 0.9 for value in draws) / len(draws)
+    assert 0.42 < share_above < 0.58  # Linear: a sixth.
+
+
+def test_gaussian_process_proposal_stays_in_bounds(tmp_path):
+    oracle = sparsity_oracle(tmp_path, [(0.6, 0.006), (0.9, 0.0016), (0.97, 0.003)])
+    proposal = oracle.populate_space("3")
+    assert proposal["status"] == TrialStatus.RUNNING
+    assert 0.5 <= proposal["values"]["final_sparsity"] <= 0.98
+    assert 1.0 <= proposal["values"]["power"] <= 6.0

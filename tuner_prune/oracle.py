@@ -1,20 +1,32 @@
 """The search algorithm: keras-tuner's Bayesian optimisation, fitted on log MSE.
 
-Validation MSEs of pruning schedules span orders of magnitude (a schedule that
-prunes too hard can be ten times worse than the best). Fitted on the raw scores,
-the Gaussian process spends its variance on the one bad trial and sees the good
-ones as equal; fitted on their logarithm, it ranks the good ones apart.
+Two scales differ from keras-tuner's ``BayesianOptimizationOracle``:
+
+- Scores. Validation MSEs of pruning schedules span orders of magnitude (a
+  schedule that prunes too hard can be ten times worse than the best). Fitted on
+  the raw scores, the Gaussian process spends its variance on the one bad trial
+  and sees the good ones as equal; fitted on their logarithm, it ranks the good
+  ones apart.
+- Final sparsity. What a sparsity costs in size and in accuracy goes with the
+  fraction of weights kept, ``1 - final_sparsity``: 0.9 -> 0.95 halves the model,
+  as 0.5 -> 0.75 does. The oracle draws and models ``final_sparsity`` on a log
+  scale of that fraction, so each halving of the model gets an equal share of
+  the space (keras-tuner's linear scale gives 0.9 to 0.98 a sixth of [0.5, 0.98];
+  the log scale gives it half).
 """
 
 import math
+import random
 
 import keras_tuner
 import numpy as np
+from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.src.engine.trial import TrialStatus
 
 from tuner_prune import resume
 
 SKIPPED = (TrialStatus.FAILED, TrialStatus.INVALID)
+SPARSITY = "final_sparsity"
 
 
 def initial_points(max_trials):
@@ -27,13 +39,27 @@ def initial_points(max_trials):
     return min(max_trials, max(3, max_trials // 4))
 
 
+def sparsity_to_unit(value, low, high):
+    """Position of a final sparsity in ``[low, high]`` on the log-kept scale."""
+    span = math.log((1.0 - low) / (1.0 - high))
+    return math.log((1.0 - low) / (1.0 - value)) / span
+
+
+def unit_to_sparsity(unit, low, high):
+    """Inverse of ``sparsity_to_unit``, clipped to ``[low, high]``."""
+    kept = (1.0 - low) * ((1.0 - high) / (1.0 - low)) ** float(unit)
+    return min(high, max(low, 1.0 - kept))
+
+
 class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimizationOracle):
-    """``BayesianOptimizationOracle`` on log scores, with atomic state files.
+    """``BayesianOptimizationOracle`` on log scores and log kept fraction.
 
     Takes the arguments of ``keras_tuner.oracles.BayesianOptimizationOracle``.
     The objective must be minimised and its scores positive (an MSE, or
     ``sizes.budget_score``); ``num_initial_points`` defaults to
-    ``initial_points(max_trials)``.
+    ``initial_points(max_trials)``. A ``final_sparsity`` that is a continuous
+    ``Float`` within ``[0, 1)`` is drawn and modelled on the log scale of
+    ``1 - final_sparsity``; every other hyperparameter as keras-tuner does.
     """
 
     def __init__(self, objective, max_trials, num_initial_points=None, **kwargs):
@@ -45,13 +71,54 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
                 f"Expected an objective to minimise, received direction "
                 f"{self.objective.direction!r} for {self.objective.name!r}.")
 
+    def _log_sparsity(self, hp):
+        """Whether ``hp`` is drawn and modelled on the log-kept scale."""
+        return (hp.name == SPARSITY and isinstance(hp, hp_module.Float)
+                and not hp.step and 0.0 <= hp.min_value < hp.max_value < 1.0)
+
+    def _to_unit(self, hp, value):
+        if self._log_sparsity(hp):
+            return sparsity_to_unit(value, hp.min_value, hp.max_value)
+        return hp.value_to_prob(value)
+
     def _vectorize_trials(self):
-        x, y = super()._vectorize_trials()
-        # Ongoing trials come back as the process's own (already log) predictions.
+        space = self._nonfixed_space()
         ongoing = set(self.ongoing_trials.values())
-        measured = [trial.status == TrialStatus.COMPLETED and trial not in ongoing
-                    for trial in self.trials.values()
-                    if trial in ongoing or trial.status not in SKIPPED]
-        for index in np.flatnonzero(measured):
-            y[index] = math.log(max(float(y[index]), np.finfo(float).tiny))
-        return x, y
+        x, y = [], []
+        for trial in self.trials.values():
+            if trial not in ongoing and trial.status != TrialStatus.COMPLETED:
+                continue  # Failed, invalid, or queued to run again.
+            values = trial.hyperparameters
+            vector = [self._to_unit(hp, values.values[hp.name])
+                      if values.is_active(hp) and hp.name in values.values
+                      else self._to_unit(hp, hp.default) for hp in space]
+            if trial in ongoing:
+                # A pessimistic guess, on the process's own (log) scale, keeps
+                # other workers from being sent to the same point.
+                mean, spread = self.gpr.predict(np.reshape(vector, (1, -1)),
+                                                return_std=True)
+                score = float(np.ravel(mean)[0] + np.ravel(spread)[0])
+            else:
+                score = math.log(max(float(trial.score), np.finfo(float).tiny))
+            x.append(vector)
+            y.append(score)
+        return np.array(x), np.array(y)
+
+    def _vector_to_values(self, vector):
+        units = iter(vector)
+        linear = [hp.value_to_prob(unit_to_sparsity(next(units), hp.min_value,
+                                                     hp.max_value))
+                  if self._log_sparsity(hp) else next(units)
+                  for hp in self._nonfixed_space()]
+        return super()._vector_to_values(linear)
+
+    def _random_values(self):
+        values = super()._random_values()
+        space = {hp.name: hp for hp in self.hyperparameters.space}
+        hp = space.get(SPARSITY)
+        if values is not None and hp is not None and SPARSITY in values \
+                and self._log_sparsity(hp):
+            unit = random.Random(self._seed_state).random()
+            self._seed_state += 1
+            values[SPARSITY] = unit_to_sparsity(unit, hp.min_value, hp.max_value)
+        return values
