@@ -25,7 +25,6 @@ from keras_tuner.src.engine.trial import TrialStatus
 
 from tuner_prune import resume
 
-SKIPPED = (TrialStatus.FAILED, TrialStatus.INVALID)
 SPARSITY = "final_sparsity"
 
 
@@ -114,10 +113,8 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
 
     def _random_values(self):
         values = super()._random_values()
-        space = {hp.name: hp for hp in self.hyperparameters.space}
-        hp = space.get(SPARSITY)
-        if values is not None and hp is not None and SPARSITY in values \
-                and self._log_sparsity(hp):
+        hp = next((hp for hp in self.hyperparameters.space if hp.name == SPARSITY), None)
+        if values and SPARSITY in values and self._log_sparsity(hp):
             unit = random.Random(self._seed_state).random()
             self._seed_state += 1
             values[SPARSITY] = unit_to_sparsity(unit, hp.min_value, hp.max_value)
