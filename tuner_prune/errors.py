@@ -1,0 +1,11 @@
+"""The two kinds of error the CLI tells apart (Keras-free).
+
+``InputError`` is input the tool refuses: a flag, a data file, a folder, a
+``--model``. The CLI prints its one-line message and exits with status 2.
+Any other exception is the tool's own failure: one line and exit status 1
+(a traceback with ``TUNER_PRUNE_DEBUG=1``).
+"""
+
+
+class InputError(ValueError):
+    """Refused input; the message names it: ``Expected ..., received ...``."""
