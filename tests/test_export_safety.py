@@ -14,6 +14,7 @@ from conftest import REPO, TINY, run_cli
 from test_bad_input import EARLIER_EXPORT, GOOD_CSV, store_search, tree
 from tuner_prune import config as config_lib, staging
 from tuner_prune.errors import InputError
+from tuner_prune.search import export_search
 
 MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
 CODE = 'import numpy\nprint("the user\'s code")\n'
@@ -39,20 +40,26 @@ def search_args(*extra):
             "--max-trials", "1", "--directory", "logs", *extra]
 
 
-@pytest.mark.parametrize("command", ["search", "export"])
-def test_export_dir_dot_is_refused_and_every_file_stays(tmp_path, command):
+def test_export_dir_dot_is_refused_and_every_file_stays(tmp_path):
     root = user_folder(tmp_path)
-    if command == "export":
-        os.rename(root / "data.csv", root / "good.csv")  # Where store_search wants it.
-        store_search(str(root))
-        args = ["export", "--directory", "logs", "--export-dir", "."]
-    else:
-        args = search_args("--export-dir", ".")
     before = tree(root)
-    line = refused(run_cli(*args, cwd=root))
+    line = refused(run_cli(*search_args("--export-dir", "."), cwd=root))
     assert line == ("tuner_prune: error: Expected --export-dir to be a folder of its own, "
                     "received ., the working directory.")
     assert tree(root) == before  # Byte for byte, and no new entry.
+
+
+def test_export_of_a_search_to_the_working_directory_is_refused(tmp_path, monkeypatch):
+    # In process: the CLI's `export` would pay a TensorFlow import to say the same.
+    root = user_folder(tmp_path)
+    os.rename(root / "data.csv", root / "good.csv")  # Where store_search wants it.
+    store_search(str(root))
+    before = tree(root)
+    monkeypatch.chdir(root)
+    with pytest.raises(InputError, match=r"^Expected --export-dir to be a folder of its own, "
+                                         r"received \., the working directory\.$"):
+        export_search("logs", ".")
+    assert tree(root) == before
 
 
 CASES = {
