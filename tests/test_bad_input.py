@@ -15,6 +15,7 @@ GOOD_CSV = "a,b,c,y\n" + "".join(f"{i},{i % 7},{i % 3},{2 * i + 1}\n" for i in r
 # 80 training rows / batch 8 = 10 steps per epoch, 60 steps; latest end_step 50.
 BASE = ["search", "--data", "{tmp}/good.csv", "--epochs", "6", "--batch-size", "8",
         "--max-trials", "1", "--directory", "{tmp}/logs", "--export-dir", "{tmp}/export"]
+EARLIER_EXPORT = '{"saved_model": {"path": "saved_model"}, "tflite": {"path": "model.tflite"}}'
 
 
 def store_search(tmp, fingerprint=None, **settings):
@@ -102,7 +103,8 @@ CASES = {
 def make_files(tmp, files):
     (tmp / "good.csv").write_text(GOOD_CSV)
     (tmp / "export").mkdir()
-    (tmp / "export" / "keep.txt").write_text("an earlier export")
+    (tmp / "export" / "manifest.json").write_text(EARLIER_EXPORT)
+    (tmp / "export" / "keep.txt").write_text("the user's file beside an earlier export")
     for name, content in files.items():
         if name == "store":
             store_search(str(tmp), **content)

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from tuner_prune.data import load_dataset
 from tuner_prune.tflite import io_quantization, predict
 
 TOLERANCE = 0.2  # Of the re-export; the tiny search's own export uses the 5 % default.
+USER_FILES = {"notes.txt": b"the user's notes", ".gitignore": b"*\n"}  # Beside the export.
 
 
 def tiny_dataset():
@@ -71,18 +73,41 @@ def kill_midway(logs, export):
     pytest.fail(f"the export never reached its staging folder (exit status {process.returncode})")
 
 
+def modes(folder):
+    """``{relative path: permission bits}`` of ``folder`` and everything under it."""
+    found = {".": stat.S_IMODE(os.stat(folder).st_mode)}
+    for root, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            path = os.path.join(root, name)
+            found[os.path.relpath(path, folder)] = stat.S_IMODE(os.stat(path).st_mode)
+    return found
+
+
+def umask():
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 @pytest.fixture(scope="module")
 def reexport(tiny_search, tmp_path_factory):
-    """A copy of the tiny export, an export killed over it, then a finished one."""
+    """A copy of the tiny export with the user's files beside it, an export
+    killed over it, then a finished one (run under umask 022)."""
     root = tmp_path_factory.mktemp("reexport")
     export = root / "export"
     shutil.copytree(tiny_search["export"], export)
+    for name, content in USER_FILES.items():
+        (export / name).write_bytes(content)
     trials_before = snapshot(tiny_search["logs"] / "search")
     before = snapshot(export)
     leftover = kill_midway(tiny_search["logs"], export)
     after_kill = {"files": snapshot(export), "leftover": leftover,
                   "leftover_existed": leftover.exists()}
-    result = run_cli(*export_args(tiny_search["logs"], export))
+    previous = os.umask(0o022)
+    try:
+        result = run_cli(*export_args(tiny_search["logs"], export))
+    finally:
+        os.umask(previous)
     assert result.returncode == 0, result.stderr[-3000:]
     return {"export": export, "before": before, "after_kill": after_kill, "result": result,
             "manifest": json.loads((export / "manifest.json").read_text()),
@@ -100,6 +125,26 @@ def test_killed_export_leaves_the_previous_export_intact(reexport, tiny_search):
 def test_next_export_removes_what_the_killed_one_left(reexport):
     assert not reexport["after_kill"]["leftover"].exists()
     assert sorted(os.listdir(reexport["export"].parent)) == ["export"]
+
+
+def test_reexport_keeps_the_users_files_beside_the_export(reexport):
+    export, manifest = reexport["export"], reexport["manifest"]
+    for name, content in USER_FILES.items():
+        assert (export / name).read_bytes() == content
+    owned = {*named_files(manifest), "manifest.json", *USER_FILES}
+    assert sorted(os.listdir(export)) == sorted(owned)  # The old C++ files, if any, went.
+
+
+def test_reexport_files_have_the_umasks_modes(reexport):
+    export = reexport["export"]
+    found = {path: mode for path, mode in modes(export).items()
+             if path != "." and path not in USER_FILES}  # Those the export wrote.
+    assert {"manifest.json", "model.tflite", "saved_model"} <= set(found)
+    assert found == {path: 0o755 if (export / path).is_dir() else 0o644 for path in found}
+
+
+def test_the_first_export_creates_its_folder_with_the_umasks_mode(tiny_search):
+    assert modes(tiny_search["export"])["."] == 0o777 & ~umask()
 
 
 def test_reexport_reuses_the_trained_weights(reexport, tiny_search):

@@ -9,7 +9,9 @@ import json
 import os
 import tempfile
 
-from tuner_prune import data as data_lib, models, schedule, space as space_lib
+from tuner_prune import data as data_lib, models, ownership, schedule, staging
+from tuner_prune import space as space_lib
+from tuner_prune.errors import InputError
 
 CONFIG_FILE = "tuner_prune.json"
 # Settings that define the search; a resumed search must not change them. The
@@ -120,9 +122,10 @@ class SearchConfig(TrainingConfig):
 def check_search(config):
     """Checks every setting of a search against its data; writes nothing.
 
-    Checks that ``--directory`` and ``--export-dir`` can be written, loads the
-    data, resolves the schedule space against the training length, checks that
-    a search stored in ``--directory`` may be resumed with these settings, then
+    Checks that ``--directory`` and ``--export-dir`` can be written and that
+    an export to ``--export-dir`` can touch no other file, loads the data,
+    resolves the schedule space against the training length, checks that a
+    search stored in ``--directory`` may be resumed with these settings, then
     imports the ``--model`` module (the only user code that runs). TensorFlow
     is not imported unless that module imports it.
 
@@ -135,6 +138,7 @@ def check_search(config):
     space = space_lib.ScheduleSpace.from_text(**config.schedule_texts)
     check_writable(config.directory, "--directory")
     check_writable(config.export_dir, "--export-dir")
+    check_export_target(config)
     dataset = data_lib.load_dataset(
         config.data, config.target, config.seed, config.n_samples,
         config.n_features, config.n_informative, config.noise)
@@ -147,25 +151,88 @@ def check_search(config):
 
 
 def check_writable(folder, flag):
-    """Raises ``ValueError`` unless ``folder`` and its parent can be written.
+    """Raises ``InputError`` unless ``folder`` and its parent can be written.
 
     Writes nothing: the test file is unnamed and gone when closed.
     """
     target = os.path.abspath(folder)
     if os.path.exists(target) and not os.path.isdir(target):
-        raise ValueError(f"Expected {flag} to be a folder, received {folder}, a file.")
+        raise InputError(f"Expected {flag} to be a folder, received {folder}, a file.")
     for place in (target, os.path.dirname(target)):  # Exports are staged beside.
         existing = place
         while not os.path.exists(existing):
             existing = os.path.dirname(existing)
         if not os.path.isdir(existing):
-            raise ValueError(f"Expected {flag} to be a folder that can be created, "
+            raise InputError(f"Expected {flag} to be a folder that can be created, "
                              f"received {folder}, inside the file {existing}.")
         try:
             tempfile.TemporaryFile(dir=existing).close()
         except OSError as error:
-            raise ValueError(f"Expected {flag} to be writable, received {folder} "
+            raise InputError(f"Expected {flag} to be writable, received {folder} "
                              f"({existing}: {error.strerror}).") from None
+
+
+def check_export_target(config):
+    """Refuses an ``--export-dir`` where an export would mix with other files.
+
+    An export replaces only the files of a previous export; refused up front,
+    writing nothing: the working directory, the search's ``--directory`` or a
+    folder inside or above it, a folder holding the ``--data`` file, and a
+    folder holding (besides dotfiles) anything but a previous export and the
+    user's files beside it.
+
+    Raises:
+        InputError: Naming ``--export-dir`` and why.
+    """
+    given, export = config.export_dir, os.path.realpath(config.export_dir)
+    if export == os.path.realpath(os.getcwd()):
+        raise InputError(f"Expected --export-dir to be a folder of its own, received "
+                         f"{given}, the working directory.")
+    relation = _relation(export, os.path.realpath(config.directory))
+    if relation:
+        raise InputError(f"Expected --export-dir outside the search's --directory "
+                         f"{config.directory}, received {given}, {relation}.")
+    if config.data is not None and _inside(os.path.realpath(config.data), export):
+        raise InputError(f"Expected --export-dir to be a folder without the --data file "
+                         f"{config.data}, received {given}, which holds it.")
+    if os.path.isdir(export):
+        _check_export_contents(given, export)
+
+
+def _check_export_contents(given, export):
+    owned, pending = ownership.owned_entries(export), staging.pending(export)
+    visible = {entry for entry in os.listdir(export) if not entry.startswith(".")}
+    foreign = sorted(visible - (owned or set()) - pending)
+    if owned is None and not pending and foreign:
+        raise InputError(f"Expected --export-dir to be empty or to hold a previous "
+                         f"tuner_prune export ({ownership.MANIFEST}), received {given} "
+                         f"holding {_listed(foreign)}.")
+    clash = [entry for entry in foreign
+             if entry in (ownership.MANIFEST, *ownership.ENTRIES)]
+    if clash:
+        raise InputError(f"Expected --export-dir to hold {', '.join(clash)} only as "
+                         f"files its {ownership.MANIFEST} names, received {given} "
+                         f"holding {', '.join(clash)} of another origin.")
+
+
+def _relation(export, directory):
+    """How ``export`` overlaps the search's ``directory``, or ``None``."""
+    if export == directory:
+        return "the same folder"
+    if _inside(export, directory):
+        return "a folder inside it"
+    if _inside(directory, export):
+        return "a folder above it"
+    return None
+
+
+def _inside(path, folder):
+    return path != folder and os.path.commonpath([path, folder]) == folder
+
+
+def _listed(names, shown=5):
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def check_resumable(config, fingerprint):
@@ -231,11 +298,8 @@ def store(config, fingerprint):
     values = dataclasses.asdict(config)
     if config.data is not None:  # So that `export` finds it from anywhere.
         values["data"] = os.path.abspath(config.data)
-    os.makedirs(config.directory, exist_ok=True)
-    path = config_path(config.directory)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump({"config": values, "data": fingerprint}, handle, indent=2)
-    os.replace(path + ".tmp", path)
+    staging.write_json(config_path(config.directory),
+                       {"config": values, "data": fingerprint}, indent=2)
 
 
 def differences(stored, config, fingerprint):

@@ -1,8 +1,10 @@
 """Export of a trained pruned model: SavedModel, verified TFLite, manifest.
 
 Everything is written into a staging folder beside the target and swapped in
-only when complete and checked, so an interrupted or failed export leaves the
-previous one intact, and a manifest never names a file that is not there.
+only when complete and checked, for the files of the previous export only (see
+``staging`` and ``ownership``): an interrupted or failed export leaves the
+previous one intact, a manifest never names a file that is not there, and no
+other file in the target folder is touched.
 """
 
 import contextlib
@@ -13,13 +15,11 @@ import tempfile
 
 import numpy as np
 
-from tuner_prune import micro, staging, tflite
+from tuner_prune import micro, ownership, staging, tflite
 from tuner_prune._keras import keras, sparsity
+from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
 from tuner_prune.tuner import measure_sparsity
 
-MANIFEST = "manifest.json"
-SAVED_MODEL = "saved_model"
-TFLITE = "model.tflite"
 TRIAL_VARIANT = "sparse_float32"
 
 
@@ -89,7 +89,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
         pruned_model: The pruning-wrapped model with its scored weights.
         dataset: The ``Dataset`` the model was trained on (scaling, test split,
             training rows that calibrate the full-integer variant).
-        export_dir: Target folder; replaced only when the export is complete.
+        export_dir: Target folder; the previous export's files in it are
+            replaced only when the export is complete, other files are kept.
         hyperparameters: The four schedule values of the trial.
         val_mse: The trial's validation MSE (target units).
         total_steps: Training steps of the trial.
@@ -106,6 +107,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
 
     Raises:
         tflite.NoCandidateError: No variant qualifies (nothing is written).
+        InputError: ``export_dir`` holds a file of another origin where the
+            export would write (nothing is written).
     """
     model = serving_model(pruned_model, dataset)
     x_test = dataset.x_test.astype(np.float32)
@@ -120,7 +123,7 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
                            "size_metric": size_metric, "quantization": quantization,
                            "max_bytes": max_bytes},
     }
-    with staging.staged_folder(export_dir) as folder:
+    with staging.staged_folder(export_dir, ownership.owned_entries, MANIFEST) as folder:
         saved_model_dir = os.path.join(folder, SAVED_MODEL)
         with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.
             model.export(saved_model_dir)
@@ -162,14 +165,6 @@ def _write_micro(candidate, folder):
         return None
     io_params = tflite.io_quantization(candidate.content)
     return {"variant": candidate.name, **micro.write(candidate.content, io_params, folder)}
-
-
-def shipped_files(manifest):
-    """Paths (relative to the export folder) that ``manifest`` names."""
-    names = [manifest["saved_model"]["path"], manifest["tflite"]["path"]]
-    if manifest.get("micro"):
-        names += [manifest["micro"]["source"], manifest["micro"]["header"]]
-    return names
 
 
 def _write_manifest(manifest, folder):

@@ -10,29 +10,15 @@ own ``trial.json`` decides: finished trials stay as they are, unfinished ones
 run again under their id and hyperparameters.
 """
 
-import json
 import os
-import tempfile
 
 from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine.trial import TrialStatus
 
+from tuner_prune.staging import write_json  # Keras-free, so config.store shares it.
+
 TRIAL_FILE = "trial.json"
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
-
-
-def write_json(path, value, indent=None):
-    """Writes ``value`` as JSON to ``path`` so that it is never seen half-written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(value, stream, indent=indent)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 class AtomicSaves:

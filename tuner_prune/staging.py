@@ -1,71 +1,218 @@
-"""Write a folder completely or not at all (Keras-free).
+"""Files and folder contents written completely or not at all (Keras-free).
 
-The new content is written into a hidden staging folder beside the target and
-swapped in by two renames once complete. Folders left behind by a process that
-was killed are removed by the next swap into the same target; if it was killed
-between the two renames, the previous folder is put back.
+New files get the modes the user's umask gives, as ``open`` and ``mkdir`` make
+them (not the private ones of ``mkstemp`` and ``mkdtemp``).
+
+``staged_folder`` writes new entries into a hidden staging folder beside the
+target, then swaps them in for the entries the target's previous content owns,
+and only those: the target folder itself and everything else in it stay. The
+swap is journaled in a hidden retired folder beside the target, which receives
+the replaced entries; the entry that names the others (the manifest) is moved
+out first and in last, so a reader never sees it name a missing file. The next
+swap into the same target finishes a swap whose process died, and removes the
+staging and retired folders such processes left.
 """
 
 import contextlib
+import fcntl
+import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
+
+from tuner_prune.errors import InputError
 
 STAGING = "partial"
 RETIRED = "retired"
+JOURNAL = ".swap.json"
+
+
+def write_json(path, value, indent=None):
+    """Writes ``value`` as JSON to ``path`` so that it is never seen half-written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary, handle = _new_file(folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(value, stream, indent=indent)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _new_file(folder):
+    """``(path, descriptor)`` of a new hidden file, mode 0666 less the umask."""
+    while True:
+        path = os.path.join(folder, f".tmp-{secrets.token_hex(6)}")
+        try:
+            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+
+
+def _new_folder(parent, prefix):
+    """A new folder ``prefix<random>`` in ``parent``, mode 0777 less the umask."""
+    while True:
+        path = os.path.join(parent, f"{prefix}{secrets.token_hex(6)}")
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
-def staged_folder(target, keep=(".gitignore",)):
-    """Yields an empty folder that replaces ``target`` when the block succeeds.
+def staged_folder(target, owned, last):
+    """Yields an empty folder whose entries replace ``target``'s owned ones.
 
     Args:
-        target: The folder to replace (created if missing).
-        keep: Names of files in the current ``target`` carried over into
-            the new one.
+        target: The folder to write into (created when the block succeeds).
+        owned: ``owned(folder)`` returns the names of the entries of
+            ``folder`` that its current content owns (those new content may
+            replace), or ``None`` when it owns none.
+        last: The entry that names the others (a manifest): moved out of
+            ``target`` first and into it last.
 
-    If the block raises (or the process dies), ``target`` is left as it was.
+    If the block raises (or the process dies before the swap), ``target`` is
+    left as it was.
+
+    Raises:
+        InputError: A new entry would replace an entry of ``target`` that is
+            not owned (``target`` is left as it was).
     """
-    target = os.path.abspath(target)
+    target = os.path.realpath(target)
     parent, name = os.path.split(target)
     os.makedirs(parent, exist_ok=True)
-    recover(target)
-    staging = tempfile.mkdtemp(prefix=_prefix(name, STAGING), dir=parent)
+    with _locked(target):
+        recover(target)
+    staging = _new_folder(parent, _prefix(name, STAGING))
     try:
         yield staging
-        for kept in keep:
-            if os.path.isfile(os.path.join(target, kept)):
-                shutil.copy(os.path.join(target, kept), os.path.join(staging, kept))
-        _swap_in(staging, target)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.makedirs(target, exist_ok=True)
+    with _locked(target):
+        _swap_in(staging, target, owned(target) or (), last)
 
 
-def _swap_in(staging, target):
+@contextlib.contextmanager
+def _locked(folder):
+    """Holds an exclusive lock on ``folder`` (if it exists) against other swaps."""
+    if not os.path.isdir(folder):
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # Not every network filesystem locks.
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _swap_in(staging, target, owned, last):
+    old = sorted(name for name in owned if _plain(name))
+    new = sorted(os.listdir(staging))
+    try:
+        _check_swap(target, old, new, last)
+    except Exception:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     parent, name = os.path.split(target)
-    retired = None
-    if os.path.exists(target):
-        retired = tempfile.mkdtemp(prefix=_prefix(name, RETIRED), dir=parent)
-        os.rename(target, os.path.join(retired, name))
-    os.rename(staging, target)
-    if retired:
-        shutil.rmtree(retired, ignore_errors=True)
+    retired = _new_folder(parent, _prefix(name, RETIRED))
+    write_json(os.path.join(retired, JOURNAL), {
+        "staging": os.path.basename(staging), "old": old, "new": new, "last": last})
+    _finish(retired, target)  # If it raises, the next swap finishes it.
+    shutil.rmtree(retired, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_swap(target, old, new, last):
+    """Raises unless ``new`` holds ``last`` and replaces only ``old`` entries."""
+    if last not in new:
+        raise RuntimeError(f"Expected the staged content to hold {last}, received {new}.")
+    clash = ", ".join(entry for entry in new
+                      if entry not in old and os.path.lexists(os.path.join(target, entry)))
+    if clash:
+        raise InputError(f"{target}: Expected no {clash} but a previous export's own, "
+                         f"received {clash} of another origin; move it away or choose "
+                         f"another folder.")
+
+
+def _finish(retired, target):
+    """Completes the swap journaled in ``retired`` from wherever it stopped."""
+    journal = _read_journal(retired)
+    if journal is None:
+        return
+    staging = os.path.join(os.path.dirname(target), journal["staging"])
+    last, new = journal["last"], journal["new"]
+    if not os.path.lexists(os.path.join(staging, last)):
+        return  # Done: the new ``last`` is in.
+    for name in [last] + [entry for entry in journal["old"] if entry != last]:
+        if name not in new or os.path.lexists(os.path.join(staging, name)):
+            _move(os.path.join(target, name), os.path.join(retired, name))
+    for name in [entry for entry in new if entry != last] + [last]:
+        _move(os.path.join(staging, name), os.path.join(target, name))
+
+
+def _move(source, destination):
+    """Renames ``source`` (if there) to ``destination``, never over an entry."""
+    if not os.path.lexists(source):
+        return
+    if os.path.lexists(destination):
+        raise FileExistsError(f"Expected no {destination} while moving {source} there, "
+                              f"received one.")
+    os.rename(source, destination)
 
 
 def recover(target):
-    """Cleans up after processes that died while replacing ``target``.
+    """Cleans up after processes that died while swapping entries into ``target``.
 
-    Removes their staging folders; if ``target`` is missing because one died
-    between its two renames, moves the previous folder back.
+    Finishes the swap a process journaled before it died, then removes the
+    staging and retired folders of dead processes.
     """
-    parent, name = os.path.split(os.path.abspath(target))
-    for kind, entry in _leftovers(parent, name):
-        path = os.path.join(parent, entry)
-        previous = os.path.join(path, name)
-        if kind == RETIRED and not os.path.exists(target) and os.path.isdir(previous):
-            os.rename(previous, target)
+    target = os.path.realpath(target)
+    leftovers = list(_leftovers(*os.path.split(target)))
+    for kind, path in leftovers:
+        if kind == RETIRED:
+            _finish(path, target)
+            _restore_whole_folder(path, target)
+    for _, path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _restore_whole_folder(retired, target):
+    # Versions before the journal retired the whole target folder.
+    previous = os.path.join(retired, os.path.basename(target))
+    if not os.path.lexists(os.path.join(retired, JOURNAL)) and not os.path.exists(
+            target) and os.path.isdir(previous):
+        os.rename(previous, target)
+
+
+def pending(target):
+    """Names of ``target``'s entries that swaps interrupted by a death own."""
+    names = set()
+    for kind, path in _leftovers(*os.path.split(os.path.realpath(target))):
+        journal = _read_journal(path) if kind == RETIRED else None
+        if journal:
+            names.update(journal["old"], journal["new"])
+    return names
+
+
+def _read_journal(retired):
+    try:
+        with open(os.path.join(retired, JOURNAL), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _plain(name):
+    """Whether ``name`` is a visible entry name, not a path."""
+    return bool(name) and not name.startswith(".") and os.sep not in name
 
 
 def _prefix(name, kind):
@@ -73,12 +220,14 @@ def _prefix(name, kind):
 
 
 def _leftovers(parent, name):
-    """``(kind, entry)`` of staging and retired folders of dead processes."""
+    """``(kind, path)`` of the staging and retired folders of dead processes."""
+    if not os.path.isdir(parent):
+        return
     pattern = re.compile(rf"\.{re.escape(name)}\.({STAGING}|{RETIRED})-(\d+)-")
     for entry in sorted(os.listdir(parent)):
         match = pattern.match(entry)
         if match and not _alive(int(match.group(2))):
-            yield match.group(1), entry
+            yield match.group(1), os.path.join(parent, entry)
 
 
 def _alive(pid):
