@@ -49,7 +49,7 @@ def test_npz_is_read_without_pickle(tmp_path):
     ("empty.csv", "", "received an empty file"),
     ("header.csv", "a,b\n", "received only the header row"),
     ("text.csv", "a,b\n1,2\n3,x\n", r"Expected a number in row 3, column 'b'; received 'x'"),
-    ("nan.csv", "a,b\n1,2\nnan,4\n", r"finite number in row 3, column 'a'; received 'nan'"),
+    ("nan.csv", "a,b\n1,2\nnan,4\n", r"finite float32 number in row 3, column 'a'; received 'nan'"),
     ("ragged.csv", "a,b\n1,2\n3\n", "Expected 2 cells in row 3, received 1"),
     ("data.txt", "a,b\n1,2\n", "Expected a .csv or .npz file, received the file type '.txt'"),
 ])
@@ -71,3 +71,30 @@ def test_split_refuses_constant_target_and_too_few_rows():
         split_dataset(np.ones((20, 2)), np.full(20, 3.0))
     with pytest.raises(DataError, match="at least 10 rows .* received 5"):
         split_dataset(np.ones((5, 2)), np.arange(5.0))
+
+
+def test_csv_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    rows = "".join(f"{i},{3 * i}\n" for i in range(12))
+    path = tmp_path / "bom.csv"
+    path.write_bytes(("\ufeffprice,size\n" + rows).encode("utf-8"))
+    x, y = load_arrays(str(path), target="price")
+    np.testing.assert_array_equal(y, np.arange(12))
+    np.testing.assert_array_equal(x[:, 0], 3 * np.arange(12))
+
+
+def test_csv_without_a_header_row_is_refused(tmp_path):
+    path = write(tmp_path / "bare.csv", "".join(f"{i},{i + 1}\n" for i in range(12)))
+    with pytest.raises(DataError, match=r"bare\.csv: Expected a header row .* received a "
+                                        r"first row of numbers \(0, 1\)"):
+        load_arrays(path)
+
+
+def test_csv_rows_are_named_by_file_line_past_blank_lines(tmp_path):
+    path = write(tmp_path / "gaps.csv", "a,b\n1,2\n\n   \n3,4\n5,1e39\n")
+    with pytest.raises(DataError, match=r"finite float32 number in row 6, column 'b'; "
+                                        r"received '1e39'"):
+        load_arrays(path)
+    path = write(tmp_path / "fine.csv", "a,b\n1,2\n\n   \n3,4\n")
+    x, y = load_arrays(path)
+    np.testing.assert_array_equal(y, [2, 4])
+    assert x.dtype == y.dtype == np.float32
