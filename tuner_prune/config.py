@@ -10,6 +10,7 @@ import os
 import tempfile
 
 from tuner_prune import data as data_lib, models, schedule, space as space_lib
+from tuner_prune.errors import InputError
 
 CONFIG_FILE = "tuner_prune.json"
 # Settings that define the search; a resumed search must not change them. The
@@ -47,7 +48,7 @@ class TrainingConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Expected settings among {sorted(known)}, received "
+            raise InputError(f"Expected settings among {sorted(known)}, received "
                              f"unknown {unknown}.")
         return cls(**values)
 
@@ -55,15 +56,15 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "n_samples", "n_features", "n_informative"):
             _check_positive(name, getattr(self, name))
         if self.data is None and self.n_informative > self.n_features:
-            raise ValueError(f"Expected --n-informative <= --n-features "
+            raise InputError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
-        if self.noise < 0:
-            raise ValueError(f"Expected --noise >= 0, received {self.noise!r}.")
+        if not self.noise >= 0:  # NaN too.
+            raise InputError(f"Expected --noise >= 0, received {self.noise!r}.")
 
 
 def _check_positive(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, received {value!r}.")
+        raise InputError(f"Expected --{name.replace('_', '-')} >= 1, received {value!r}.")
 
 
 @dataclasses.dataclass
@@ -92,10 +93,10 @@ class SearchConfig(TrainingConfig):
         _check_positive("max_trials", self.max_trials)
         super().__post_init__()
         if self.distribution not in (None, "mirrored"):
-            raise ValueError(f"Expected --distribution mirrored, received "
+            raise InputError(f"Expected --distribution mirrored, received "
                              f"{self.distribution!r}.")
-        if self.worker_timeout <= 0:
-            raise ValueError(f"Expected --worker-timeout > 0, received "
+        if not self.worker_timeout > 0:  # NaN too.
+            raise InputError(f"Expected --worker-timeout > 0, received "
                              f"{self.worker_timeout!r}.")
         check_export_options(self.export_options)
         parse_block_size(self.block_size)
@@ -130,7 +131,7 @@ def check_search(config):
         The ``Dataset``.
 
     Raises:
-        ValueError: With a one-line reason (a ``DataError``, a ``BuilderError``).
+        InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
     """
     space = space_lib.ScheduleSpace.from_text(**config.schedule_texts)
     check_writable(config.directory, "--directory")
@@ -147,24 +148,24 @@ def check_search(config):
 
 
 def check_writable(folder, flag):
-    """Raises ``ValueError`` unless ``folder`` and its parent can be written.
+    """Raises ``InputError`` unless ``folder`` and its parent can be written.
 
     Writes nothing: the test file is unnamed and gone when closed.
     """
     target = os.path.abspath(folder)
     if os.path.exists(target) and not os.path.isdir(target):
-        raise ValueError(f"Expected {flag} to be a folder, received {folder}, a file.")
+        raise InputError(f"Expected {flag} to be a folder, received {folder}, a file.")
     for place in (target, os.path.dirname(target)):  # Exports are staged beside.
         existing = place
         while not os.path.exists(existing):
             existing = os.path.dirname(existing)
         if not os.path.isdir(existing):
-            raise ValueError(f"Expected {flag} to be a folder that can be created, "
+            raise InputError(f"Expected {flag} to be a folder that can be created, "
                              f"received {folder}, inside the file {existing}.")
         try:
             tempfile.TemporaryFile(dir=existing).close()
         except OSError as error:
-            raise ValueError(f"Expected {flag} to be writable, received {folder} "
+            raise InputError(f"Expected {flag} to be writable, received {folder} "
                              f"({existing}: {error.strerror}).") from None
 
 
@@ -175,26 +176,26 @@ def check_resumable(config, fingerprint):
         return
     changed = differences(stored, config, fingerprint)
     if changed:
-        raise ValueError(
+        raise InputError(
             f"{config.directory}: Expected the settings and data of the search stored "
             f"there, received {'; '.join(changed)}. Run it with its own settings to "
             f"resume it, or add --overwrite to start over.")
 
 
 def check_export_options(options):
-    """Raises ``ValueError`` (naming the flag) for a bad export option."""
+    """Raises ``InputError`` (naming the flag) for a bad export option."""
     for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS)):
         if options[name] not in allowed:
-            raise ValueError(f"Expected --{name.replace('_', '-')} among "
+            raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     budget = options.get("max_bytes")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
                                or budget < 1):
-        raise ValueError(f"Expected --max-bytes >= 1, received {budget!r}.")
+        raise InputError(f"Expected --max-bytes >= 1, received {budget!r}.")
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):
-        raise ValueError(f"Expected --max-mse-increase >= 0 (0.05 is 5 %), received "
+        raise InputError(f"Expected --max-mse-increase >= 0 (0.05 is 5 %), received "
                          f"{increase!r}.")
 
 
@@ -202,13 +203,13 @@ def parse_block_size(text):
     """``"16x1"`` -> ``(16, 1)``; ``None`` -> ``(1, 1)`` (unstructured pruning).
 
     Raises:
-        ValueError: Not two positive integers joined by ``x``.
+        InputError: Not two positive integers joined by ``x``.
     """
     if text is None:
         return (1, 1)
     parts = str(text).lower().split("x")
     if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
-        raise ValueError(f"Expected --block-size ROWSxCOLUMNS (positive integers, "
+        raise InputError(f"Expected --block-size ROWSxCOLUMNS (positive integers, "
                          f"e.g. 16x1), received {text!r}.")
     return int(parts[0]), int(parts[1])
 
@@ -222,8 +223,12 @@ def load_stored(directory):
     path = config_path(directory)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8.
+        raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
+                         f"received a file that cannot be read ({error}).") from None
 
 
 def store(config, fingerprint):

@@ -11,12 +11,14 @@ import os
 
 import numpy as np
 
+from tuner_prune.errors import InputError
+
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.1
 MIN_ROWS = 10
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Input data that cannot be used; the message names file, column, row."""
 
 

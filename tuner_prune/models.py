@@ -6,8 +6,10 @@ code run) without this module loading TensorFlow first.
 
 import importlib
 
+from tuner_prune.errors import InputError
 
-class BuilderError(ValueError):
+
+class BuilderError(InputError):
     """A ``--model`` builder that cannot be imported or does not build a model."""
 
 
@@ -66,3 +68,4 @@ def check_model(model, where):
         hint = f" {FIX}" if type(model).__module__.startswith("keras") else ""
         raise BuilderError(f"{where}: Expected a tf_keras Model, received {kind}.{hint}")
     return model
+
