@@ -27,6 +27,28 @@ def not_a_model(hp):
     return "not a model"
 
 
+class _TwoHeads(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.first = keras.layers.Dense(1)
+        self.second = keras.layers.Dense(1)
+
+    def call(self, inputs):
+        return [self.first(inputs), self.second(inputs)]
+
+
+def two_outputs(hp):
+    """A model with two outputs of one value each, over any number of features."""
+    del hp
+    return _TwoHeads()
+
+
+def three_values(hp):
+    """A model predicting three values per row, over any number of features."""
+    del hp
+    return keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(3)])
+
+
 def _mlp(bias):
     return keras.Sequential([
         keras.Input(shape=(N_FEATURES,)),

@@ -86,6 +86,11 @@ CASES = {
     "model not tf_keras": ({}, ["--model", "fault_models:not_a_model"],
                            r"--model fault_models:not_a_model: Expected a tf_keras Model, "
                            r"received builtins\.str"),
+    "model with two outputs": ({}, ["--model", "fault_models:two_outputs"],
+                               r"--model fault_models:two_outputs: Expected a model with one "
+                               r"output of one value per row, shape \(None, 1\) or "
+                               r"\(None,\), received 2 outputs of shapes \(None, 1\), "
+                               r"\(None, 1\)\.$"),
     "max trials below 1": ({}, ["--max-trials", "0"], r"Expected --max-trials >= 1, received 0"),
     "epochs below 1": ({}, ["--epochs", "0"], r"Expected --epochs >= 1, received 0"),
     "epochs not a number": ({}, ["--epochs", "six"], r"--epochs: invalid int value: 'six'"),

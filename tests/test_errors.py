@@ -7,10 +7,13 @@ it); any other exception exits 1 (tests/test_resume.py runs one).
 import math
 
 import pytest
+import tf_keras as keras
 
+import fault_models
 from tuner_prune import config as config_lib, distribute, models, report, search, space
 from tuner_prune.data import DataError
 from tuner_prune.errors import InputError
+from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.sweep import SweepConfig
 
 
@@ -56,3 +59,22 @@ def test_non_finite_and_unknown_settings_are_input_errors(make):
     with pytest.raises(InputError, match="Expected"):
         make()
 
+
+def hypermodel(builder):
+    return PruningHyperModel(builder, n_features=5, epochs=4, steps_per_epoch=10)
+
+
+def test_a_model_predicting_three_values_per_row_is_refused():
+    with pytest.raises(models.BuilderError, match=r"--model m:f: Expected a model with one "
+                       r"output of one value per row, .* received one with output shape "
+                       r"\(None, 3\)\.$"):
+        search.check_builder(hypermodel(fault_models.three_values), "m:f")
+
+
+@pytest.mark.parametrize("last", [keras.layers.Dense(1), keras.layers.Reshape(())],
+                         ids=["(None, 1)", "(None,)"])
+def test_a_model_predicting_one_value_per_row_is_accepted(last):
+    def build(hp):
+        return keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(1), last])
+
+    search.check_builder(hypermodel(build), "m:f")

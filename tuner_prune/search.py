@@ -32,7 +32,7 @@ def prepare(config, dataset):
 
 def check_builder(hypermodel, spec):
     """Fails early if ``--model`` returns something other than a tf_keras model
-    over the data's features.
+    over the data's features that predicts one value per row.
 
     A builder that raises is left to fail its trials, with the reason recorded.
     """
@@ -48,6 +48,7 @@ def check_builder(hypermodel, spec):
         raise models.BuilderError(
             f"--model {spec}: Expected a model taking {hypermodel.n_features} features, "
             f"received one with input shape {model.input_shape}.")
+    models.check_output(model, hypermodel.n_features, f"--model {spec}")
 
 
 def mirrored_strategy(logical_cpus=2):
