@@ -103,9 +103,10 @@ CASES = {
                                    r"logs: Expected the settings and data of the search "
                                    r"stored there, received --epochs 7 \(the search has 6\)"
                                    r"\. .* or add --overwrite to start over"),
-    "resume with other data": ({"store": {"fingerprint": {"checksum": 1.5}}}, [],
-                               r"received data with checksum [0-9.]+ \(the search has 1\.5\)"
-                               r"\. .* add --overwrite to start over"),
+    "resume with other data": ({"store": {"fingerprint": {"sha256": "0" * 64}}}, [],
+                               r"received data with different values \(sha256 [0-9a-f]{12}, "
+                               r"the search has 000000000000\)\. .* add --overwrite to start "
+                               r"over"),
     "sweep sparsities not numbers": ({}, ["sweep", "--sparsities", "0.5,high"],
                                      r"Expected --sparsities as numbers separated by commas, "
                                      r"received '0\.5,high'"),

@@ -14,11 +14,14 @@ from tuner_prune.errors import InputError
 
 CONFIG_FILE = "tuner_prune.json"
 # Settings that define the search; a resumed search must not change them. The
-# data are compared by content (``Dataset.fingerprint``), not by path.
+# data are compared by content (``Dataset.fingerprint``), not by path:
+# FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
+# sum that misses reordered values) for one stored before it.
 IDENTITY = ("target", "seed", "epochs", "batch_size", "final_sparsity", "power",
             "begin_step", "end_step", "model", "block_size")
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
-FINGERPRINT_KEYS = ("rows", "features", "checksum")
+FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
+LEGACY_KEYS = ("rows", "features", "checksum")
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
 
@@ -245,14 +248,42 @@ def store(config, fingerprint):
 
 def differences(stored, config, fingerprint):
     """What differs between a stored search and this one, one phrase each."""
-    old_config, old_data = stored["config"], stored.get("data") or {}
+    old_config = stored["config"]
     found = [f"--{name.replace('_', '-')} {_text(value)} (the search has "
              f"{_text(old_config.get(name))})"
              for name, value in config.identity().items()
              if old_config.get(name) != value]
-    found += [f"data with {key} {fingerprint[key]} (the search has {old_data.get(key)})"
-              for key in FINGERPRINT_KEYS if old_data.get(key) != fingerprint[key]]
+    return found + data_differences(stored.get("data") or {}, fingerprint)
+
+
+def data_differences(old, new):
+    """What differs between two ``Dataset.fingerprint`` results, one phrase each.
+
+    Values are named only when rows, features and columns are the same. A
+    fingerprint stored before the data hash is compared by its plain sum.
+    """
+    keys = FINGERPRINT_KEYS if "sha256" in old else LEGACY_KEYS
+    *shape_keys, values_key = keys
+    found = [f"data with {key} {_data_text(new[key])} (the search has "
+             f"{_data_text(old.get(key))})"
+             for key in shape_keys if old.get(key) != new[key]]
+    if not found and old.get(values_key) != new[values_key]:
+        found.append(f"data with different values ({values_key} "
+                     f"{_short(new[values_key])}, the search has "
+                     f"{_short(old.get(values_key))})")
     return found
+
+
+def _data_text(value):
+    if value is None:
+        return "none"
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)  # Column names.
+    return str(value)
+
+
+def _short(digest):
+    return digest[:12] if isinstance(digest, str) else digest
 
 
 def _text(value):
