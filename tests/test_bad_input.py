@@ -16,6 +16,11 @@ GOOD_CSV = "a,b,c,y\n" + "".join(f"{i},{i % 7},{i % 3},{2 * i + 1}\n" for i in r
 BASE = ["search", "--data", "{tmp}/good.csv", "--epochs", "6", "--batch-size", "8",
         "--max-trials", "1", "--directory", "{tmp}/logs", "--export-dir", "{tmp}/export"]
 EARLIER_EXPORT = '{"saved_model": {"path": "saved_model"}, "tflite": {"path": "model.tflite"}}'
+OTHER_COMMANDS = {  # A case whose flags start with one of these runs that command.
+    "sweep": ["sweep", "--data", "{tmp}/good.csv", "--epochs", "6", "--batch-size", "8",
+              "--repeats", "1", "--out", "{tmp}/sweep"],
+    "report": ["report", "--directory", "{tmp}/logs"],
+}
 
 
 def store_search(tmp, fingerprint=None, **settings):
@@ -82,6 +87,11 @@ CASES = {
     "model not tf_keras": ({}, ["--model", "fault_models:not_a_model"],
                            r"--model fault_models:not_a_model: Expected a tf_keras Model, "
                            r"received builtins\.str"),
+    "model with two outputs": ({}, ["--model", "fault_models:two_outputs"],
+                               r"--model fault_models:two_outputs: Expected a model with one "
+                               r"output of one value per row, shape \(None, 1\) or "
+                               r"\(None,\), received 2 outputs of shapes \(None, 1\), "
+                               r"\(None, 1\)\.$"),
     "max trials below 1": ({}, ["--max-trials", "0"], r"Expected --max-trials >= 1, received 0"),
     "epochs below 1": ({}, ["--epochs", "0"], r"Expected --epochs >= 1, received 0"),
     "epochs not a number": ({}, ["--epochs", "six"], r"--epochs: invalid int value: 'six'"),
@@ -94,9 +104,21 @@ CASES = {
                                    r"logs: Expected the settings and data of the search "
                                    r"stored there, received --epochs 7 \(the search has 6\)"
                                    r"\. .* or add --overwrite to start over"),
-    "resume with other data": ({"store": {"fingerprint": {"checksum": 1.5}}}, [],
-                               r"received data with checksum [0-9.]+ \(the search has 1\.5\)"
-                               r"\. .* add --overwrite to start over"),
+    "resume with other data": ({"store": {"fingerprint": {"sha256": "0" * 64}}}, [],
+                               r"received data with different values \(sha256 [0-9a-f]{12}, "
+                               r"the search has 000000000000\)\. .* add --overwrite to start "
+                               r"over"),
+    "sweep sparsities not numbers": ({}, ["sweep", "--sparsities", "0.5,high"],
+                                     r"Expected --sparsities as numbers separated by commas, "
+                                     r"received '0\.5,high'"),
+    "sweep power not a number": ({}, ["sweep", "--power", "nan"],
+                                 r"Expected --power > 0, received nan"),
+    "report on a folder without a search": ({}, ["report"],
+                                            r"Expected a search in .*/logs, received a folder "
+                                            r"with no trials"),
+    "search state unreadable": ({"logs/tuner_prune.json": "{"}, [],
+                                r"logs/tuner_prune\.json: Expected the settings of a "
+                                r"tuner_prune search, received a file that cannot be read"),
 }
 
 
@@ -111,6 +133,7 @@ def make_files(tmp, files):
         elif isinstance(content, dict):
             np.savez(tmp / name, **content)
         else:
+            (tmp / name).parent.mkdir(exist_ok=True)
             (tmp / name).write_text(content)
 
 
@@ -130,7 +153,10 @@ def tree(folder):
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, files, args, message):
     make_files(tmp_path, files)
     before = tree(tmp_path)
-    argv = [a.format(tmp=tmp_path) for a in BASE + args]
+    argv = BASE + args
+    if args and args[0] in OTHER_COMMANDS:
+        argv = OTHER_COMMANDS[args[0]] + args[1:]
+    argv = [a.format(tmp=tmp_path) for a in argv]
     result = run_cli(*argv, env={"PYTHONPATH": os.pathsep.join([REPO, TESTS])})
     errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
     assert result.returncode == 2, result.stderr[-2000:]

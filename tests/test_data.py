@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from tuner_prune import config as config_lib
 from tuner_prune.data import DataError, load_arrays, load_dataset, split_dataset
+from tuner_prune.errors import InputError
 
 
 def write(path, text):
@@ -98,3 +100,62 @@ def test_csv_rows_are_named_by_file_line_past_blank_lines(tmp_path):
     x, y = load_arrays(path)
     np.testing.assert_array_equal(y, [2, 4])
     assert x.dtype == y.dtype == np.float32
+
+
+def test_data_errors_are_input_errors():
+    assert issubclass(DataError, InputError)
+
+
+CSV_ROWS = [[i, (i * 7) % 11, (i * 5) % 13, 2 * i + 1] for i in range(40)]
+
+
+def csv_text(rows, header=("a", "b", "c", "y")):
+    return ",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
+
+
+def fingerprint(tmp_path, text, target=None):
+    return load_dataset(write(tmp_path / "d.csv", text), target=target).fingerprint()
+
+
+def test_fingerprint_is_stable_and_names_the_columns(tmp_path):
+    first = fingerprint(tmp_path, csv_text(CSV_ROWS))
+    assert first == fingerprint(tmp_path, csv_text(CSV_ROWS))
+    assert first["columns"] == ["a", "b", "c", "y"]
+    assert config_lib.data_differences(first, first) == []
+
+
+def test_swapping_two_values_in_one_row_changes_the_fingerprint(tmp_path):
+    before = fingerprint(tmp_path, csv_text(CSV_ROWS))
+    rows = [list(r) for r in CSV_ROWS]
+    rows[5][0], rows[5][1] = rows[5][1], rows[5][0]
+    after = fingerprint(tmp_path, csv_text(rows))
+    assert after["checksum"] == before["checksum"]  # What the plain sum missed.
+    assert after["sha256"] != before["sha256"]
+    changed = config_lib.data_differences(before, after)
+    assert len(changed) == 1 and changed[0].startswith("data with different values")
+
+
+def test_swapping_two_columns_changes_the_fingerprint(tmp_path):
+    before = fingerprint(tmp_path, csv_text(CSV_ROWS))
+    swapped = [[r[1], r[0], r[2], r[3]] for r in CSV_ROWS]
+    after = fingerprint(tmp_path, csv_text(swapped, header=("b", "a", "c", "y")))
+    assert after["checksum"] == before["checksum"]
+    assert config_lib.data_differences(before, after) == [
+        "data with columns b, a, c, y (the search has a, b, c, y)"]
+
+
+def test_another_target_changes_the_fingerprint(tmp_path):
+    before = fingerprint(tmp_path, csv_text(CSV_ROWS))
+    after = fingerprint(tmp_path, csv_text(CSV_ROWS), target="c")
+    assert after["columns"] == ["a", "b", "y", "c"]
+    assert config_lib.data_differences(before, after) == [
+        "data with columns a, b, y, c (the search has a, b, c, y)"]
+
+
+def test_a_fingerprint_stored_before_the_hash_is_checked_by_its_sum(tmp_path):
+    current = fingerprint(tmp_path, csv_text(CSV_ROWS))
+    legacy = {key: current[key] for key in ("source", "rows", "features", "checksum")}
+    assert config_lib.data_differences(legacy, current) == []
+    changed = config_lib.data_differences({**legacy, "checksum": 1.5}, current)
+    assert changed == [f"data with different values (checksum {current['checksum']}, "
+                       f"the search has 1.5)"]

@@ -4,6 +4,7 @@ import math
 
 import keras_tuner
 import pytest
+from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.src.engine.trial import TrialStatus
 
 from tuner_prune import oracle as oracle_lib
@@ -112,3 +113,68 @@ def test_gaussian_process_proposal_stays_in_bounds(tmp_path):
     assert proposal["status"] == TrialStatus.RUNNING
     assert 0.5 <= proposal["values"]["final_sparsity"] <= 0.98
     assert 1.0 <= proposal["values"]["power"] <= 6.0
+
+
+def bounds_oracle(tmp_path):
+    """An oracle over Ints and Floats of every kind keras-tuner declares."""
+    oracle = oracle_lib.PruningOracle(objective="val_mse", max_trials=10, seed=0)
+    oracle._set_project_dir(str(tmp_path), "search")
+    space = keras_tuner.HyperParameters()
+    space.Int("begin_step", 0, 40)
+    space.Int("end_step", 41, 90)
+    space.Int("units", 8, 256, sampling="log")  # No step: keras-tuner's max + 1.
+    space.Int("layers", 1, 10, step=4)  # Grid 1, 5, 9: 10 is not on it.
+    space.Float("rate", 1e-4, 1e-1, sampling="log")
+    space.Float("dropout", 0.0, 0.5, step=0.2)  # Grid 0, 0.2, 0.4.
+    space.Float("final_sparsity", 0.5, 0.98)
+    oracle.update_space(space)
+    return oracle
+
+
+BOUNDS = {"begin_step": (0, 40), "end_step": (41, 90), "units": (8, 256),
+          "layers": (1, 9), "rate": (1e-4, 1e-1), "dropout": (0.0, 0.4),
+          "final_sparsity": (0.5, 0.98)}
+
+
+def assert_in_bounds(values):
+    for name, (low, high) in BOUNDS.items():
+        assert low <= values[name] <= high, (name, values[name])
+    for name in ("begin_step", "end_step", "units", "layers"):
+        assert isinstance(values[name], int), (name, values[name])
+    assert values["begin_step"] < values["end_step"]
+
+
+def test_keras_tuner_int_without_step_proposes_one_past_its_maximum():
+    hp = hp_module.Int("units", 8, 256, sampling="log")
+    assert hp.prob_to_value(1.0) == 257  # Why the oracle clips its proposals.
+
+
+@pytest.mark.parametrize("unit", [0.0, 1.0])
+def test_proposals_at_the_ends_of_the_unit_cube_stay_in_bounds(tmp_path, unit):
+    oracle = bounds_oracle(tmp_path)
+    values = oracle._vector_to_values([unit] * len(oracle._nonfixed_space()))
+    assert_in_bounds(values)
+    assert values["units"] == (8 if unit == 0.0 else 256)
+    assert values["end_step"] == (41 if unit == 0.0 else 90)
+
+
+def test_random_proposals_stay_in_bounds(tmp_path):
+    oracle = bounds_oracle(tmp_path)
+    for _ in range(500):
+        assert_in_bounds(oracle._random_values())
+
+
+def test_gaussian_process_proposal_on_the_upper_bound_stays_in_range(tmp_path):
+    oracle = oracle_lib.PruningOracle(objective="val_mse", max_trials=10, seed=0)
+    oracle._set_project_dir(str(tmp_path), "search")
+    space = keras_tuner.HyperParameters()
+    space.Int("units", 8, 256, sampling="log")
+    oracle.update_space(space)
+    for units in (8, 16, 64, 128, 200, 250):  # The larger, the better.
+        trial = oracle.create_trial("tuner0")
+        trial.hyperparameters.values["units"] = units
+        oracle.update_trial(trial.trial_id, {"val_mse": 1.0 / units})
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    proposal = oracle.populate_space("6")
+    assert proposal["values"]["units"] == 256

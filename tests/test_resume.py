@@ -3,11 +3,13 @@
 One search is killed during a trial, then between trials, then during its
 export; the same command resumes it each time, and at the end it is continued
 with a higher --max-trials. Every run is checked against the trial records
-found on disk after the previous kill.
+found on disk after the previous kill. A finished search on a CSV is then
+resumed with changed data and exported with a changed model.
 """
 
 import json
 import os
+import shutil
 import signal
 import time
 
@@ -190,3 +192,71 @@ def test_an_interrupted_trial_forgets_the_metrics_of_its_killed_run(tmp_path):
     oracle.end_trial(again)
     assert queued == [trial.trial_id]
     assert oracle.get_trial(trial.trial_id).score == pytest.approx(0.1)
+
+
+# One short search on a tiny CSV; the runs after it fail before training.
+
+CSV = "a,b,c,y\n" + "".join(f"{i},{(7 * i) % 11},{(5 * i) % 13},{2 * i + i % 3}\n"
+                            for i in range(100))
+CSV_SEARCH = ["search", "--data", "d.csv", "--epochs", "2", "--batch-size", "16",
+              "--max-trials", "1", "--model", "fault_models:sized", "--directory", "logs",
+              "--export-dir", "export"]
+NO_DEBUG = {**MODELS_ENV, "TUNER_PRUNE_DEBUG": ""}
+
+
+@pytest.fixture(scope="module")
+def csv_search(tmp_path_factory):
+    """A finished one-trial search on a CSV, with a model 8 units wide."""
+    root = tmp_path_factory.mktemp("csv_search")
+    (root / "d.csv").write_text(CSV)
+    result = run_cli(*CSV_SEARCH, cwd=root, env=MODELS_ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def snapshot(folder):
+    return {str(path): path.read_bytes() if path.is_file() else None
+            for path in sorted(folder.rglob("*"))}
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
+
+
+def test_resume_after_swapping_two_csv_columns_is_refused(csv_search, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(csv_search, work)
+    rows = [line.split(",") for line in CSV.splitlines()]
+    (work / "d.csv").write_text("".join(f"{b},{a},{c},{y}\n" for a, b, c, y in rows))
+    before = snapshot(work)
+    result = run_cli(*CSV_SEARCH, cwd=work, env=NO_DEBUG)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert error_lines(result) == [
+        "tuner_prune: error: logs: Expected the settings and data of the search stored "
+        "there, received data with columns b, a, c, y (the search has a, b, c, y). Run it "
+        "with its own settings to resume it, or add --overwrite to start over."]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert snapshot(work) == before
+
+
+def test_an_error_after_the_input_checks_exits_1_in_one_line(csv_search):
+    # The builder now makes 16 units: the trial's stored weights no longer load.
+    result = run_cli("export", "--directory", "logs", "--export-dir", "export_16",
+                     cwd=csv_search, env={**NO_DEBUG, "FAULT_MODELS_WIDTH": "16"})
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = error_lines(result)
+    assert len(errors) == 1 and errors[0].startswith("tuner_prune: error: ValueError: "), (
+        result.stderr[-3000:])
+    assert "Traceback" not in result.stderr
+    assert not (csv_search / "export_16").exists()
+
+
+def test_debug_prints_the_traceback_of_an_internal_error(csv_search, tmp_path):
+    shutil.copytree(csv_search / "logs", tmp_path / "logs")
+    (tmp_path / "logs" / "search" / "trial_0" / "trial.json").write_text("{")  # Damaged.
+    result = run_cli("report", "--directory", "logs", cwd=tmp_path,
+                     env={"TUNER_PRUNE_DEBUG": "1"})
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "tuner_prune: error: JSONDecodeError: "), result.stderr[-3000:]

@@ -3,10 +3,15 @@
 import argparse
 import os
 import sys
+import traceback
+
+from tuner_prune.errors import InputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 USAGE_ERROR = 2
+INTERNAL_ERROR = 1
+DEBUG_VARIABLE = "TUNER_PRUNE_DEBUG"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,7 +188,7 @@ def sweep_command(args):
     try:
         values["sparsities"] = tuple(float(v) for v in args.sparsities.split(","))
     except ValueError:
-        raise ValueError(f"Expected --sparsities as numbers separated by commas, "
+        raise InputError(f"Expected --sparsities as numbers separated by commas, "
                          f"received {args.sparsities!r}.") from None
     rows = run_sweep(SweepConfig.from_dict(values))
     print(f"{len(rows)} runs: {args.out}/sweep.csv, {args.out}/sweep.png, "
@@ -201,18 +206,36 @@ COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_c
 
 
 def main(argv=None):
+    """Runs one command; returns the exit status.
+
+    0 done; 1 nothing to export (``SearchError``) or the tool's own failure;
+    2 refused input (``InputError``, bad flags); 130 interrupted.
+    """
     from tuner_prune.config import SearchError
 
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
+    except InputError as error:
+        return _usage_error(str(error))
     except SearchError as error:
         print(f"tuner_prune: error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        return _usage_error(str(error))
+        return INTERNAL_ERROR
     except KeyboardInterrupt:
         print("tuner_prune: interrupted; run the same command again to resume.",
               file=sys.stderr)
         return 130
+    except Exception as error:  # The tool's own failure: one line, not a traceback.
+        return _internal_error(error)
     return 0
+
+
+def _internal_error(error):
+    """Prints ``error`` as one line (after its traceback if debugging)."""
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        traceback.print_exception(error)
+    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    name = type(error).__name__
+    print(f"tuner_prune: error: {name}: {message}" if message else
+          f"tuner_prune: error: {name}", file=sys.stderr)
+    return INTERNAL_ERROR

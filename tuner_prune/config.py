@@ -15,11 +15,14 @@ from tuner_prune.errors import InputError
 
 CONFIG_FILE = "tuner_prune.json"
 # Settings that define the search; a resumed search must not change them. The
-# data are compared by content (``Dataset.fingerprint``), not by path.
+# data are compared by content (``Dataset.fingerprint``), not by path:
+# FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
+# sum that misses reordered values) for one stored before it.
 IDENTITY = ("target", "seed", "epochs", "batch_size", "final_sparsity", "power",
             "begin_step", "end_step", "model", "block_size")
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
-FINGERPRINT_KEYS = ("rows", "features", "checksum")
+FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
+LEGACY_KEYS = ("rows", "features", "checksum")
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
 
@@ -49,7 +52,7 @@ class TrainingConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Expected settings among {sorted(known)}, received "
+            raise InputError(f"Expected settings among {sorted(known)}, received "
                              f"unknown {unknown}.")
         return cls(**values)
 
@@ -57,15 +60,15 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "n_samples", "n_features", "n_informative"):
             _check_positive(name, getattr(self, name))
         if self.data is None and self.n_informative > self.n_features:
-            raise ValueError(f"Expected --n-informative <= --n-features "
+            raise InputError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
-        if self.noise < 0:
-            raise ValueError(f"Expected --noise >= 0, received {self.noise!r}.")
+        if not self.noise >= 0:  # NaN too.
+            raise InputError(f"Expected --noise >= 0, received {self.noise!r}.")
 
 
 def _check_positive(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, received {value!r}.")
+        raise InputError(f"Expected --{name.replace('_', '-')} >= 1, received {value!r}.")
 
 
 @dataclasses.dataclass
@@ -94,10 +97,10 @@ class SearchConfig(TrainingConfig):
         _check_positive("max_trials", self.max_trials)
         super().__post_init__()
         if self.distribution not in (None, "mirrored"):
-            raise ValueError(f"Expected --distribution mirrored, received "
+            raise InputError(f"Expected --distribution mirrored, received "
                              f"{self.distribution!r}.")
-        if self.worker_timeout <= 0:
-            raise ValueError(f"Expected --worker-timeout > 0, received "
+        if not self.worker_timeout > 0:  # NaN too.
+            raise InputError(f"Expected --worker-timeout > 0, received "
                              f"{self.worker_timeout!r}.")
         check_export_options(self.export_options)
         parse_block_size(self.block_size)
@@ -133,7 +136,7 @@ def check_search(config):
         The ``Dataset``.
 
     Raises:
-        ValueError: With a one-line reason (a ``DataError``, a ``BuilderError``).
+        InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
     """
     space = space_lib.ScheduleSpace.from_text(**config.schedule_texts)
     check_writable(config.directory, "--directory")
@@ -242,26 +245,26 @@ def check_resumable(config, fingerprint):
         return
     changed = differences(stored, config, fingerprint)
     if changed:
-        raise ValueError(
+        raise InputError(
             f"{config.directory}: Expected the settings and data of the search stored "
             f"there, received {'; '.join(changed)}. Run it with its own settings to "
             f"resume it, or add --overwrite to start over.")
 
 
 def check_export_options(options):
-    """Raises ``ValueError`` (naming the flag) for a bad export option."""
+    """Raises ``InputError`` (naming the flag) for a bad export option."""
     for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS)):
         if options[name] not in allowed:
-            raise ValueError(f"Expected --{name.replace('_', '-')} among "
+            raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     budget = options.get("max_bytes")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
                                or budget < 1):
-        raise ValueError(f"Expected --max-bytes >= 1, received {budget!r}.")
+        raise InputError(f"Expected --max-bytes >= 1, received {budget!r}.")
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):
-        raise ValueError(f"Expected --max-mse-increase >= 0 (0.05 is 5 %), received "
+        raise InputError(f"Expected --max-mse-increase >= 0 (0.05 is 5 %), received "
                          f"{increase!r}.")
 
 
@@ -269,13 +272,13 @@ def parse_block_size(text):
     """``"16x1"`` -> ``(16, 1)``; ``None`` -> ``(1, 1)`` (unstructured pruning).
 
     Raises:
-        ValueError: Not two positive integers joined by ``x``.
+        InputError: Not two positive integers joined by ``x``.
     """
     if text is None:
         return (1, 1)
     parts = str(text).lower().split("x")
     if len(parts) != 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
-        raise ValueError(f"Expected --block-size ROWSxCOLUMNS (positive integers, "
+        raise InputError(f"Expected --block-size ROWSxCOLUMNS (positive integers, "
                          f"e.g. 16x1), received {text!r}.")
     return int(parts[0]), int(parts[1])
 
@@ -289,8 +292,12 @@ def load_stored(directory):
     path = config_path(directory)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8.
+        raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
+                         f"received a file that cannot be read ({error}).") from None
 
 
 def store(config, fingerprint):
@@ -304,14 +311,42 @@ def store(config, fingerprint):
 
 def differences(stored, config, fingerprint):
     """What differs between a stored search and this one, one phrase each."""
-    old_config, old_data = stored["config"], stored.get("data") or {}
+    old_config = stored["config"]
     found = [f"--{name.replace('_', '-')} {_text(value)} (the search has "
              f"{_text(old_config.get(name))})"
              for name, value in config.identity().items()
              if old_config.get(name) != value]
-    found += [f"data with {key} {fingerprint[key]} (the search has {old_data.get(key)})"
-              for key in FINGERPRINT_KEYS if old_data.get(key) != fingerprint[key]]
+    return found + data_differences(stored.get("data") or {}, fingerprint)
+
+
+def data_differences(old, new):
+    """What differs between two ``Dataset.fingerprint`` results, one phrase each.
+
+    Values are named only when rows, features and columns are the same. A
+    fingerprint stored before the data hash is compared by its plain sum.
+    """
+    keys = FINGERPRINT_KEYS if "sha256" in old else LEGACY_KEYS
+    *shape_keys, values_key = keys
+    found = [f"data with {key} {_data_text(new[key])} (the search has "
+             f"{_data_text(old.get(key))})"
+             for key in shape_keys if old.get(key) != new[key]]
+    if not found and old.get(values_key) != new[values_key]:
+        found.append(f"data with different values ({values_key} "
+                     f"{_short(new[values_key])}, the search has "
+                     f"{_short(old.get(values_key))})")
     return found
+
+
+def _data_text(value):
+    if value is None:
+        return "none"
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)  # Column names.
+    return str(value)
+
+
+def _short(digest):
+    return digest[:12] if isinstance(digest, str) else digest
 
 
 def _text(value):

@@ -7,17 +7,20 @@ in the target's own units.
 
 import csv
 import dataclasses
+import hashlib
 import os
 import warnings
 
 import numpy as np
+
+from tuner_prune.errors import InputError
 
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.1
 MIN_ROWS = 10
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Input data that cannot be used; the message names file, column, row."""
 
 
@@ -27,7 +30,8 @@ class Dataset:
 
     ``x_scale`` and ``y_scale`` are the largest absolute values of each feature
     and of the target over the training split (1 where that is 0), as the
-    article scales its data.
+    article scales its data. ``columns`` are the CSV names of the columns of
+    ``x`` in order, then the target's; ``None`` for ``.npz`` and built-in data.
     """
 
     x_train: np.ndarray
@@ -39,6 +43,7 @@ class Dataset:
     x_scale: np.ndarray
     y_scale: float
     source: str
+    columns: tuple = None
 
     @property
     def n_features(self):
@@ -56,12 +61,27 @@ class Dataset:
         return self.scale_x(x), self.scale_y(y)
 
     def fingerprint(self):
-        """Shape and checksum that tell whether a resumed search sees the same data."""
-        parts = [self.x_train, self.y_train, self.x_val, self.y_val]
-        checksum = float(sum(np.asarray(p, np.float64).sum() for p in parts))
+        """What tells whether a resumed search or an export sees the same data.
+
+        ``sha256`` hashes the float32 values of every split, as loaded (before
+        scaling), with the column names: it changes when any value, the order
+        of the columns or the target changes. ``checksum``, a plain sum, is
+        only there to check searches stored before the hash.
+        """
+        digest = hashlib.sha256(repr(self.columns).encode())
+        for split in ("train", "val", "test"):
+            for array in (getattr(self, f"x_{split}"), getattr(self, f"y_{split}")):
+                values = np.ascontiguousarray(array, np.float32)
+                digest.update(repr(values.shape).encode())
+                digest.update(values.tobytes())
         return {"source": self.source, "rows": [len(self.x_train), len(self.x_val),
                 len(self.x_test)], "features": self.n_features,
-                "checksum": round(checksum, 6)}
+                "columns": None if self.columns is None else list(self.columns),
+                "sha256": digest.hexdigest(), "checksum": self._checksum()}
+
+    def _checksum(self):
+        parts = [self.x_train, self.y_train, self.x_val, self.y_val]
+        return round(float(sum(np.asarray(p, np.float64).sum() for p in parts)), 6)
 
 
 def make_article_data(n_samples=10000, n_features=1000, n_informative=500,
@@ -91,6 +111,19 @@ def load_arrays(path, target=None):
     Raises:
         DataError: The file is missing or malformed; the message says where.
     """
+    return read_data(path, target)[:2]
+
+
+def read_data(path, target=None):
+    """``load_arrays`` with the column names.
+
+    Returns:
+        ``(x, y, columns)``: ``columns`` names the columns of ``x`` in order,
+        then the target (``None`` for an ``.npz`` file).
+
+    Raises:
+        DataError: As ``load_arrays``.
+    """
     if not os.path.isfile(path):
         raise DataError(f"{path}: Expected an existing data file, received no such file.")
     extension = os.path.splitext(path)[1].lower()
@@ -100,7 +133,7 @@ def load_arrays(path, target=None):
         if target is not None:
             raise DataError(f"{path}: Expected --target only with a .csv file, received "
                             f"--target {target!r} with an .npz file.")
-        return _read_npz(path)
+        return (*_read_npz(path), None)
     raise DataError(f"{path}: Expected a .csv or .npz file, received the file type "
                     f"{extension or '(none)'!r}.")
 
@@ -133,7 +166,8 @@ def _read_csv(path, target):
     if values.shape[1] != len(header) or not np.all(np.isfinite(values)):
         raise _first_bad_cell(path, header)
     column = header.index(target)
-    return np.delete(values, column, axis=1), values[:, column]
+    columns = tuple(header[:column] + header[column + 1:] + [target])
+    return np.delete(values, column, axis=1), values[:, column], columns
 
 
 def _read_header(path):
@@ -231,8 +265,11 @@ def _read_npz(path):
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def split_dataset(x, y, seed=0, source="built-in"):
+def split_dataset(x, y, seed=0, source="built-in", columns=None):
     """Shuffles and splits into train / validation / test; fits the scaling.
+
+    ``columns`` (the names of ``x``'s columns, then the target's) is kept in
+    the ``Dataset``.
 
     Raises:
         DataError: Too few rows, or a constant target.
@@ -252,7 +289,7 @@ def split_dataset(x, y, seed=0, source="built-in"):
     x_scale[x_scale == 0] = 1.0
     y_scale = float(np.abs(y[train]).max()) or 1.0
     return Dataset(x[train], y[train], x[val], y[val], x[test], y[test],
-                   x_scale.astype(np.float32), y_scale, source)
+                   x_scale.astype(np.float32), y_scale, source, columns)
 
 
 def load_dataset(path=None, target=None, seed=0, n_samples=10000, n_features=1000,
@@ -261,5 +298,5 @@ def load_dataset(path=None, target=None, seed=0, n_samples=10000, n_features=100
     if path is None:
         x, y = make_article_data(n_samples, n_features, n_informative, noise, seed)
         return split_dataset(x, y, seed, source="built-in")
-    x, y = load_arrays(path, target)
-    return split_dataset(x, y, seed, source=os.path.basename(path))
+    x, y, columns = read_data(path, target)
+    return split_dataset(x, y, seed, source=os.path.basename(path), columns=columns)

@@ -19,6 +19,8 @@ import time
 from keras_tuner.src.engine.oracle import synchronized
 from keras_tuner.src.engine.trial import TrialStatus
 
+from tuner_prune.errors import InputError
+
 CHIEF_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 HEARTBEAT_DIR = "heartbeats"
 HEARTBEAT_SECONDS = 2.0
@@ -31,12 +33,12 @@ def configure(oracle=None, tuner_id=None, environ=os.environ):
     Flags override the environment. A bare ``PORT`` listens on loopback.
 
     Raises:
-        ValueError: A malformed address, or only one of address and id given.
+        InputError: A malformed address, or only one of address and id given.
     """
     if oracle is not None:
         host, _, port = oracle.rpartition(":")
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"Expected --oracle HOST:PORT, received {oracle!r}.")
+            raise InputError(f"Expected --oracle HOST:PORT, received {oracle!r}.")
         environ["KERASTUNER_ORACLE_IP"] = host or "127.0.0.1"
         environ["KERASTUNER_ORACLE_PORT"] = port
     if tuner_id is not None:
@@ -44,7 +46,7 @@ def configure(oracle=None, tuner_id=None, environ=os.environ):
     given = [name for name in CHIEF_ENV if name in environ]
     if "KERASTUNER_ORACLE_IP" in environ and len(given) != len(CHIEF_ENV):
         missing = sorted(set(CHIEF_ENV) - set(given))
-        raise ValueError(f"Expected all of {', '.join(CHIEF_ENV)} for a distributed "
+        raise InputError(f"Expected all of {', '.join(CHIEF_ENV)} for a distributed "
                          f"search, received none for {', '.join(missing)}.")
     return role(environ)
 

@@ -6,8 +6,10 @@ code run) without this module loading TensorFlow first.
 
 import importlib
 
+from tuner_prune.errors import InputError
 
-class BuilderError(ValueError):
+
+class BuilderError(InputError):
     """A ``--model`` builder that cannot be imported or does not build a model."""
 
 
@@ -66,3 +68,42 @@ def check_model(model, where):
         hint = f" {FIX}" if type(model).__module__.startswith("keras") else ""
         raise BuilderError(f"{where}: Expected a tf_keras Model, received {kind}.{hint}")
     return model
+
+
+def output_shapes(model, n_features):
+    """Shapes of ``model``'s outputs for a batch of ``n_features``-wide rows.
+
+    Returns:
+        One tuple per output (``None`` for the batch), or ``None`` when the
+        model cannot compute them (its trials then fail with the reason).
+    """
+    import tensorflow as tf
+
+    from tuner_prune._keras import keras
+
+    try:
+        outputs = model(keras.Input(shape=(n_features,)))
+    except Exception:  # Any failure of user code; reported per trial instead.
+        return None
+    return [(None, *tensor.shape.as_list()[1:]) for tensor in tf.nest.flatten(outputs)]
+
+
+def check_output(model, n_features, where):
+    """Raises ``BuilderError`` unless ``model`` predicts one value per row.
+
+    One output of shape ``(None, 1)`` or ``(None,)`` is accepted.
+    """
+    shapes = output_shapes(model, n_features)
+    if shapes is None or shapes in ([(None, 1)], [(None,)]):
+        return
+    if len(shapes) == 1:
+        received = f"one with output shape {_shape_text(shapes[0])}"
+    else:
+        received = (f"{len(shapes)} outputs of shapes "
+                    f"{', '.join(_shape_text(shape) for shape in shapes)}")
+    raise BuilderError(f"{where}: Expected a model with one output of one value per "
+                       f"row, shape (None, 1) or (None,), received {received}.")
+
+
+def _shape_text(shape):
+    return "(None,)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"

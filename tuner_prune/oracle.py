@@ -13,6 +13,11 @@ Two scales differ from keras-tuner's ``BayesianOptimizationOracle``:
   scale of that fraction, so each halving of the model gets an equal share of
   the space (keras-tuner's linear scale gives 0.9 to 0.98 a sixth of [0.5, 0.98];
   the log scale gives it half).
+
+Every proposal, random or from the Gaussian process, is clipped into the
+declared bounds: keras-tuner's ``Int.prob_to_value(1.0)`` is ``max_value + 1``
+for an ``Int`` without a step (log sampling), and float rounding of a log
+scale can land just outside ``[min_value, max_value]``.
 """
 
 import math
@@ -42,6 +47,28 @@ def sparsity_to_unit(value, low, high):
     """Position of a final sparsity in ``[low, high]`` on the log-kept scale."""
     span = math.log((1.0 - low) / (1.0 - high))
     return math.log((1.0 - low) / (1.0 - value)) / span
+
+
+def grid_bounds(hp):
+    """Smallest and largest value ``hp`` (an ``Int`` or ``Float``) can take.
+
+    With a ``step``, the ends of its grid (``max_value`` is not on it when the
+    range is not a whole number of steps).
+    """
+    if not hp.step:
+        return hp.min_value, hp.max_value
+    ends = (hp._get_value_by_index(0), hp._get_value_by_index(hp._get_n_values() - 1))
+    return min(ends), max(ends)
+
+
+def clip_values(values, space):
+    """``values`` with every ``Int`` and ``Float`` of ``space`` clipped into bounds."""
+    for hp in space:
+        if hp.name in values and isinstance(hp, (hp_module.Int, hp_module.Float)):
+            low, high = grid_bounds(hp)
+            clipped = min(high, max(low, values[hp.name]))
+            values[hp.name] = round(clipped) if isinstance(hp, hp_module.Int) else clipped
+    return values
 
 
 def unit_to_sparsity(unit, low, high):
@@ -109,13 +136,15 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
                                                      hp.max_value))
                   if self._log_sparsity(hp) else next(units)
                   for hp in self._nonfixed_space()]
-        return super()._vector_to_values(linear)
+        return clip_values(super()._vector_to_values(linear), self.hyperparameters.space)
 
     def _random_values(self):
         values = super()._random_values()
+        if not values:  # None: too many collisions with earlier trials.
+            return values
         hp = next((hp for hp in self.hyperparameters.space if hp.name == SPARSITY), None)
-        if values and SPARSITY in values and self._log_sparsity(hp):
+        if SPARSITY in values and self._log_sparsity(hp):
             unit = random.Random(self._seed_state).random()
             self._seed_state += 1
             values[SPARSITY] = unit_to_sparsity(unit, hp.min_value, hp.max_value)
-        return values
+        return clip_values(values, self.hyperparameters.space)

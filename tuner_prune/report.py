@@ -10,6 +10,8 @@ import io
 import json
 import os
 
+from tuner_prune.errors import InputError
+
 FIELDS = ("trial_id", "status", "final_sparsity", "power", "begin_step", "end_step",
           "val_mse", "sparsity", "nonzero_weights", "tflite_bytes", "pareto")
 PROJECT = "search"
@@ -19,12 +21,12 @@ def load_trials(directory, project=PROJECT):
     """One row per trial of the search in ``directory``, sorted by validation MSE.
 
     Raises:
-        ValueError: ``directory`` holds no search.
+        InputError: ``directory`` holds no search.
     """
     pattern = os.path.join(directory, project, "trial_*", "trial.json")
     paths = sorted(glob.glob(pattern))
     if not paths:
-        raise ValueError(f"Expected a search in {directory}, received a folder with "
+        raise InputError(f"Expected a search in {directory}, received a folder with "
                          f"no trials ({os.path.join(directory, project)}).")
     rows = [_row(path) for path in paths]
     flags = pareto_flags(rows)
@@ -116,7 +118,11 @@ def _cell(value):
 
 
 def plot(rows, path):
-    """Scatter of validation MSE against ``.tflite`` bytes, front and best marked."""
+    """Scatter of validation MSE against ``.tflite`` bytes, front and best marked.
+
+    Raises:
+        InputError: No completed trial has a size to plot.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,7 +130,8 @@ def plot(rows, path):
 
     measured = [r for r in rows if _measured(r)]
     if not measured:
-        raise ValueError("Expected completed trials with sizes to plot, received none.")
+        raise InputError(f"--plot {path}: Expected completed trials with sizes to plot, "
+                         f"received none.")
     front = sorted((r for r in measured if r["pareto"]), key=lambda r: r["tflite_bytes"])
     best = best_trial_id(rows)
     figure, axes = pyplot.subplots(figsize=(7, 4.5))

@@ -5,6 +5,7 @@ import keras_tuner
 from tuner_prune import config as config_lib, distribute, models, resume, schedule
 from tuner_prune import report, space as space_lib, tflite
 from tuner_prune.config import SearchError
+from tuner_prune.errors import InputError
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.tuner import PruningTuner
@@ -16,7 +17,7 @@ def prepare(config, dataset):
     """The hypermodel a config describes, over ``dataset``.
 
     Raises:
-        ValueError: Bad schedule bounds or ``--model`` (one-line message).
+        InputError: Bad schedule bounds or ``--model`` (one-line message).
     """
     builder = models.import_builder(config.model) if config.model else None
     return PruningHyperModel(
@@ -31,7 +32,7 @@ def prepare(config, dataset):
 
 def check_builder(hypermodel, spec):
     """Fails early if ``--model`` returns something other than a tf_keras model
-    over the data's features.
+    over the data's features that predicts one value per row.
 
     A builder that raises is left to fail its trials, with the reason recorded.
     """
@@ -47,6 +48,7 @@ def check_builder(hypermodel, spec):
         raise models.BuilderError(
             f"--model {spec}: Expected a model taking {hypermodel.n_features} features, "
             f"received one with input shape {model.input_shape}.")
+    models.check_output(model, hypermodel.n_features, f"--model {spec}")
 
 
 def mirrored_strategy(logical_cpus=2):
@@ -144,13 +146,13 @@ def export_search(directory, export_dir, **options):
         The export manifest.
 
     Raises:
-        ValueError: ``directory`` holds no search, its data changed, or bad
+        InputError: ``directory`` holds no search, its data changed, or bad
             options.
         SearchError: No trial has completed yet, or no TFLite variant qualifies.
     """
     stored = config_lib.load_stored(directory)
     if stored is None:
-        raise ValueError(f"Expected --directory to hold a search "
+        raise InputError(f"Expected --directory to hold a search "
                          f"({config_lib.CONFIG_FILE}), received {directory}.")
     chosen = {name: value for name, value in options.items() if value is not None}
     config = config_lib.SearchConfig.from_dict(

@@ -6,8 +6,10 @@ training length so that every schedule in the space reaches its final sparsity.
 """
 
 import dataclasses
+import math
 
 from tuner_prune import schedule as schedule_lib
+from tuner_prune.errors import InputError
 
 NAMES = ("final_sparsity", "power", "begin_step", "end_step")
 DEFAULT_FINAL_SPARSITY = (0.5, 0.98)
@@ -39,22 +41,27 @@ def parse_bound(text, name, integer=False):
 
     Returns:
         A ``Bound``, or ``None`` when ``text`` is ``None``.
+
+    Raises:
+        InputError: Not a (finite) number or a range ``LO <= HI``.
     """
     if text is None or isinstance(text, Bound):
         return text
     parts = str(text).split(":")
     kind = "an integer" if integer else "a number"
     if len(parts) > 2:
-        raise ValueError(f"Expected {name} as VALUE or LO:HI, received {text!r}.")
+        raise InputError(f"Expected {name} as VALUE or LO:HI, received {text!r}.")
     try:
         values = [int(p) if integer else float(p) for p in parts]
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"Expected {name} to be {kind} or LO:HI, received {text!r}."
         ) from None
+    if not all(math.isfinite(value) for value in values):
+        raise InputError(f"Expected {name} to be finite, received {text!r}.")
     low, high = values[0], values[-1]
     if low > high:
-        raise ValueError(f"Expected {name} range LO <= HI, received {text!r}.")
+        raise InputError(f"Expected {name} range LO <= HI, received {text!r}.")
     return Bound(low, high)
 
 
@@ -72,7 +79,7 @@ class ScheduleSpace:
         """Builds a space from ``VALUE`` / ``LO:HI`` strings keyed by name."""
         unknown = set(texts) - set(NAMES)
         if unknown:
-            raise ValueError(f"Expected keys among {NAMES}, received {sorted(unknown)}.")
+            raise InputError(f"Expected keys among {NAMES}, received {sorted(unknown)}.")
         return cls(**{
             name: parse_bound(texts.get(name), name, integer=name.endswith("_step"))
             for name in NAMES
@@ -89,11 +96,11 @@ class ScheduleSpace:
             A ``ScheduleSpace`` whose four bounds are all set.
 
         Raises:
-            ValueError: A bound is impossible; the message names it.
+            InputError: A bound is impossible; the message names it.
         """
         latest_end = schedule_lib.max_end_step(total_steps, steps_per_epoch)
         if latest_end < 2:
-            raise ValueError(
+            raise InputError(
                 f"Expected a training length that leaves room to prune, received "
                 f"{total_steps} steps ({steps_per_epoch} per epoch); add epochs."
             )
@@ -123,22 +130,22 @@ class ScheduleSpace:
     def _check(self, total_steps, latest_end):
         sparsity, power = self.final_sparsity, self.power
         if not 0.0 <= sparsity.low <= sparsity.high < 1.0:
-            raise ValueError(
+            raise InputError(
                 f"Expected final_sparsity in [0, 1), received {sparsity.as_text()}."
             )
         if power.low <= 0:
-            raise ValueError(f"Expected power > 0, received {power.as_text()}.")
+            raise InputError(f"Expected power > 0, received {power.as_text()}.")
         if self.begin_step.low < 0:
-            raise ValueError(
+            raise InputError(
                 f"Expected begin_step >= 0, received {self.begin_step.as_text()}."
             )
         if self.begin_step.high >= self.end_step.low:
-            raise ValueError(
+            raise InputError(
                 f"Expected begin_step < end_step, received begin_step "
                 f"{self.begin_step.as_text()} and end_step {self.end_step.as_text()}."
             )
         if self.end_step.high > latest_end:
-            raise ValueError(
+            raise InputError(
                 f"Expected end_step <= {latest_end} (the training length of "
                 f"{total_steps} steps minus a recovery window of "
                 f"{total_steps - latest_end}), received {self.end_step.as_text()}; "

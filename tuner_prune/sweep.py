@@ -16,6 +16,7 @@ import numpy as np
 
 from tuner_prune import data as data_lib, models, schedule as schedule_lib
 from tuner_prune.config import TrainingConfig
+from tuner_prune.errors import InputError
 from tuner_prune.space import ScheduleSpace
 
 CSV_FILE = "sweep.csv"
@@ -43,11 +44,11 @@ class SweepConfig(TrainingConfig):
         super().__post_init__()
         for value in self.sparsities:
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"Expected --sparsities in [0, 1), received {value!r}.")
+                raise InputError(f"Expected --sparsities in [0, 1), received {value!r}.")
         if self.repeats < 1:
-            raise ValueError(f"Expected --repeats >= 1, received {self.repeats!r}.")
-        if self.power <= 0:
-            raise ValueError(f"Expected --power > 0, received {self.power!r}.")
+            raise InputError(f"Expected --repeats >= 1, received {self.repeats!r}.")
+        if not self.power > 0:  # NaN too.
+            raise InputError(f"Expected --power > 0, received {self.power!r}.")
 
 
 class Progress:
