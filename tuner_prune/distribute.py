@@ -13,6 +13,7 @@ remaining workers, or records it as failed when none is left.
 """
 
 import os
+import sys
 import threading
 import time
 
@@ -61,20 +62,34 @@ def heartbeat_path(project_dir, tuner_id):
 
 
 class Heartbeat:
-    """Touches ``heartbeat_path`` every few seconds while a worker runs."""
+    """Touches ``heartbeat_path`` every few seconds while a worker runs.
+
+    A failed write (a full disk, a network filesystem hiccup) is reported once
+    and retried at the next beat; it does not stop the heartbeat.
+    """
 
     def __init__(self, project_dir, tuner_id, interval=HEARTBEAT_SECONDS):
         self.path = heartbeat_path(project_dir, tuner_id)
         self.interval = interval
+        self.failures = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self):
         while True:
-            with open(self.path, "w", encoding="utf-8") as handle:
-                handle.write(str(time.time()))
+            self._touch()
             if self._stop.wait(self.interval):
                 return
+
+    def _touch(self):
+        try:
+            with open(self.path, "w", encoding="utf-8") as handle:
+                handle.write(str(time.time()))
+        except OSError as error:
+            if not self.failures:
+                print(f"Heartbeat: could not write {self.path} ({error}); retrying "
+                      f"every {self.interval:g} s", file=sys.stderr, flush=True)
+            self.failures += 1
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -84,7 +99,10 @@ class Heartbeat:
     def __exit__(self, *exc_info):
         self._stop.set()
         self._thread.join()
-        os.remove(self.path)
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
 
 
 def stale_workers(oracle, project_dir, worker_timeout, now=None):
