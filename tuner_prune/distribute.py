@@ -9,7 +9,9 @@ the search directory.
 keras-tuner's chief waits forever for a worker that died mid-trial. Here every
 worker touches a heartbeat file in the shared directory; the chief hands the
 trial of a worker whose heartbeat is older than ``worker_timeout`` to the
-remaining workers, or records it as failed when none is left.
+remaining workers, or records it as failed when none is left. A worker that
+was only slow cannot then end the trial again nor replace its files: see
+``tuner_prune.fencing``.
 """
 
 import os
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 
+from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine.oracle import synchronized
 from keras_tuner.src.engine.trial import TrialStatus
 
@@ -138,6 +141,7 @@ def release_dead_workers(oracle, project_dir, worker_timeout):
         trial = oracle.ongoing_trials.pop(tuner_id)
         oracle.tuner_ids.discard(tuner_id)
         if live_workers(oracle, project_dir, worker_timeout):
+            _forget_run(trial)
             oracle._retry_queue.append(trial.trial_id)
             released.append((tuner_id, trial.trial_id, "requeued"))
         else:
@@ -145,6 +149,12 @@ def release_dead_workers(oracle, project_dir, worker_timeout):
             released.append((tuner_id, trial.trial_id, "failed"))
     oracle.save()
     return released
+
+
+def _forget_run(trial):
+    # Metrics the released worker reported must not score the next run.
+    trial.metrics = metrics_tracking.MetricsTracker()
+    trial.score, trial.best_step = None, 0
 
 
 def fail_orphans(oracle, reason):
@@ -171,12 +181,13 @@ def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print)
     from concurrent import futures
 
     from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    from tuner_prune import fencing
 
     address = (f"{os.environ['KERASTUNER_ORACLE_IP']}:"
                f"{os.environ['KERASTUNER_ORACLE_PORT']}")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
+    servicer = fencing.FencedServicer(oracle, log)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     server.add_insecure_port(address)
     server.start()
@@ -192,6 +203,7 @@ def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print)
 def _search_over(oracle, servicer, project_dir, worker_timeout, log):
     for tuner_id, trial_id, outcome in release_dead_workers(
             oracle, project_dir, worker_timeout):
+        servicer.leases.revoke(tuner_id, trial_id)
         log(f"Worker {tuner_id} stopped responding: trial {trial_id} {outcome}",
             flush=True)
     if not servicer.stop_triggered:
