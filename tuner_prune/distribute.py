@@ -9,13 +9,17 @@ the search directory.
 keras-tuner's chief waits forever for a worker that died mid-trial. Here every
 worker touches a heartbeat file in the shared directory; the chief hands the
 trial of a worker whose heartbeat is older than ``worker_timeout`` to the
-remaining workers, or records it as failed when none is left.
+remaining workers, or records it as failed when none is left. A worker that
+was only slow cannot then end the trial again nor replace its files: see
+``tuner_prune.fencing``.
 """
 
 import os
+import sys
 import threading
 import time
 
+from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine.oracle import synchronized
 from keras_tuner.src.engine.trial import TrialStatus
 
@@ -63,20 +67,34 @@ def heartbeat_path(project_dir, tuner_id):
 
 
 class Heartbeat:
-    """Touches ``heartbeat_path`` every few seconds while a worker runs."""
+    """Touches ``heartbeat_path`` every few seconds while a worker runs.
+
+    A failed write (a full disk, a network filesystem hiccup) is reported once
+    and retried at the next beat; it does not stop the heartbeat.
+    """
 
     def __init__(self, project_dir, tuner_id, interval=HEARTBEAT_SECONDS):
         self.path = heartbeat_path(project_dir, tuner_id)
         self.interval = interval
+        self.failures = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self):
         while True:
-            with open(self.path, "w", encoding="utf-8") as handle:
-                handle.write(str(time.time()))
+            self._touch()
             if self._stop.wait(self.interval):
                 return
+
+    def _touch(self):
+        try:
+            with open(self.path, "w", encoding="utf-8") as handle:
+                handle.write(str(time.time()))
+        except OSError as error:
+            if not self.failures:
+                print(f"Heartbeat: could not write {self.path} ({error}); retrying "
+                      f"every {self.interval:g} s", file=sys.stderr, flush=True)
+            self.failures += 1
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -86,7 +104,10 @@ class Heartbeat:
     def __exit__(self, *exc_info):
         self._stop.set()
         self._thread.join()
-        os.remove(self.path)
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
 
 
 def stale_workers(oracle, project_dir, worker_timeout, now=None):
@@ -122,6 +143,7 @@ def release_dead_workers(oracle, project_dir, worker_timeout):
         trial = oracle.ongoing_trials.pop(tuner_id)
         oracle.tuner_ids.discard(tuner_id)
         if live_workers(oracle, project_dir, worker_timeout):
+            _forget_run(trial)
             oracle._retry_queue.append(trial.trial_id)
             released.append((tuner_id, trial.trial_id, "requeued"))
         else:
@@ -129,6 +151,12 @@ def release_dead_workers(oracle, project_dir, worker_timeout):
             released.append((tuner_id, trial.trial_id, "failed"))
     oracle.save()
     return released
+
+
+def _forget_run(trial):
+    # Metrics the released worker reported must not score the next run.
+    trial.metrics = metrics_tracking.MetricsTracker()
+    trial.score, trial.best_step = None, 0
 
 
 def fail_orphans(oracle, reason):
@@ -155,12 +183,13 @@ def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print)
     from concurrent import futures
 
     from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    from tuner_prune import fencing
 
     address = (f"{os.environ['KERASTUNER_ORACLE_IP']}:"
                f"{os.environ['KERASTUNER_ORACLE_PORT']}")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
+    servicer = fencing.FencedServicer(oracle, log)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     server.add_insecure_port(address)
     server.start()
@@ -176,6 +205,7 @@ def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print)
 def _search_over(oracle, servicer, project_dir, worker_timeout, log):
     for tuner_id, trial_id, outcome in release_dead_workers(
             oracle, project_dir, worker_timeout):
+        servicer.leases.revoke(tuner_id, trial_id)
         log(f"Worker {tuner_id} stopped responding: trial {trial_id} {outcome}",
             flush=True)
     if not servicer.stop_triggered:

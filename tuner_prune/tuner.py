@@ -11,9 +11,10 @@ import sys
 
 import keras_tuner
 import numpy as np
+from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.engine import base_tuner
 
-from tuner_prune import distribute, resume, sizes, summaries
+from tuner_prune import distribute, fencing, resume, sizes, summaries
 from tuner_prune import oracle as oracle_lib
 from tuner_prune._keras import collect_prunable_layers, keras, sparsity
 
@@ -50,6 +51,19 @@ class ScoreAtFinalSparsity(keras.callbacks.Callback):
         """Puts the scored weights back into the model."""
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+
+class StopWhenTaken(keras.callbacks.Callback):
+    """Ends a worker's run at the end of an epoch once the chief gave its trial
+    to another worker (raises ``fencing.TrialTaken``)."""
+
+    def __init__(self, client, trial_dir):
+        super().__init__()
+        self.client = client
+        self.trial_dir = trial_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.client.check_lease(self.trial_dir)
 
 
 def pruned_layers(model):
@@ -113,6 +127,8 @@ class PruningTuner(base_tuner.BaseTuner):
         )
         super().__init__(oracle, hypermodel, directory=directory,
                          project_name=project_name, overwrite=overwrite)
+        if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
+            self.oracle = fencing.FencedClient(self.oracle._oracle)
         self.oracle.verbose = 0
         if overwrite:
             summaries.clear(self.tensorboard_dir)
@@ -180,13 +196,14 @@ class PruningTuner(base_tuner.BaseTuner):
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed + int(trial.trial_id))
         try:
-            callbacks = [*callbacks,
+            callbacks = [*callbacks, *self._lease_callbacks(trial),
                          *summaries.trial_callbacks(self.tensorboard_dir, trial.trial_id)]
             scales = (np.ones(x.shape[1], np.float32) if input_scale is None
                       else input_scale, target_scale)
             return self._train_and_score(trial, x, y, validation_data, batch_size,
                                          scales, callbacks)
-        except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
+        except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError,
+                fencing.TrialTaken):
             raise
         except Exception as error:  # A trial must fail alone, whatever the cause.
             self._fail(trial, f"{type(error).__name__}: {error}")
@@ -244,14 +261,31 @@ class PruningTuner(base_tuner.BaseTuner):
         self._write_record(trial, {"status": "FAILED", "reason": reason})
         raise keras_tuner.errors.FailedTrialError(reason)
 
+    def _lease(self, trial_id):
+        """This worker's lease on ``trial_id``, or ``None`` (not a worker)."""
+        lease = getattr(self.oracle, "lease", None)
+        return lease if lease is not None and lease.trial_id == trial_id else None
+
+    def _lease_callbacks(self, trial):
+        if self._lease(trial.trial_id) is None:
+            return []
+        return [StopWhenTaken(self.oracle, self.get_trial_dir(trial.trial_id))]
+
+    def _trial_file(self, trial_id, name):
+        """Where this run writes ``name``: under an attempt-private name on a
+        worker (the chief renames it when it accepts the run)."""
+        path = os.path.join(self.get_trial_dir(trial_id), name)
+        lease = self._lease(trial_id)
+        return path if lease is None else fencing.attempt_path(path, lease.attempt)
+
     def _write_record(self, trial, record):
-        path = os.path.join(self.get_trial_dir(trial.trial_id), RECORD_FILE)
+        path = self._trial_file(trial.trial_id, RECORD_FILE)
         resume.write_json(path, {"trial_id": trial.trial_id,
                                  "hyperparameters": trial.hyperparameters.values,
                                  **record}, indent=2)
 
     def save_model(self, trial_id, model, step=0):
-        model.save_weights(os.path.join(self.get_trial_dir(trial_id), WEIGHTS_FILE))
+        model.save_weights(self._trial_file(trial_id, WEIGHTS_FILE))
 
     def load_model(self, trial):
         """The pruning-wrapped model of ``trial`` with its scored weights."""
@@ -279,7 +313,13 @@ class PruningTuner(base_tuner.BaseTuner):
         summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space())
 
     def on_trial_end(self, trial):
-        super().on_trial_end(trial)
+        try:
+            super().on_trial_end(trial)
+        except fencing.TrialTaken as taken:  # Nothing of this run is kept.
+            if self.verbose:
+                print(f"  {self._who()}Trial {trial.trial_id} dropped: {taken}; "
+                      f"asking for the next trial", flush=True)
+            return
         trial = self.oracle.get_trial(trial.trial_id)
         summaries.write_trial_end(self.tensorboard_dir, trial,
                                   self.oracle.get_best_trials(sys.maxsize))
