@@ -129,6 +129,9 @@ class PruningTuner(base_tuner.BaseTuner):
                          project_name=project_name, overwrite=overwrite)
         if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
             self.oracle = fencing.FencedClient(self.oracle._oracle)
+        elif not overwrite and not os.path.exists(self._get_tuner_fname()) and \
+                os.path.exists(self.oracle._get_oracle_fname()):
+            self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
         self.oracle.verbose = 0
         if overwrite:
             summaries.clear(self.tensorboard_dir)
@@ -143,6 +146,11 @@ class PruningTuner(base_tuner.BaseTuner):
         super().reload()
         if not self._is_worker():
             resume.requeue_interrupted(self.oracle)
+
+    def _reload_oracle(self):
+        """Reloads only the oracle: the search without this tuner id's own file."""
+        self.oracle.reload()
+        resume.requeue_interrupted(self.oracle)
 
     def save(self):
         if not self._is_worker():
