@@ -86,6 +86,18 @@ def test_every_candidate_is_measured_on_validation_and_chosen_on_it(tiny_search)
     assert chosen[0]["bytes"] == min(row["bytes"] for row in rows if row["within_tolerance"])
 
 
+def test_keras_val_mse_is_the_exported_trials_recorded_score(tiny_search):
+    manifest = tiny_search["manifest"]
+    record = json.loads((tiny_search["logs"] / "search" / f"trial_{manifest['trial_id']}"
+                         / "record.json").read_text())
+    assert record["val_mse"] == record["score"]
+    assert manifest["val_mse"] == pytest.approx(record["val_mse"], rel=1e-4)
+    out = tiny_search["result"].stdout
+    assert f"Keras: val_mse {manifest['val_mse']:.6g}" in out
+    assert f"val_mse {record['val_mse']:.6g} | best so far" in out
+    assert "score" not in out
+
+
 def test_saved_model_agrees_with_manifest_and_keeps_sparsity(tiny_search):
     import tensorflow as tf
 
