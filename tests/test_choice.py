@@ -1,21 +1,28 @@
 """Which TFLite candidate ships, and the export settings that decide it."""
 
+import subprocess
+import sys
+
 import pytest
 
+from conftest import cli_env
+from tuner_prune.choice import Candidate, NoCandidateError, choose
 from tuner_prune.config import SearchConfig, parse_block_size
-from tuner_prune.tflite import Candidate, NoCandidateError, choose
 
 
 def found():
+    """Candidates whose test MSE equals their validation MSE, bar one."""
     return [
-        Candidate("float32", "none", bytes=8000, gzip_bytes=7000, test_mse=1.00, loaded=True),
-        Candidate("dynamic_int8", "dynamic", bytes=2000, gzip_bytes=300, test_mse=1.04,
-                  loaded=True),
+        Candidate("float32", "none", bytes=8000, gzip_bytes=7000, val_mse=1.00,
+                  test_mse=1.00, loaded=True),
+        Candidate("dynamic_int8", "dynamic", bytes=2000, gzip_bytes=300, val_mse=1.04,
+                  test_mse=1.04, loaded=True),
         Candidate("sparse_dynamic_int8", "dynamic", bytes=400, gzip_bytes=350,
                   error="RuntimeError: failed to prepare"),
-        Candidate("float16", "float16", bytes=4000, gzip_bytes=250, test_mse=1.00,
+        Candidate("float16", "float16", bytes=4000, gzip_bytes=250, val_mse=1.00,
+                  test_mse=0.90, loaded=True),
+        Candidate("int8", "int8", bytes=1900, gzip_bytes=310, val_mse=1.20, test_mse=1.20,
                   loaded=True),
-        Candidate("int8", "int8", bytes=1900, gzip_bytes=310, test_mse=1.20, loaded=True),
         Candidate("sparse_float16", "float16", bytes=300, gzip_bytes=200, loaded=True,
                   error="loads and runs, but predicts NaN or infinity"),
     ]
@@ -27,6 +34,32 @@ def test_smallest_loaded_candidate_within_tolerance_by_bytes():
     assert best.name == "dynamic_int8" and best.chosen
     assert [c.name for c in candidates if c.chosen] == ["dynamic_int8"]
     assert [c.within_tolerance for c in candidates] == [True, True, False, True, False, False]
+
+
+def test_the_choice_is_made_on_validation_and_test_mse_is_only_reported():
+    candidates = [
+        Candidate("float32", "none", bytes=8000, val_mse=1.00, test_mse=1.00, loaded=True),
+        # Within 5 % of Keras on test, 30 % over on validation: never chosen.
+        Candidate("int8", "int8", bytes=2000, val_mse=1.30, test_mse=1.01, loaded=True),
+        # Within 5 % on validation, 30 % over on test: chosen, its test MSE kept as is.
+        Candidate("float16", "float16", bytes=4000, val_mse=1.03, test_mse=1.30,
+                  loaded=True),
+    ]
+    best = choose(candidates, reference_mse=1.0, max_mse_increase=0.05)
+    assert best.name == "float16" and best.test_mse == 1.30
+    assert [c.within_tolerance for c in candidates] == [True, False, True]
+    assert choose(candidates, 1.0, quantization="int8", max_mse_increase=0.3).name == "int8"
+    with pytest.raises(NoCandidateError, match="int8: validation MSE 1.3;"):
+        choose(candidates, 1.0, quantization="int8")
+
+
+def test_the_choice_loads_neither_tensorflow_nor_keras():
+    code = ("import sys, tuner_prune.choice; "
+            "print(sorted({'tensorflow', 'tf_keras', 'keras'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_size_metric_gzip_and_a_looser_tolerance_change_the_choice():
@@ -44,8 +77,9 @@ def test_no_qualifying_candidate_names_each_reason():
     with pytest.raises(NoCandidateError) as error:
         choose(found(), 1.0, quantization="int8")
     message = str(error.value)
-    assert message.startswith("Expected a TFLite variant (quantization int8)")
-    assert "int8: test MSE 1.2" in message and "--max-mse-increase" in message
+    assert message.startswith("Expected a TFLite variant (quantization int8) that loads "
+                              "in LiteRT with validation MSE <= 1.05 (Keras 1 + 5%)")
+    assert "int8: validation MSE 1.2" in message and "--max-mse-increase" in message
 
 
 @pytest.mark.parametrize("setting, value, flag", [

@@ -162,7 +162,7 @@ def test_reexport_reuses_the_trained_weights(reexport, tiny_search):
 def test_every_shipped_file_loads_and_matches_keras(which, request):
     export = request.getfixturevalue(which)["export"]
     manifest = json.loads((export / "manifest.json").read_text())
-    data, limit = tiny_dataset(), manifest["test_mse"] * (
+    data, limit = tiny_dataset(), manifest["val_mse"] * (
         1 + manifest["export_options"]["max_mse_increase"])
     for name in named_files(manifest):
         assert (export / name).exists(), name
@@ -170,7 +170,7 @@ def test_every_shipped_file_loads_and_matches_keras(which, request):
     if manifest["micro"]:
         shipped["model_data.cc"] = decode_c_array((export / "model_data.cc").read_text())[0]
     for name, content in shipped.items():
-        tflite_mse = float(np.mean((predict(content, data.x_test) - data.y_test) ** 2))
+        tflite_mse = float(np.mean((predict(content, data.x_val) - data.y_val) ** 2))
         assert tflite_mse <= limit, name
     chosen = [row for row in manifest["candidates"] if row["chosen"]]
     assert [row["name"] for row in chosen] == [manifest["tflite"]["variant"]]

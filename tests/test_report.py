@@ -78,18 +78,6 @@ def test_export_max_bytes_ships_the_best_trial_that_fits(tiny_search, tmp_path):
     assert manifest["tflite"]["bytes"] <= budget
 
 
-def test_budget_below_every_trial_fails_clearly(tiny_search, tmp_path):
-    smallest = min(r["tflite_bytes"] for r in report_json(tiny_search)["trials"])
-    result = run_cli("export", "--directory", str(tiny_search["logs"]),
-                     "--export-dir", str(tmp_path / "none"), "--max-bytes",
-                     str(smallest - 1))
-    assert result.returncode == 1
-    assert f"fits in --max-bytes {smallest - 1}" in result.stderr
-    assert f"the smallest is {smallest} bytes" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "none").exists()
-
-
 def test_budget_score_penalises_only_over_budget():
     assert sizes.budget_score(0.1, 500, None) == 0.1
     assert sizes.budget_score(0.1, 500, 500) == 0.1
@@ -97,19 +85,65 @@ def test_budget_score_penalises_only_over_budget():
     assert over == sorted(over) and over[0] > 0.1 * sizes.OVER_BUDGET_FACTOR
 
 
-def test_search_budget_makes_oversized_trials_lose(tmp_path):
+def logged_scalars(folder):
+    """``{tag: [values]}`` of the TF2 scalar summaries in one TensorBoard run."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing import event_accumulator
+
+    events = event_accumulator.EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return {tag: [float(tf.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)]
+            for tag in events.Tags()["tensors"]
+            if events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"}
+
+
+def test_search_budget_makes_oversized_trials_lose(tmp_path, capsys):
     from test_hypermodel import data, small_model
     from tuner_prune.hypermodel import PruningHyperModel
     from tuner_prune.tuner import PruningTuner
 
     hypermodel = PruningHyperModel(small_model, n_features=6, epochs=4, steps_per_epoch=6)
     tuner = PruningTuner(hypermodel, max_trials=1, directory=str(tmp_path),
-                         verbose=False, max_bytes=100)
+                         verbose=True, max_bytes=100)
     x, y = data()
-    tuner.search(x, y, validation_data=data(24, 1), batch_size=16)
+    x_val, y_val = data(24, 1)
+    tuner.search(x, y, validation_data=(x_val, y_val), batch_size=16)
     trial = tuner.oracle.get_trial("0")
     record = json.loads((tmp_path / "search" / "trial_0" / "record.json").read_text())
     assert record["within_budget"] is False and record["tflite_bytes"] > 100
     assert trial.score == pytest.approx(
         sizes.budget_score(record["val_mse"], record["tflite_bytes"], 100))
     assert np.isfinite(trial.score) and trial.score > record["val_mse"]
+    assert record["score"] == pytest.approx(trial.score)
+    # val_mse is the true MSE of the stored weights, wherever it is shown.
+    prediction = tuner.load_model(trial).predict(x_val, verbose=0).reshape(-1)
+    assert record["val_mse"] == pytest.approx(float(np.mean((prediction - y_val) ** 2)),
+                                              rel=1e-4)
+    assert trial.metrics.get_last_value("val_mse") == pytest.approx(record["val_mse"])
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line == (f"  score {trial.score:.6g} (val_mse {record['val_mse']:.6g}, "
+                    f"{record['tflite_bytes']} bytes > --max-bytes 100) | best so far: "
+                    f"trial 0, score {trial.score:.6g} (val_mse {record['val_mse']:.6g}, "
+                    f"{record['tflite_bytes']} bytes > --max-bytes 100)")
+    session = logged_scalars(tmp_path / "tensorboard" / "search" / "trial_0")
+    assert session["hparams/score"] == [pytest.approx(trial.score)]
+    assert session["hparams/val_mse"] == [pytest.approx(record["val_mse"])]
+    progress = logged_scalars(tmp_path / "tensorboard" / "search" / "search")
+    assert progress == {"best_score": [pytest.approx(trial.score)]}
+
+
+def test_report_shows_the_score_only_where_a_budget_penalised_it(tmp_path):
+    from tuner_prune.report import as_table
+
+    def row(trial_id, val_mse, score):
+        return {"trial_id": trial_id, "status": "COMPLETED", "final_sparsity": 0.5,
+                "power": 1.0, "begin_step": 0, "end_step": 8, "val_mse": val_mse,
+                "score": score, "sparsity": 0.5, "nonzero_weights": 10,
+                "tflite_bytes": 500, "pareto": True}
+
+    plain = as_table([row("0", 0.25, 0.25)])
+    assert "score" not in plain and "0.25" in plain
+    budget = as_table([row("0", 0.25, 0.25), row("1", 0.125, 2.5)])
+    header = budget.splitlines()[0].split()
+    assert header[header.index("val_mse") + 1] == "score"
+    assert budget.splitlines()[2].split()[-5:-3] == ["0.125", "2.5"]

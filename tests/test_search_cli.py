@@ -28,7 +28,7 @@ def test_manifest_holds_the_documented_fields(tiny_search):
         assert key in manifest
     assert set(manifest["best_hyperparameters"]) == {
         "final_sparsity", "power", "begin_step", "end_step"}
-    for key in ("path", "bytes", "gzip_bytes", "test_mse"):
+    for key in ("path", "bytes", "gzip_bytes", "val_mse", "test_mse"):
         assert key in manifest["tflite"]
     export = tiny_search["export"]
     assert os.path.getsize(export / manifest["tflite"]["path"]) == manifest["tflite"]["bytes"]
@@ -62,11 +62,40 @@ def test_tflite_runs_in_litert_within_tolerance(tiny_search):
 
     manifest, data = tiny_search["manifest"], tiny_dataset()
     content = (tiny_search["export"] / "model.tflite").read_bytes()
-    prediction = predict(content, data.x_test)
-    tflite_mse = float(np.mean((prediction - data.y_test) ** 2))
-    assert tflite_mse == pytest.approx(manifest["tflite"]["test_mse"], rel=1e-5)
-    assert tflite_mse <= 1.05 * manifest["test_mse"]
+    val_mse = float(np.mean((predict(content, data.x_val) - data.y_val) ** 2))
+    test_mse = float(np.mean((predict(content, data.x_test) - data.y_test) ** 2))
+    assert val_mse == pytest.approx(manifest["tflite"]["val_mse"], rel=1e-5)
+    assert test_mse == pytest.approx(manifest["tflite"]["test_mse"], rel=1e-5)
+    assert val_mse <= 1.05 * manifest["val_mse"]
     assert litert.Interpreter(model_content=content) is not None
+
+
+def test_every_candidate_is_measured_on_validation_and_chosen_on_it(tiny_search):
+    manifest = tiny_search["manifest"]
+    limit = manifest["val_mse"] * (1 + manifest["export_options"]["max_mse_increase"])
+    rows = manifest["candidates"]
+    assert len(rows) == 8
+    for row in rows:
+        assert "val_mse" in row and "test_mse" in row, row
+        measured = row["val_mse"] is not None
+        assert measured == (row["test_mse"] is not None) == (row["error"] is None), row
+        assert row["within_tolerance"] == (measured and row["val_mse"] <= limit), row
+    chosen = [row for row in rows if row["chosen"]]
+    assert [row["name"] for row in chosen] == [manifest["tflite"]["variant"]]
+    assert chosen[0]["val_mse"] == manifest["tflite"]["val_mse"] <= limit
+    assert chosen[0]["bytes"] == min(row["bytes"] for row in rows if row["within_tolerance"])
+
+
+def test_keras_val_mse_is_the_exported_trials_recorded_score(tiny_search):
+    manifest = tiny_search["manifest"]
+    record = json.loads((tiny_search["logs"] / "search" / f"trial_{manifest['trial_id']}"
+                         / "record.json").read_text())
+    assert record["val_mse"] == record["score"]
+    assert manifest["val_mse"] == pytest.approx(record["val_mse"], rel=1e-4)
+    out = tiny_search["result"].stdout
+    assert f"Keras: val_mse {manifest['val_mse']:.6g}" in out
+    assert f"val_mse {record['val_mse']:.6g} | best so far" in out
+    assert "score" not in out
 
 
 def test_saved_model_agrees_with_manifest_and_keeps_sparsity(tiny_search):

@@ -82,7 +82,8 @@ def _add_export_flags(parser, search_defaults):
     add("--size-metric", default=defaults["size_metric"],
         help="bytes (what the device stores) or gzip_bytes (what is downloaded)")
     add("--max-mse-increase", type=float, default=defaults["max_mse_increase"],
-        help="largest relative test MSE increase of model.tflite over Keras (0.05 = 5%%)")
+        help="largest relative validation MSE increase of model.tflite over Keras "
+        "(0.05 = 5%%)")
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it are scored infeasible")
@@ -156,29 +157,31 @@ def print_summary(manifest, export_dir):
                        for k, v in manifest["best_hyperparameters"].items())
     tflite = manifest["tflite"]
     print(f"Best trial {manifest['trial_id']}: {values}")
-    print(f"  val_mse {manifest['val_mse']:.6g}  test_mse {manifest['test_mse']:.6g}  "
+    print(f"  Keras: val_mse {manifest['val_mse']:.6g}  test_mse {manifest['test_mse']:.6g}  "
           f"sparsity {manifest['sparsity']:.4f}")
     print(f"  {export_dir}/{manifest['saved_model']['path']}/: "
           f"{manifest['saved_model']['bytes']} bytes")
     print(f"  {export_dir}/{tflite['path']} ({tflite['variant']}): {tflite['bytes']} bytes, "
-          f"{tflite['gzip_bytes']} gzipped, test_mse {tflite['test_mse']:.6g} "
+          f"{tflite['gzip_bytes']} gzipped, val_mse {tflite['val_mse']:.6g}, "
+          f"test_mse {tflite['test_mse']:.6g} "
           f"(dense float32 TFLite: {manifest['dense_tflite_bytes']} bytes)")
     if manifest.get("micro"):
         micro = manifest["micro"]
         print(f"  {export_dir}/{micro['source']}, {micro['header']}: the {micro['variant']} "
               f"model for TensorFlow Lite Micro ({micro['bytes']} bytes)")
-    print(f"  {export_dir}/manifest.json; TFLite variants tried:")
+    print(f"  {export_dir}/manifest.json; TFLite variants tried (chosen on val_mse):")
     for row in manifest["candidates"]:
         print("    " + _candidate_line(row))
 
 
 def _candidate_line(row):
-    if row["test_mse"] is None:
+    if row["val_mse"] is None:
         return f"{row['name']:20s} {row['bytes']:>10} bytes  {row['error']}"
     mark = "chosen" if row["chosen"] else ("" if row["within_tolerance"] else
                                            "over the MSE tolerance")
     return (f"{row['name']:20s} {row['bytes']:>10} bytes {row['gzip_bytes']:>10} gzipped  "
-            f"test_mse {row['test_mse']:<10.6g} {row['latency_us']:8.1f} us  {mark}")
+            f"val_mse {row['val_mse']:<10.6g} test_mse {row['test_mse']:<10.6g} "
+            f"{row['latency_us']:8.1f} us  {mark}")
 
 
 def sweep_command(args):

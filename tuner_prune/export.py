@@ -15,8 +15,9 @@ import tempfile
 
 import numpy as np
 
-from tuner_prune import micro, ownership, staging, tflite
+from tuner_prune import choice, micro, ownership, staging, tflite
 from tuner_prune._keras import keras, sparsity
+from tuner_prune.choice import mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
 from tuner_prune.tuner import measure_sparsity
 
@@ -73,30 +74,30 @@ def trial_tflite_bytes(pruned_model, input_scale, target_scale):
     return len(content)
 
 
-def mse(prediction, target):
-    return float(np.mean((np.reshape(prediction, -1) - target) ** 2))
-
-
-def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
-                 total_steps, extra=None, max_mse_increase=0.05, size_metric="bytes",
+def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_steps,
+                 extra=None, max_mse_increase=0.05, size_metric="bytes",
                  quantization="auto", max_bytes=None):
     """Writes ``saved_model/``, ``model.tflite``, ``manifest.json`` (and C++).
+
+    The manifest's ``val_mse`` and ``test_mse`` are the stripped Keras model's,
+    measured here on the dataset's validation and test splits in target units;
+    each TFLite variant is measured on both, and chosen on validation only.
 
     ``model_data.cc`` and ``model_data.h`` are written too when the
     full-integer variant is within the tolerance.
 
     Args:
         pruned_model: The pruning-wrapped model with its scored weights.
-        dataset: The ``Dataset`` the model was trained on (scaling, test split,
-            training rows that calibrate the full-integer variant).
+        dataset: The ``Dataset`` the model was trained on (scaling, validation
+            and test splits, training rows that calibrate the full-integer
+            variant).
         export_dir: Target folder; the previous export's files in it are
             replaced only when the export is complete, other files are kept.
         hyperparameters: The four schedule values of the trial.
-        val_mse: The trial's validation MSE (target units).
         total_steps: Training steps of the trial.
         extra: More manifest fields.
-        max_mse_increase: Tolerance of a TFLite variant's test MSE over the
-            Keras model's.
+        max_mse_increase: Tolerance of a TFLite variant's validation MSE over
+            the Keras model's (the test split is measured, never used to choose).
         size_metric: ``"bytes"`` or ``"gzip_bytes"``: what "smallest" means.
         quantization: ``"auto"``, or ``"none"``, ``"dynamic"``, ``"float16"``,
             ``"int8"`` to choose ``model.tflite`` among that kind of variant only.
@@ -106,17 +107,18 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
         The manifest as a dict.
 
     Raises:
-        tflite.NoCandidateError: No variant qualifies (nothing is written).
+        choice.NoCandidateError: No variant qualifies (nothing is written).
         InputError: ``export_dir`` holds a file of another origin where the
             export would write (nothing is written).
     """
     model = serving_model(pruned_model, dataset)
-    x_test = dataset.x_test.astype(np.float32)
+    validation = (dataset.x_val.astype(np.float32), dataset.y_val)
+    test = (dataset.x_test.astype(np.float32), dataset.y_test)
     manifest = {
         "best_hyperparameters": hyperparameters,
         "total_steps": total_steps,
-        "val_mse": val_mse,
-        "test_mse": mse(model.predict(x_test, verbose=0), dataset.y_test),
+        "val_mse": mse(model.predict(validation[0], verbose=0), validation[1]),
+        "test_mse": mse(model.predict(test[0], verbose=0), test[1]),
         **measure_sparsity(pruned_model),
         **(extra or {}),
         "export_options": {"max_mse_increase": max_mse_increase,
@@ -127,7 +129,7 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, val_mse,
         saved_model_dir = os.path.join(folder, SAVED_MODEL)
         with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.
             model.export(saved_model_dir)
-        found = tflite.candidates(saved_model_dir, x_test, dataset.y_test,
+        found = tflite.candidates(saved_model_dir, validation, test,
                                   representative_rows(dataset))
         manifest.update(_write_tflite(found, folder, manifest))
         manifest["saved_model"] = {"path": SAVED_MODEL,
@@ -145,12 +147,13 @@ def representative_rows(dataset, rows=tflite.REPRESENTATIVE_ROWS, seed=0):
 
 def _write_tflite(found, folder, manifest):
     options = manifest["export_options"]
-    chosen = tflite.choose(found, manifest["test_mse"], **options)
+    chosen = choice.choose(found, manifest["val_mse"], **options)
     tflite.write(chosen, os.path.join(folder, TFLITE))
     by_name = {c.name: c for c in found}
     return {
         "tflite": {"path": TFLITE, "variant": chosen.name, "bytes": chosen.bytes,
-                   "gzip_bytes": chosen.gzip_bytes, "test_mse": chosen.test_mse,
+                   "gzip_bytes": chosen.gzip_bytes, "val_mse": chosen.val_mse,
+                   "test_mse": chosen.test_mse,
                    "latency_us": chosen.latency_us,
                    **tflite.io_quantization(chosen.content)},
         "micro": _write_micro(by_name.get("int8"), folder),

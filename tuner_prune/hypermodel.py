@@ -8,6 +8,8 @@ from tuner_prune import models, space as space_lib
 from tuner_prune._keras import keras, sparsity
 from tuner_prune.schedule import PruningSchedule
 
+MSE = "mse"  # The compiled metric; Keras logs it as ``mse`` and ``val_mse``.
+
 
 class PruningHyperModel(keras_tuner.HyperModel):
     """Wraps a base-model builder with ``prune_low_magnitude``.
@@ -89,7 +91,11 @@ class PruningHyperModel(keras_tuner.HyperModel):
         return model
 
     def build(self, hp):
-        """A compiled, pruning-wrapped tf_keras model for ``hp``."""
+        """A compiled, pruning-wrapped tf_keras model for ``hp``.
+
+        Its loss is the MSE plus any penalty of the base model (regularizers,
+        ``add_loss``); the ``mse`` metric is the MSE alone, the trial's score.
+        """
         plan = self.schedule(hp)
         tfmot_schedule = sparsity.PolynomialDecay(
             initial_sparsity=plan.initial_sparsity,
@@ -106,7 +112,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
             model = keras.models.clone_model(base, clone_function=functools.partial(
                 self._prune_in_blocks, schedule=tfmot_schedule))
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
-                      loss="mse")
+                      loss="mse", metrics=[keras.metrics.MeanSquaredError(name=MSE)])
         return model
 
     def _prune_in_blocks(self, layer, schedule):

@@ -12,8 +12,11 @@ import os
 
 from tuner_prune.errors import InputError
 
-FIELDS = ("trial_id", "status", "final_sparsity", "power", "begin_step", "end_step",
-          "val_mse", "sparsity", "nonzero_weights", "tflite_bytes", "pareto")
+SCHEDULE = ("final_sparsity", "power", "begin_step", "end_step")
+# From record.json: ``val_mse`` is the model's validation MSE; ``score`` the
+# search's objective, ``val_mse`` penalised when the trial is over --max-bytes.
+RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes")
+FIELDS = ("trial_id", "status", *SCHEDULE, *RECORDED, "pareto")
 PROJECT = "search"
 
 
@@ -50,10 +53,8 @@ def _row(path):
     values = trial["hyperparameters"]["values"]
     completed = trial["status"] == "COMPLETED"
     row = {"trial_id": trial["trial_id"], "status": trial["status"]}
-    row.update({name: values.get(name) for name in FIELDS[2:6]})
-    row["val_mse"] = record.get("val_mse") if completed else None
-    for name in ("sparsity", "nonzero_weights", "tflite_bytes"):
-        row[name] = record.get(name) if completed else None
+    row.update({name: values.get(name) for name in SCHEDULE})
+    row.update({name: record.get(name) if completed else None for name in RECORDED})
     return row
 
 
@@ -95,18 +96,28 @@ def as_csv(rows):
 
 
 def as_table(rows):
+    """The rows as aligned text; a ``score`` column only if a budget penalised one."""
     best = best_trial_id(rows)
-    header = ["", "trial", "status", "final_sp", "power", "begin", "end", "val_mse",
-              "sparsity", "nonzero", "tflite_bytes"]
+    recorded = [name for name in RECORDED if name != "score" or _penalised(rows)]
+    header = ["", "trial", "status", "final_sp", "power", "begin", "end", *recorded]
+    header = [{"nonzero_weights": "nonzero"}.get(name, name) for name in header]
     lines = [header]
     for row in rows:
         mark = ("*" if row["trial_id"] == best else " ") + ("P" if row["pareto"] else " ")
         lines.append([mark, row["trial_id"], row["status"]] + [
-            _cell(row[name]) for name in FIELDS[2:10]])
+            _cell(row[name]) for name in (*SCHEDULE, *recorded)])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths))
                      for line in lines)
-    return text + "\n* best (lowest validation MSE)   P Pareto-optimal (size, MSE)\n"
+    legend = "* best (lowest validation MSE)   P Pareto-optimal (size, MSE)\n"
+    if "score" in recorded:
+        legend += "score: the search's objective, val_mse penalised over --max-bytes\n"
+    return f"{text}\n{legend}"
+
+
+def _penalised(rows):
+    """Whether a size budget made some trial's score differ from its val_mse."""
+    return any(r["score"] is not None and r["score"] != r["val_mse"] for r in rows)
 
 
 def _cell(value):

@@ -3,7 +3,7 @@
 import keras_tuner
 
 from tuner_prune import config as config_lib, distribute, models, resume, schedule
-from tuner_prune import report, space as space_lib, tflite
+from tuner_prune import choice, report, space as space_lib
 from tuner_prune.config import SearchError
 from tuner_prune.errors import InputError
 from tuner_prune.export import export_model
@@ -171,9 +171,10 @@ def export_best(tuner, dataset, export_dir, **options):
         dataset: The ``Dataset`` it searched on.
         export_dir: Where to export.
         **options: ``export_model``'s ``quantization``, ``size_metric``,
-            ``max_bytes`` (then the most accurate trial whose recorded
-            ``.tflite`` fits is exported),
-            ``max_mse_increase``.
+            ``max_bytes`` (then the trial with the lowest validation MSE whose
+            recorded ``.tflite`` fits is exported),
+            ``max_mse_increase``. Without ``max_bytes``, the trial with the
+            lowest score is exported.
 
     Raises:
         SearchError: No trial completed, or no TFLite variant qualifies.
@@ -186,13 +187,12 @@ def export_best(tuner, dataset, export_dir, **options):
     try:
         return export_model(
             tuner.load_model(trial), dataset, export_dir,
-            hyperparameters=hyperparameters, val_mse=trial.score,
-            total_steps=tuner.hypermodel.total_steps,
+            hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
             extra={"trial_id": trial.trial_id, "frequency": plan.frequency,
                    "completed_trials": sum(t.status == "COMPLETED"
                                            for t in tuner.oracle.trials.values())},
             **options)
-    except tflite.NoCandidateError as error:
+    except choice.NoCandidateError as error:
         raise SearchError(str(error)) from None
 
 

@@ -42,11 +42,12 @@ OVER_BUDGET_FACTOR = 10.0
 
 
 def budget_score(val_mse, tflite_bytes, max_bytes=None):
-    """The search objective under a size budget.
+    """The search's objective, ``score``, of a trial under a size budget.
 
     Within ``max_bytes`` (or without a budget) it is the validation MSE; over it,
     the MSE times ``OVER_BUDGET_FACTOR`` times the overshoot ratio, so the
-    oracle learns to move toward models that fit.
+    oracle learns to move toward models that fit. The penalised number is a
+    score, not an MSE: it is shown as ``score``, never as ``val_mse``.
     """
     if max_bytes is None or tflite_bytes <= max_bytes:
         return val_mse

@@ -11,6 +11,10 @@ on any folder above it, shows everything):
 - ``search/``: the best validation MSE so far against the number of ended
   trials (the trial number, unless a distributed search ends trials out of
   order), and a picture of validation MSE against final sparsity over them.
+
+Under a size budget (``--max-bytes``) the objective is a penalised ``score``;
+it is then logged as such (HParams metric ``score``, ``best_score``) beside
+``val_mse``, which is always the model's own validation MSE.
 """
 
 import contextlib
@@ -41,7 +45,9 @@ METRICS = (
     ("nonzero_weights", "hparams/nonzero_weights", "nonzero weights"),
     ("status", "hparams/status", "completed (1) or failed (0)"),
 )
+SCORE = ("score", "hparams/score", "score (validation MSE, penalised over --max-bytes)")
 BEST_TAG = "best_val_mse"
+BEST_SCORE_TAG = "best_score"
 PLOT_TAG = "val_mse_vs_final_sparsity"
 
 
@@ -79,20 +85,28 @@ def trial_callbacks(root, trial_id):
     return [TrialPruningSummaries(log_dir=folder, write_graph=False)]
 
 
-def write_experiment(root, space):
+def metrics(budgeted=False):
+    """The HParams metrics: ``METRICS``, and ``SCORE`` under a size budget."""
+    return (METRICS[0], SCORE, *METRICS[1:]) if budgeted else METRICS
+
+
+def write_experiment(root, space, budgeted=False):
     """Writes the HParams experiment: the domains of ``space`` and the metrics.
 
     Args:
         root: The tuner's TensorBoard folder.
         space: The oracle's hyperparameters (``oracle.get_space()``).
+        budgeted: Whether a size budget penalises the objective (then the
+            score is a metric of its own).
     """
     hparams = [hp_api.HParam(hp.name, _domain(hp)) for hp in space.space]
-    metrics = [hp_api.Metric(tag, display_name=name) for _, tag, name in METRICS]
+    metric_infos = [hp_api.Metric(tag, display_name=name)
+                    for _, tag, name in metrics(budgeted)]
     with _writer(root) as writer, writer.as_default():
-        hp_api.hparams_config(hparams=hparams, metrics=metrics)
+        hp_api.hparams_config(hparams=hparams, metrics=metric_infos)
 
 
-def write_trial_end(root, trial, trials):
+def write_trial_end(root, trial, trials, budgeted=False):
     """Logs an ended trial: its HParams session and the search-level run.
 
     Args:
@@ -100,55 +114,62 @@ def write_trial_end(root, trial, trials):
         trial: The ended ``Trial``, completed or failed.
         trials: The oracle's trials, ended or not (``get_best_trials`` with a
             large count lists them all, also through a distributed oracle).
+        budgeted: Whether a size budget penalises the objective: the
+            best-so-far is then the best ``score``, not ``val_mse``.
     """
-    _write_session(root, trial)
-    _write_progress(root, trials)
+    _write_session(root, trial, budgeted)
+    _write_progress(root, trials, budgeted)
 
 
-def _write_session(root, trial):
+def _write_session(root, trial, budgeted):
     completed = trial.status == COMPLETED
     values = {"status": float(completed)}
     if completed:
-        values.update({name: trial.metrics.get_last_value(name)
-                       for name, _, _ in METRICS[:-1]})
+        values.update({name: _metric(trial, name) for name, _, _ in metrics(budgeted)
+                       if name != "status"})
     status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
     with _writer(trial_run(root, trial.trial_id)) as writer, writer.as_default(step=0):
         hp_api.hparams(trial.hyperparameters.values, trial_id=f"trial_{trial.trial_id}")
-        for name, tag, _ in METRICS:
+        for name, tag, _ in metrics(budgeted):
             if values.get(name) is not None:
                 tf.summary.scalar(tag, values[name])
         tf.summary.experimental.write_raw_pb(
             hp_summary.session_end_pb(status).SerializeToString())
 
 
-def _write_progress(root, trials):
+def _write_progress(root, trials, budgeted):
     ended = [t for t in trials if t.status == COMPLETED or t.status in FAILED]
     scores = [t.score for t in ended if _scored(t)]
+    tag, what = ((BEST_SCORE_TAG, "score (validation MSE, penalised over --max-bytes)")
+                 if budgeted else (BEST_TAG, "validation MSE"))
     with _writer(os.path.join(root, SEARCH_RUN)) as writer, \
             writer.as_default(step=len(ended)):
         if scores:
-            tf.summary.scalar(BEST_TAG, min(scores),
-                              description="Best validation MSE once N trials have ended.")
+            tf.summary.scalar(tag, min(scores),
+                              description=f"Best {what} once N trials have ended.")
         tf.summary.image(PLOT_TAG, _plot(ended)[None],
                          description="Validation MSE against final sparsity; "
                                      "failed trials are marked on the x axis.")
 
 
 def _plot(trials):
-    """A PNG (as a uint8 tensor) of validation MSE against final sparsity of ended trials."""
+    """A PNG (as a uint8 tensor) of validation MSE against final sparsity of ended trials.
+
+    The best trial (lowest score) is circled.
+    """
     scored = [t for t in trials if _scored(t)]
     failed = [t for t in trials if t.status in FAILED]
     figure = Figure(figsize=(6, 4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     x = [t.hyperparameters.get("final_sparsity") for t in scored]
-    y = [t.score for t in scored]
+    y = [_val_mse(t) for t in scored]
     axes.scatter(x, y, label="completed")
     for trial, xi, yi in zip(scored, x, y):
         axes.annotate(trial.trial_id, (xi, yi), textcoords="offset points", xytext=(4, 4))
     if scored:
         best = min(scored, key=lambda t: t.score)
-        axes.scatter([best.hyperparameters.get("final_sparsity")], [best.score],
+        axes.scatter([best.hyperparameters.get("final_sparsity")], [_val_mse(best)],
                      s=160, facecolors="none", edgecolors="red", label="best")
     if failed:
         axes.scatter([t.hyperparameters.get("final_sparsity") for t in failed],
@@ -166,6 +187,15 @@ def _plot(trials):
 
 def _scored(trial):
     return trial.status == COMPLETED and trial.score is not None and math.isfinite(trial.score)
+
+
+def _metric(trial, name):
+    """A trial's last value of metric ``name``, or ``None`` if it has none."""
+    return trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
+
+
+def _val_mse(trial):
+    return trial.metrics.get_last_value("val_mse")
 
 
 def _domain(hp):

@@ -1,4 +1,7 @@
-"""TFLite conversion variants, each loaded and run in LiteRT before it counts."""
+"""TFLite conversion variants, each loaded and run in LiteRT before it counts.
+
+Which one ships is ``tuner_prune.choice.choose``.
+"""
 
 import dataclasses
 import os
@@ -10,13 +13,10 @@ import tensorflow as tf
 from ai_edge_litert import interpreter as litert
 
 from tuner_prune import sizes
+from tuner_prune.choice import Candidate, mse
 
 LATENCY_REPEATS = 50
 REPRESENTATIVE_ROWS = 200
-
-
-class NoCandidateError(RuntimeError):
-    """No converted variant loaded in LiteRT within the MSE tolerance."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,32 +41,6 @@ VARIANTS = tuple(
     for base, quantization in (("float32", "none"), ("dynamic_int8", "dynamic"),
                                ("float16", "float16"), ("int8", "int8"))
     for sparse in (False, True))
-
-
-@dataclasses.dataclass
-class Candidate:
-    """One converted variant and what LiteRT made of it.
-
-    ``loaded`` means LiteRT loaded and ran it; ``test_mse`` is ``None`` unless
-    it also predicted finite values (``error`` says why not).
-    """
-
-    name: str
-    quantization: str = None
-    bytes: int = 0
-    gzip_bytes: int = 0
-    test_mse: float = None
-    latency_us: float = None
-    loaded: bool = False
-    error: str = None
-    within_tolerance: bool = False
-    chosen: bool = False
-    content: bytes = dataclasses.field(default=None, repr=False)
-
-    def summary(self):
-        row = dataclasses.asdict(self)
-        row.pop("content")
-        return row
 
 
 def convert(saved_model_dir, variant, representative=None):
@@ -164,30 +138,43 @@ def predict(model_content, x):
     return run(model_content, x, min_invokes=0)[0]
 
 
-def evaluate(variant, content, x_test, y_test):
-    """Sizes, test MSE and latency of one converted model, or why it failed."""
+def evaluate(variant, content, validation, test):
+    """Sizes, validation and test MSE and latency of one converted model.
+
+    Args:
+        variant: The ``Variant`` that ``content`` was converted as.
+        content: The ``.tflite`` bytes.
+        validation, test: ``(x, y)`` splits in the model's input and output
+            units. Latency is timed on the validation run only.
+
+    Returns:
+        A ``Candidate``, with ``error`` set if LiteRT could not load or run it
+        or it predicted NaN or infinity.
+    """
     candidate = Candidate(variant.name, variant.quantization, bytes=len(content),
                           gzip_bytes=sizes.gzip_size(content), content=content)
     try:
-        prediction, candidate.latency_us = run(content, x_test)
+        val_prediction, candidate.latency_us = run(content, validation[0])
+        test_prediction = predict(content, test[0])
     except Exception as error:  # LiteRT raises RuntimeError/ValueError on load.
         candidate.error = _first_line(error)
         return candidate
     candidate.loaded = True
-    test_mse = float(np.mean((prediction - y_test) ** 2))
-    if np.isfinite(test_mse):
-        candidate.test_mse = test_mse
+    val_mse, test_mse = mse(val_prediction, validation[1]), mse(test_prediction, test[1])
+    if np.isfinite(val_mse) and np.isfinite(test_mse):
+        candidate.val_mse, candidate.test_mse = val_mse, test_mse
     else:
         candidate.error = "loads and runs, but predicts NaN or infinity"
     return candidate
 
 
-def candidates(saved_model_dir, x_test, y_test, representative, variants=VARIANTS):
+def candidates(saved_model_dir, validation, test, representative, variants=VARIANTS):
     """Converts and checks every variant.
 
     Args:
         saved_model_dir: The SavedModel to convert.
-        x_test, y_test: Test split in the model's input and output units.
+        validation, test: ``(x, y)`` splits in the model's input and output
+            units; each variant is run on both.
         representative: Input rows (from the training split) that calibrate
             full-integer variants.
         variants: The ``Variant``s to try.
@@ -203,55 +190,8 @@ def candidates(saved_model_dir, x_test, y_test, representative, variants=VARIANT
             found.append(Candidate(variant.name, variant.quantization,
                                    error=f"conversion failed: {_first_line(error)}"))
             continue
-        found.append(evaluate(variant, content, x_test, y_test))
+        found.append(evaluate(variant, content, validation, test))
     return found
-
-
-def mark_within_tolerance(found, reference_mse, max_mse_increase):
-    """Flags the candidates that loaded with test MSE within the tolerance."""
-    limit = reference_mse * (1 + max_mse_increase)
-    for candidate in found:
-        candidate.within_tolerance = (candidate.test_mse is not None
-                                      and candidate.test_mse <= limit)
-    return limit
-
-
-def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
-           quantization="auto", max_bytes=None):
-    """Smallest candidate that loaded and stays within the MSE tolerance.
-
-    Args:
-        found: ``Candidate``s from ``candidates``.
-        reference_mse: Test MSE of the Keras model.
-        max_mse_increase: Allowed relative increase of test MSE over it.
-        size_metric: ``"bytes"`` or ``"gzip_bytes"``.
-        quantization: ``"auto"`` (any variant) or ``"none"``, ``"dynamic"``,
-            ``"float16"``, ``"int8"``: only variants of that kind, sparse-encoded
-            or not.
-        max_bytes: Only variants of at most this many bytes, or ``None``.
-
-    Returns:
-        The chosen ``Candidate`` (also marked ``chosen``).
-
-    Raises:
-        NoCandidateError: No candidate qualifies.
-    """
-    limit = mark_within_tolerance(found, reference_mse, max_mse_increase)
-    allowed = [c for c in found if quantization in ("auto", c.quantization)
-               and (max_bytes is None or c.bytes <= max_bytes)]
-    passing = [c for c in allowed if c.within_tolerance]
-    if not passing:
-        reasons = "; ".join(f"{c.name}: {c.error or f'test MSE {c.test_mse:.6g}'}"
-                            for c in allowed)
-        budget = "" if max_bytes is None else f", at most {max_bytes} bytes"
-        raise NoCandidateError(
-            f"Expected a TFLite variant (quantization {quantization}{budget}) that "
-            f"loads in LiteRT with test MSE <= {limit:.6g} (Keras {reference_mse:.6g} + "
-            f"{max_mse_increase:.0%}), received {reasons or 'none'}; raise "
-            f"--max-mse-increase or choose another --quantization")
-    best = min(passing, key=lambda c: getattr(c, size_metric))
-    best.chosen = True
-    return best
 
 
 def write(candidate, path):

@@ -17,34 +17,43 @@ from keras_tuner.src.engine import base_tuner
 from tuner_prune import distribute, fencing, resume, sizes, summaries
 from tuner_prune import oracle as oracle_lib
 from tuner_prune._keras import collect_prunable_layers, keras, sparsity
+from tuner_prune.hypermodel import MSE
 
-OBJECTIVE = "val_mse"
+# The oracle's objective: the validation MSE, multiplied by
+# ``sizes.budget_score``'s penalty when a trial's TFLite model is over
+# ``--max-bytes``. ``VAL_MSE`` is always the model's own validation MSE.
+OBJECTIVE = "score"
+VAL_MSE = "val_mse"
 WEIGHTS_FILE = "weights.h5"
 RECORD_FILE = "record.json"
 
 
 class ScoreAtFinalSparsity(keras.callbacks.Callback):
-    """Keeps the best validation loss among epochs that end after ``end_step``.
+    """Keeps the best validation MSE among epochs that end after ``end_step``.
 
+    The MSE is the compiled ``mse`` metric, not the loss: penalties a model
+    adds to its loss (regularizers, ``add_loss``) are no part of the score.
     Epochs before the final sparsity is applied are denser than the model the
     trial stands for and are never scored. Must follow ``UpdatePruningStep`` in
     the callback list, so that the weights it copies are masked.
     """
 
+    MONITOR = f"val_{MSE}"
+
     def __init__(self, end_step, steps_per_epoch):
         super().__init__()
         self.end_step = end_step
         self.steps_per_epoch = steps_per_epoch
-        self.best_loss = math.inf
+        self.best_mse = math.inf
         self.best_epoch = None
         self.best_weights = None
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) * self.steps_per_epoch < self.end_step:
             return
-        loss = (logs or {}).get("val_loss", math.nan)
-        if math.isfinite(loss) and loss < self.best_loss:
-            self.best_loss, self.best_epoch = loss, epoch
+        value = (logs or {}).get(self.MONITOR, math.nan)
+        if math.isfinite(value) and value < self.best_mse:
+            self.best_mse, self.best_epoch = value, epoch
             self.best_weights = self.model.get_weights()
 
     def restore(self):
@@ -88,6 +97,10 @@ def measure_sparsity(model):
 class PruningTuner(base_tuner.BaseTuner):
     """Bayesian search over pruning schedules that minimises validation MSE.
 
+    Each trial reports ``val_mse`` (the model's validation MSE, target units)
+    and ``score``, the objective: ``val_mse`` itself, or under ``max_bytes``
+    ``sizes.budget_score`` of it.
+
     Args:
         hypermodel: A ``PruningHyperModel``.
         max_trials: Trials to run (failed ones included, as in keras-tuner).
@@ -97,7 +110,7 @@ class PruningTuner(base_tuner.BaseTuner):
             TensorBoard logs go to ``directory/tensorboard/project_name``.
         overwrite: Start over instead of resuming a search found there.
         oracle: A keras-tuner oracle; defaults to ``oracle.PruningOracle``
-            (Bayesian optimisation of log ``val_mse``, with state files that
+            (Bayesian optimisation of log ``score``, with state files that
             survive a kill).
         verbose: Print one line per trial.
         distribution_strategy: A ``tf.distribute`` strategy each trial trains
@@ -222,21 +235,22 @@ class PruningTuner(base_tuner.BaseTuner):
                                            callbacks)
         reason = _non_finite_reason(history)
         if reason or scorer.best_weights is None:
-            self._fail(trial, reason or "no finite validation loss after end_step")
+            self._fail(trial, reason or "no finite validation MSE after end_step")
         scorer.restore()
         self.save_model(trial.trial_id, model)
         figures = measure_sparsity(model)
         from tuner_prune.export import trial_tflite_bytes  # export imports this module.
 
-        val_mse = scorer.best_loss * scales[1] ** 2
+        val_mse = scorer.best_mse * scales[1] ** 2
         tflite_bytes = trial_tflite_bytes(model, *scales)
         metrics = {OBJECTIVE: sizes.budget_score(val_mse, tflite_bytes, self.max_bytes),
+                   VAL_MSE: val_mse,
                    "sparsity": figures["sparsity"],
                    "nonzero_weights": float(figures["nonzero_weights"]),
                    "tflite_bytes": float(tflite_bytes)}
         self._write_record(trial, {
             "status": "COMPLETED", "best_epoch": scorer.best_epoch, **metrics,
-            "val_mse": val_mse, "tflite_bytes": tflite_bytes,
+            "tflite_bytes": tflite_bytes,
             "nonzero_weights": figures["nonzero_weights"],
             "within_budget": self.max_bytes is None or tflite_bytes <= self.max_bytes,
             "layers": figures["layers"]})
@@ -302,7 +316,7 @@ class PruningTuner(base_tuner.BaseTuner):
         return model
 
     def best_trial(self):
-        """The completed trial with the lowest validation MSE, or ``None``."""
+        """The completed trial with the lowest score, or ``None``."""
         best = self.oracle.get_best_trials(1)
         if best and best[0].status == keras_tuner.engine.trial.TrialStatus.COMPLETED:
             return best[0]
@@ -318,7 +332,8 @@ class PruningTuner(base_tuner.BaseTuner):
     def on_search_begin(self):
         super().on_search_begin()
         self.save()  # From here on, a killed search resumes instead of restarting.
-        summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space())
+        summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space(),
+                                   budgeted=self.max_bytes is not None)
 
     def on_trial_end(self, trial):
         try:
@@ -330,19 +345,28 @@ class PruningTuner(base_tuner.BaseTuner):
             return
         trial = self.oracle.get_trial(trial.trial_id)
         summaries.write_trial_end(self.tensorboard_dir, trial,
-                                  self.oracle.get_best_trials(sys.maxsize))
+                                  self.oracle.get_best_trials(sys.maxsize),
+                                  budgeted=self.max_bytes is not None)
         if not self.verbose:
             return
         if trial.status == "COMPLETED":
-            score = trial.metrics.get_last_value(OBJECTIVE)
-            line = f"  {self._who()}val_mse {score:.6g}"
+            line = f"  {self._who()}{self._scores(trial)}"
         else:
             line = (f"  {self._who()}{trial.status}: "
                     f"{(trial.message or '').strip().splitlines()[-1]}")
         best = self.best_trial()
         if best is not None:
-            line += f" | best so far: trial {best.trial_id}, val_mse {best.score:.6g}"
+            line += f" | best so far: trial {best.trial_id}, {self._scores(best)}"
         print(line, flush=True)
+
+    def _scores(self, trial):
+        """``val_mse ...``, or with a size budget ``score ... (val_mse ..., size)``."""
+        val_mse = trial.metrics.get_last_value(VAL_MSE)
+        if self.max_bytes is None:
+            return f"val_mse {val_mse:.6g}"
+        size = int(trial.metrics.get_last_value("tflite_bytes"))
+        over = f" > --max-bytes {self.max_bytes}" if size > self.max_bytes else ""
+        return f"score {trial.score:.6g} (val_mse {val_mse:.6g}, {size} bytes{over})"
 
     def _who(self):
         return "" if distribute.role() == "local" else f"[{self.tuner_id}] "

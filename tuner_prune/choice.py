@@ -1,0 +1,108 @@
+"""Which converted TFLite variant ships: measured numbers and the choice (Keras-free).
+
+Every variant is measured on the validation and the test split; only the
+validation MSE decides. The test MSE is reported as measured, never used to
+choose, so it stays a number the choice has not seen.
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+class NoCandidateError(RuntimeError):
+    """No converted variant loaded in LiteRT within the MSE tolerance."""
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One converted variant and what LiteRT made of it.
+
+    ``loaded`` means LiteRT loaded and ran it; ``val_mse`` and ``test_mse``
+    are ``None`` unless it also predicted finite values on both splits
+    (``error`` says why not). Only ``val_mse`` decides ``within_tolerance``;
+    ``test_mse`` is measured and reported, never used to choose.
+    """
+
+    name: str
+    quantization: str = None
+    bytes: int = 0
+    gzip_bytes: int = 0
+    val_mse: float = None
+    test_mse: float = None
+    latency_us: float = None
+    loaded: bool = False
+    error: str = None
+    within_tolerance: bool = False
+    chosen: bool = False
+    content: bytes = dataclasses.field(default=None, repr=False)
+
+    def summary(self):
+        row = dataclasses.asdict(self)
+        row.pop("content")
+        return row
+
+
+def mse(prediction, target):
+    """Mean squared error of predictions against targets, as a float."""
+    return float(np.mean((np.reshape(prediction, -1) - np.reshape(target, -1)) ** 2))
+
+
+def mark_within_tolerance(found, reference_mse, max_mse_increase):
+    """Flags the candidates whose validation MSE is within the tolerance.
+
+    Args:
+        found: ``Candidate``s.
+        reference_mse: Validation MSE of the Keras model.
+        max_mse_increase: Allowed relative increase over it.
+
+    Returns:
+        The largest validation MSE allowed.
+    """
+    limit = reference_mse * (1 + max_mse_increase)
+    for candidate in found:
+        candidate.within_tolerance = (candidate.val_mse is not None
+                                      and candidate.val_mse <= limit)
+    return limit
+
+
+def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
+           quantization="auto", max_bytes=None):
+    """Smallest candidate that loaded and stays within the MSE tolerance.
+
+    The tolerance is on the validation split; the test split plays no part in
+    the choice.
+
+    Args:
+        found: ``Candidate``s from ``candidates``.
+        reference_mse: Validation MSE of the Keras model.
+        max_mse_increase: Allowed relative increase of validation MSE over it.
+        size_metric: ``"bytes"`` or ``"gzip_bytes"``.
+        quantization: ``"auto"`` (any variant) or ``"none"``, ``"dynamic"``,
+            ``"float16"``, ``"int8"``: only variants of that kind, sparse-encoded
+            or not.
+        max_bytes: Only variants of at most this many bytes, or ``None``.
+
+    Returns:
+        The chosen ``Candidate`` (also marked ``chosen``).
+
+    Raises:
+        NoCandidateError: No candidate qualifies.
+    """
+    limit = mark_within_tolerance(found, reference_mse, max_mse_increase)
+    allowed = [c for c in found if quantization in ("auto", c.quantization)
+               and (max_bytes is None or c.bytes <= max_bytes)]
+    passing = [c for c in allowed if c.within_tolerance]
+    if not passing:
+        reasons = "; ".join(f"{c.name}: {c.error or f'validation MSE {c.val_mse:.6g}'}"
+                            for c in allowed)
+        budget = "" if max_bytes is None else f", at most {max_bytes} bytes"
+        raise NoCandidateError(
+            f"Expected a TFLite variant (quantization {quantization}{budget}) that "
+            f"loads in LiteRT with validation MSE <= {limit:.6g} (Keras "
+            f"{reference_mse:.6g} + {max_mse_increase:.0%}), received "
+            f"{reasons or 'none'}; raise --max-mse-increase or choose another "
+            f"--quantization")
+    best = min(passing, key=lambda c: getattr(c, size_metric))
+    best.chosen = True
+    return best
