@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 from ai_edge_litert import interpreter as litert  # noqa: E402
 
 from tuner_prune import config as config_lib, export, search, sizes, tflite  # noqa: E402
-from tuner_prune.tuner import pruned_layers  # noqa: E402
+from tuner_prune.measure import mse, pruned_layers  # noqa: E402
+from tuner_prune.serving import serving_model  # noqa: E402
 
 ROUNDS = 15
 INVOKES = 100
@@ -68,9 +69,9 @@ def train(sparsity, block, epochs, n_features, workdir):
 
 def measure(dataset, pruned, workdir, max_mse_increase):
     """Candidates, Keras test MSE, the two choices and the weight counts."""
-    model = export.serving_model(pruned, dataset)
+    model = serving_model(pruned, dataset)
     x_test = dataset.x_test.astype(np.float32)
-    keras_mse = export.mse(model.predict(x_test, verbose=0), dataset.y_test)
+    keras_mse = mse(model.predict(x_test, verbose=0), dataset.y_test)
     saved_model = tempfile.mkdtemp(dir=workdir)
     with contextlib.redirect_stdout(io.StringIO()):
         model.export(saved_model)

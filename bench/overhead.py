@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tuner_prune import data as data_lib, schedule as schedule_lib  # noqa: E402
 from tuner_prune.config import SearchConfig  # noqa: E402
-from tuner_prune.export import trial_tflite_bytes  # noqa: E402
+from tuner_prune.measure import trial_tflite_bytes  # noqa: E402
 from tuner_prune._keras import keras, sparsity  # noqa: E402
 from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
 from tuner_prune.models import article_mlp  # noqa: E402

@@ -26,7 +26,8 @@ import keras_tuner  # noqa: E402
 from tuner_prune import data as data_lib, schedule as schedule_lib  # noqa: E402
 from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
 from tuner_prune.sweep import SweepConfig, default_steps, scaled_mse, train_one  # noqa: E402
-from tuner_prune.tuner import OBJECTIVE, PruningTuner, measure_sparsity  # noqa: E402
+from tuner_prune.measure import measure_sparsity  # noqa: E402
+from tuner_prune.tuner import OBJECTIVE, PruningTuner  # noqa: E402
 
 MANUAL_SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.98)
 BATCH = 1024

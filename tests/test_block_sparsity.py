@@ -15,7 +15,7 @@ from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.search import prepare
 from tuner_prune.space import ScheduleSpace
 from tuner_prune.tflite import predict
-from tuner_prune.tuner import pruned_layers
+from tuner_prune.measure import pruned_layers
 
 FEATURES, BATCH, EPOCHS = 32, 32, 6
 

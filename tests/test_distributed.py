@@ -296,7 +296,7 @@ def test_a_released_attempt_can_neither_end_its_trial_nor_place_its_files(chief)
 def test_a_run_stops_at_the_epoch_after_its_trial_was_taken(chief):
     from tuner_prune import fencing
     from tuner_prune._keras import keras
-    from tuner_prune.tuner import StopWhenTaken
+    from tuner_prune.callbacks import StopWhenTaken
 
     slow = chief.client("worker0")
     trial = slow.create_trial("worker0")

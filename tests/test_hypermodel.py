@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from tuner_prune.hypermodel import PruningHyperModel
+from tuner_prune.measure import measure_sparsity
 from tuner_prune.space import ScheduleSpace
-from tuner_prune.tuner import PruningTuner, measure_sparsity
+from tuner_prune.tuner import PruningTuner
 from tuner_prune._keras import keras
 
 

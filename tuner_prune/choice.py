@@ -7,8 +7,6 @@ choose, so it stays a number the choice has not seen.
 
 import dataclasses
 
-import numpy as np
-
 
 class NoCandidateError(RuntimeError):
     """No converted variant loaded in LiteRT within the MSE tolerance."""
@@ -41,11 +39,6 @@ class Candidate:
         row = dataclasses.asdict(self)
         row.pop("content")
         return row
-
-
-def mse(prediction, target):
-    """Mean squared error of predictions against targets, as a float."""
-    return float(np.mean((np.reshape(prediction, -1) - np.reshape(target, -1)) ** 2))
 
 
 def mark_within_tolerance(found, reference_mse, max_mse_increase):

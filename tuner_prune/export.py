@@ -11,68 +11,13 @@ import contextlib
 import io
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from tuner_prune import choice, micro, ownership, staging, tflite
-from tuner_prune._keras import keras, sparsity
-from tuner_prune.choice import mse
+from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
-from tuner_prune.tuner import measure_sparsity
-
-TRIAL_VARIANT = "sparse_float32"
-
-
-class Scale(keras.layers.Layer):
-    """Multiplies its input by a fixed vector (the baked-in data scaling)."""
-
-    def __init__(self, factor, **kwargs):
-        super().__init__(trainable=False, **kwargs)
-        self.factor_value = np.asarray(factor, np.float32).reshape(-1)
-
-    def build(self, input_shape):
-        self.factor = self.add_weight(
-            name="factor", shape=self.factor_value.shape, trainable=False,
-            initializer=keras.initializers.Constant(self.factor_value))
-        super().build(input_shape)
-
-    def call(self, inputs):
-        return inputs * self.factor
-
-
-def serving_model(pruned_model, dataset):
-    """Stripped model that takes raw features and predicts in target units."""
-    return scaled_model(pruned_model, 1.0 / dataset.x_scale, dataset.y_scale)
-
-
-def scaled_model(pruned_model, input_scale, target_scale):
-    """Stripped model between fixed input and output multipliers."""
-    stripped = sparsity.strip_pruning(pruned_model)
-    features = keras.Input(shape=(len(input_scale),), name="features")
-    scaled = Scale(input_scale, name="scale_features")(features)
-    prediction = Scale([target_scale], name="scale_target")(stripped(scaled))
-    return keras.Model(features, prediction, name="tuner_prune_model")
-
-
-def trial_tflite_bytes(pruned_model, input_scale, target_scale):
-    """Bytes of a trial's ``sparse_float32`` TFLite model, checked in LiteRT.
-
-    This variant is exact and always loads, so the file an export chooses by
-    bytes (the smallest that qualifies) is never larger.
-
-    Raises:
-        RuntimeError: The converted model does not run in LiteRT.
-    """
-    model = scaled_model(pruned_model, input_scale, target_scale)
-    variant = next(v for v in tflite.VARIANTS if v.name == TRIAL_VARIANT)
-    with tempfile.TemporaryDirectory() as folder:
-        with contextlib.redirect_stdout(io.StringIO()):
-            model.export(folder)
-        content = tflite.convert(folder, variant)
-    tflite.predict(content, np.zeros((1, len(input_scale)), np.float32))
-    return len(content)
-
+from tuner_prune.serving import serving_model
 
 def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_steps,
                  extra=None, max_mse_increase=0.05, size_metric="bytes",
@@ -117,8 +62,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
     manifest = {
         "best_hyperparameters": hyperparameters,
         "total_steps": total_steps,
-        "val_mse": mse(model.predict(validation[0], verbose=0), validation[1]),
-        "test_mse": mse(model.predict(test[0], verbose=0), test[1]),
+        "val_mse": model_mse(model, *validation),
+        "test_mse": model_mse(model, *test),
         **measure_sparsity(pruned_model),
         **(extra or {}),
         "export_options": {"max_mse_increase": max_mse_increase,

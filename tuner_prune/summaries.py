@@ -32,7 +32,7 @@ from tensorboard.plugins.hparams import api as hp_api
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
 
-from tuner_prune._keras import sparsity
+from tuner_prune.callbacks import TrialPruningSummaries
 
 SEARCH_RUN = "search"
 COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
@@ -49,20 +49,6 @@ SCORE = ("score", "hparams/score", "score (validation MSE, penalised over --max-
 BEST_TAG = "best_val_mse"
 BEST_SCORE_TAG = "best_score"
 PLOT_TAG = "val_mse_vs_final_sparsity"
-
-
-class TrialPruningSummaries(sparsity.PruningSummaries):
-    """tfmot's ``PruningSummaries`` for one trial.
-
-    tfmot logs masks at the start of each epoch; this also logs them after the
-    last step, so each curve ends at the sparsity the trial was scored at, and
-    closes the writer tfmot opened at construction.
-    """
-
-    def on_train_end(self, logs=None):
-        self.on_epoch_begin(epoch=None)
-        self._file_writer.close()
-        super().on_train_end(logs)
 
 
 def trial_run(root, trial_id):

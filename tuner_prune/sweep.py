@@ -136,9 +136,9 @@ def train_one(config, dataset, builder, per_epoch, final_sparsity, begin, end, r
 
 def scaled_mse(model, dataset, split):
     """MSE of a model trained on scaled data, in the target's units."""
-    x, y = dataset.scaled(split)
-    prediction = model.predict(x, verbose=0).reshape(-1)
-    return float(np.mean((prediction - y) ** 2)) * dataset.y_scale ** 2
+    from tuner_prune.measure import model_mse
+
+    return model_mse(model, *dataset.scaled(split), target_scale=dataset.y_scale)
 
 
 def write_csv(rows, path):

@@ -13,7 +13,8 @@ import tensorflow as tf
 from ai_edge_litert import interpreter as litert
 
 from tuner_prune import sizes
-from tuner_prune.choice import Candidate, mse
+from tuner_prune.choice import Candidate
+from tuner_prune.mse import mse
 
 LATENCY_REPEATS = 50
 REPRESENTATIVE_ROWS = 200

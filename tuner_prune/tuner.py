@@ -5,7 +5,6 @@ trial itself on tf_keras; the oracle and the trial bookkeeping are keras-tuner's
 """
 
 import contextlib
-import math
 import os
 import sys
 
@@ -14,10 +13,10 @@ import numpy as np
 from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.engine import base_tuner
 
-from tuner_prune import distribute, fencing, resume, sizes, summaries
+from tuner_prune import distribute, fencing, measure, resume, sizes, summaries
 from tuner_prune import oracle as oracle_lib
-from tuner_prune._keras import collect_prunable_layers, keras, sparsity
-from tuner_prune.hypermodel import MSE
+from tuner_prune._keras import keras, sparsity
+from tuner_prune.callbacks import ScoreAtFinalSparsity, StopWhenTaken
 
 # The oracle's objective: the validation MSE, multiplied by
 # ``sizes.budget_score``'s penalty when a trial's TFLite model is over
@@ -26,72 +25,6 @@ OBJECTIVE = "score"
 VAL_MSE = "val_mse"
 WEIGHTS_FILE = "weights.h5"
 RECORD_FILE = "record.json"
-
-
-class ScoreAtFinalSparsity(keras.callbacks.Callback):
-    """Keeps the best validation MSE among epochs that end after ``end_step``.
-
-    The MSE is the compiled ``mse`` metric, not the loss: penalties a model
-    adds to its loss (regularizers, ``add_loss``) are no part of the score.
-    Epochs before the final sparsity is applied are denser than the model the
-    trial stands for and are never scored. Must follow ``UpdatePruningStep`` in
-    the callback list, so that the weights it copies are masked.
-    """
-
-    MONITOR = f"val_{MSE}"
-
-    def __init__(self, end_step, steps_per_epoch):
-        super().__init__()
-        self.end_step = end_step
-        self.steps_per_epoch = steps_per_epoch
-        self.best_mse = math.inf
-        self.best_epoch = None
-        self.best_weights = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) * self.steps_per_epoch < self.end_step:
-            return
-        value = (logs or {}).get(self.MONITOR, math.nan)
-        if math.isfinite(value) and value < self.best_mse:
-            self.best_mse, self.best_epoch = value, epoch
-            self.best_weights = self.model.get_weights()
-
-    def restore(self):
-        """Puts the scored weights back into the model."""
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-
-
-class StopWhenTaken(keras.callbacks.Callback):
-    """Ends a worker's run at the end of an epoch once the chief gave its trial
-    to another worker (raises ``fencing.TrialTaken``)."""
-
-    def __init__(self, client, trial_dir):
-        super().__init__()
-        self.client = client
-        self.trial_dir = trial_dir
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.client.check_lease(self.trial_dir)
-
-
-def pruned_layers(model):
-    """``[(layer name, pruned weight)]`` of a pruning-wrapped model."""
-    return [(layer.layer.name, weight.numpy())
-            for layer in collect_prunable_layers(model)
-            for weight, _, _ in layer.pruning_vars]
-
-
-def measure_sparsity(model):
-    """Sparsity figures of a pruning-wrapped model's kernels and weights."""
-    layers = pruned_layers(model)
-    params = [w.numpy() for w in model.trainable_weights]
-    return {
-        "sparsity": sizes.zero_fraction([kernel for _, kernel in layers]),
-        "nonzero_weights": sizes.nonzero_count(params),
-        "layers": [{"name": name, "sparsity": sizes.zero_fraction([kernel])}
-                   for name, kernel in layers],
-    }
 
 
 class PruningTuner(base_tuner.BaseTuner):
@@ -238,11 +171,9 @@ class PruningTuner(base_tuner.BaseTuner):
             self._fail(trial, reason or "no finite validation MSE after end_step")
         scorer.restore()
         self.save_model(trial.trial_id, model)
-        figures = measure_sparsity(model)
-        from tuner_prune.export import trial_tflite_bytes  # export imports this module.
-
-        val_mse = scorer.best_mse * scales[1] ** 2
-        tflite_bytes = trial_tflite_bytes(model, *scales)
+        figures = measure.measure_sparsity(model)
+        val_mse = measure.in_target_units(scorer.best_mse, scales[1])
+        tflite_bytes = measure.trial_tflite_bytes(model, *scales)
         metrics = {OBJECTIVE: sizes.budget_score(val_mse, tflite_bytes, self.max_bytes),
                    VAL_MSE: val_mse,
                    "sparsity": figures["sparsity"],

@@ -1,0 +1,67 @@
+"""The Keras callbacks of a trial: scoring, a worker's lease, pruning summaries."""
+
+import math
+
+from tuner_prune._keras import keras, sparsity
+from tuner_prune.hypermodel import MSE
+
+
+class ScoreAtFinalSparsity(keras.callbacks.Callback):
+    """Keeps the best validation MSE among epochs that end after ``end_step``.
+
+    The MSE is the compiled ``mse`` metric, not the loss: penalties a model
+    adds to its loss (regularizers, ``add_loss``) are no part of the score.
+    Epochs before the final sparsity is applied are denser than the model the
+    trial stands for and are never scored. Must follow ``UpdatePruningStep`` in
+    the callback list, so that the weights it copies are masked.
+    """
+
+    MONITOR = f"val_{MSE}"
+
+    def __init__(self, end_step, steps_per_epoch):
+        super().__init__()
+        self.end_step = end_step
+        self.steps_per_epoch = steps_per_epoch
+        self.best_mse = math.inf
+        self.best_epoch = None
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) * self.steps_per_epoch < self.end_step:
+            return
+        value = (logs or {}).get(self.MONITOR, math.nan)
+        if math.isfinite(value) and value < self.best_mse:
+            self.best_mse, self.best_epoch = value, epoch
+            self.best_weights = self.model.get_weights()
+
+    def restore(self):
+        """Puts the scored weights back into the model."""
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class StopWhenTaken(keras.callbacks.Callback):
+    """Ends a worker's run at the end of an epoch once the chief gave its trial
+    to another worker (raises ``fencing.TrialTaken``)."""
+
+    def __init__(self, client, trial_dir):
+        super().__init__()
+        self.client = client
+        self.trial_dir = trial_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.client.check_lease(self.trial_dir)
+
+
+class TrialPruningSummaries(sparsity.PruningSummaries):
+    """tfmot's ``PruningSummaries`` for one trial.
+
+    tfmot logs masks at the start of each epoch; this also logs them after the
+    last step, so each curve ends at the sparsity the trial was scored at, and
+    closes the writer tfmot opened at construction.
+    """
+
+    def on_train_end(self, logs=None):
+        self.on_epoch_begin(epoch=None)
+        self._file_writer.close()
+        super().on_train_end(logs)

@@ -1,0 +1,60 @@
+"""What a trained pruned model measures: sparsity, nonzero weights, MSE, TFLite size."""
+
+import contextlib
+import io
+import tempfile
+
+import numpy as np
+
+from tuner_prune import sizes, tflite
+from tuner_prune._keras import collect_prunable_layers
+from tuner_prune.mse import in_target_units, mse
+from tuner_prune.serving import scaled_model
+
+__all__ = ["TRIAL_VARIANT", "in_target_units", "measure_sparsity", "model_mse", "mse",
+           "pruned_layers", "trial_tflite_bytes"]
+
+TRIAL_VARIANT = "sparse_float32"
+
+
+def pruned_layers(model):
+    """``[(layer name, pruned weight)]`` of a pruning-wrapped model."""
+    return [(layer.layer.name, weight.numpy())
+            for layer in collect_prunable_layers(model)
+            for weight, _, _ in layer.pruning_vars]
+
+
+def measure_sparsity(model):
+    """Sparsity figures of a pruning-wrapped model's kernels and weights."""
+    layers = pruned_layers(model)
+    params = [w.numpy() for w in model.trainable_weights]
+    return {
+        "sparsity": sizes.zero_fraction([kernel for _, kernel in layers]),
+        "nonzero_weights": sizes.nonzero_count(params),
+        "layers": [{"name": name, "sparsity": sizes.zero_fraction([kernel])}
+                   for name, kernel in layers],
+    }
+
+
+def model_mse(model, x, y, target_scale=1.0):
+    """MSE of a Keras model's predictions for ``x`` against ``y`` (see ``mse``)."""
+    return mse(model.predict(x, verbose=0), y, target_scale)
+
+
+def trial_tflite_bytes(pruned_model, input_scale, target_scale):
+    """Bytes of a trial's ``sparse_float32`` TFLite model, checked in LiteRT.
+
+    This variant is exact and always loads, so the file an export chooses by
+    bytes (the smallest that qualifies) is never larger.
+
+    Raises:
+        RuntimeError: The converted model does not run in LiteRT.
+    """
+    model = scaled_model(pruned_model, input_scale, target_scale)
+    variant = next(v for v in tflite.VARIANTS if v.name == TRIAL_VARIANT)
+    with tempfile.TemporaryDirectory() as folder:
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.export(folder)
+        content = tflite.convert(folder, variant)
+    tflite.predict(content, np.zeros((1, len(input_scale)), np.float32))
+    return len(content)
