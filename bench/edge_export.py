@@ -30,6 +30,7 @@ from ai_edge_litert import interpreter as litert  # noqa: E402
 from tuner_prune import config as config_lib, export, search, sizes, tflite  # noqa: E402
 from tuner_prune.measure import mse, pruned_layers  # noqa: E402
 from tuner_prune.serving import serving_model  # noqa: E402
+from tuner_prune.plan import resolve_search  # noqa: E402
 
 ROUNDS = 15
 INVOKES = 100
@@ -59,9 +60,10 @@ def train(sparsity, block, epochs, n_features, workdir):
         max_trials=1, epochs=epochs, n_features=n_features,
         final_sparsity=str(sparsity), power="3", begin_step=str(40 * epochs // 80),
         end_step=str(280 * epochs // 80), block_size=None if block == "1x1" else block,
-        overwrite=True, directory=os.path.join(workdir, f"logs_{sparsity}_{block}"))
-    dataset, hypermodel = search.prepare(config)
-    tuner = search.open_tuner(config, hypermodel, dataset.fingerprint(), verbose=False)
+        overwrite=True, directory=os.path.join(workdir, f"logs_{sparsity}_{block}"),
+        export_dir=os.path.join(workdir, "export"))
+    plan = resolve_search(config)
+    dataset, tuner = plan.dataset, search.open_tuner(plan, store=True, verbose=False)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
                  batch_size=config.batch_size, target_scale=dataset.y_scale)
     return dataset, tuner.load_model(tuner.best_trial())

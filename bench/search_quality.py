@@ -23,9 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_tuner  # noqa: E402
 
-from tuner_prune import data as data_lib, schedule as schedule_lib  # noqa: E402
+from tuner_prune import schedule as schedule_lib  # noqa: E402
 from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
-from tuner_prune.sweep import SweepConfig, default_steps, scaled_mse, train_one  # noqa: E402
+from tuner_prune.plan import resolve_sweep  # noqa: E402
+from tuner_prune.sweep import SweepConfig, scaled_mse, train_one  # noqa: E402
 from tuner_prune.measure import measure_sparsity  # noqa: E402
 from tuner_prune.tuner import OBJECTIVE, PruningTuner  # noqa: E402
 
@@ -66,16 +67,15 @@ def searched(dataset, epochs, trials, seed, oracle_class):
 
 
 def one_seed(seed, epochs, trials):
-    dataset = data_lib.load_dataset(seed=seed)
-    config = SweepConfig(epochs=epochs, batch_size=BATCH, seed=seed, out=tempfile.mkdtemp())
-    per_epoch = schedule_lib.steps_per_epoch(len(dataset.x_train), BATCH)
-    begin, end = default_steps(epochs * per_epoch)
+    plan = resolve_sweep(SweepConfig(epochs=epochs, batch_size=BATCH, seed=seed,
+                                     out=tempfile.mkdtemp()))
+    dataset = plan.dataset
     results = {}
     started = time.time()
-    dense = train_one(config, dataset, None, per_epoch, 0.0, begin, end, 0)
+    dense = train_one(plan, 0.0, 0)
     results["dense"] = dense["test_mse"]
     results["article"], article_sparsity = article_config(dataset)
-    sweep = [train_one(config, dataset, None, per_epoch, s, begin, end, 0)
+    sweep = [train_one(plan, s, 0)
              for s in MANUAL_SPARSITIES]
     best_manual = min(sweep, key=lambda row: row["val_mse"])
     results["manual"] = best_manual["test_mse"]

@@ -12,6 +12,7 @@ from tuner_prune.config import SearchConfig
 from tuner_prune.data import load_dataset
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
+from tuner_prune.plan import resolve_search
 from tuner_prune.search import prepare
 from tuner_prune.space import ScheduleSpace
 from tuner_prune.tflite import predict
@@ -82,8 +83,8 @@ def test_micro_array_is_the_dense_int8_candidate(block_export):
     assert json.loads((export / "manifest.json").read_text())["micro"] == manifest["micro"]
 
 
-def test_block_size_setting_reaches_the_hypermodel():
+def test_block_size_setting_reaches_the_hypermodel(tmp_path):
     config = SearchConfig(n_samples=100, n_features=8, n_informative=4, batch_size=16,
-                          epochs=4, block_size="4x1")
-    dataset = load_dataset(n_samples=100, n_features=8, n_informative=4, seed=0)
-    assert prepare(config, dataset).block_size == (4, 1)
+                          epochs=4, block_size="4x1", directory=str(tmp_path / "logs"),
+                          export_dir=str(tmp_path / "export"))
+    assert prepare(resolve_search(config)).block_size == (4, 1)

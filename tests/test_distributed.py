@@ -130,12 +130,13 @@ def assert_records_score_their_weights(directory):
     """Rebuilds each completed trial's model as ``PruningTuner.load_model`` does
     and checks that its ``weights.h5`` has the MSE its ``record.json`` reports."""
     from tuner_prune import config as config_lib, search
+    from tuner_prune.plan import resolve_search
 
     stored = config_lib.load_stored(str(directory))
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], "directory": str(directory), "overwrite": False})
-    dataset = config_lib.check_search(config)
-    tuner = search.open_tuner(config, search.prepare(config, dataset), verbose=False)
+    plan = resolve_search(config)
+    tuner, dataset = search.open_tuner(plan, verbose=False), plan.dataset
     x_val, y_val = dataset.scaled("val")
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     assert completed

@@ -15,12 +15,13 @@ BUDGET = 1000  # Bytes: below any TFLite model, so the trial is scored over budg
 def stored_search(directory):
     """The tuner and data of the search stored in ``directory``, only read."""
     from tuner_prune import config as config_lib, search
+    from tuner_prune.plan import resolve_search
 
     stored = config_lib.load_stored(str(directory))
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], "directory": str(directory), "overwrite": False})
-    dataset = config_lib.check_search(config)
-    return search.open_tuner(config, search.prepare(config, dataset), verbose=False), dataset
+    plan = resolve_search(config)
+    return search.open_tuner(plan, verbose=False), plan.dataset
 
 
 @pytest.fixture(scope="module")

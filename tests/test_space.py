@@ -66,3 +66,16 @@ def test_hypermodel_declares_the_four_hyperparameters():
     assert isinstance(names["power"], keras_tuner.engine.hyperparameters.Fixed)
     assert names["end_step"].max_value <= hypermodel.total_steps
     assert names["begin_step"].max_value < names["end_step"].min_value
+
+
+def test_a_resolved_space_is_not_resolved_again_for_the_same_length():
+    from tuner_prune.hypermodel import PruningHyperModel
+
+    resolved = ScheduleSpace.from_text(end_step="30").resolve(total_steps=40, steps_per_epoch=4)
+    assert resolved.resolved_for == (40, 4)
+    assert resolved.resolve(40, 4) is resolved
+    with pytest.raises(ValueError, match="end_step <= 20"):  # Another length: checked.
+        resolved.resolve(total_steps=24, steps_per_epoch=4)
+    hypermodel = PruningHyperModel(n_features=4, epochs=10, steps_per_epoch=4,
+                                   space=resolved)
+    assert hypermodel.bounds is resolved

@@ -24,39 +24,47 @@ def _usage_error(message):
     return USAGE_ERROR
 
 
-def _add_data_and_training_flags(parser):
+def _add_data_and_training_flags(parser, defaults):
+    """The flags of ``TrainingConfig``; ``defaults``: its subclass for this command."""
     add = parser.add_argument
     add("--data", help="CSV (header row, numeric columns) or .npz with arrays x, y; "
         "default: the article's built-in regression workload")
     add("--target", help="CSV column holding the target (default: the last)")
-    add("--n-samples", type=int, default=10000, help="built-in workload rows")
-    add("--n-features", type=int, default=1000, help="built-in workload features")
-    add("--n-informative", type=int, default=500, help="built-in informative features")
-    add("--noise", type=float, default=3.0, help="built-in workload noise")
-    add("--epochs", type=int, default=80, help="epochs per trial")
-    add("--batch-size", type=int, default=1024, help="rows per training step")
-    add("--seed", type=int, default=0, help="seed of data, oracle and weights")
+    add("--n-samples", type=int, default=defaults.n_samples, help="built-in workload rows")
+    add("--n-features", type=int, default=defaults.n_features,
+        help="built-in workload features")
+    add("--n-informative", type=int, default=defaults.n_informative,
+        help="built-in informative features")
+    add("--noise", type=float, default=defaults.noise, help="built-in workload noise")
+    add("--epochs", type=int, default=defaults.epochs, help="epochs per trial")
+    add("--batch-size", type=int, default=defaults.batch_size,
+        help="rows per training step")
+    add("--seed", type=int, default=defaults.seed, help="seed of data, oracle and weights")
     add("--model", metavar="MODULE:FUNCTION",
         help="your base-model builder: f(hp) -> uncompiled tf_keras model")
 
 
 def _add_search_flags(parser):
-    _add_data_and_training_flags(parser)
+    from tuner_prune.config import SearchConfig
+    from tuner_prune.space import NAMES
+
+    _add_data_and_training_flags(parser, SearchConfig)
     add = parser.add_argument
-    add("--max-trials", type=int, default=10, help="trials to run")
-    add("--directory", default="logs", help="search state and TensorBoard logs")
-    add("--export-dir", default="export", help="where the best model is exported")
+    add("--max-trials", type=int, default=SearchConfig.max_trials, help="trials to run")
+    add("--directory", default=SearchConfig.directory,
+        help="search state and TensorBoard logs")
+    add("--export-dir", default=SearchConfig.export_dir,
+        help="where the best model is exported")
     add("--overwrite", action="store_true", help="start over instead of resuming")
-    for name, kind in (("final-sparsity", "in [0, 1)"), ("power", "> 0"),
-                       ("begin-step", "step"), ("end-step", "step")):
-        add(f"--{name}", metavar="VALUE|LO:HI",
+    for name, kind in zip(NAMES, ("in [0, 1)", "> 0", "step", "step")):
+        add(f"--{name.replace('_', '-')}", metavar="VALUE|LO:HI",
             help=f"fix ({kind}) or bound this schedule hyperparameter")
     add("--oracle", metavar="[HOST:]PORT",
         help="distributed search: the chief's address (KERASTUNER_ORACLE_IP/PORT); "
         "the chief listens on loopback unless HOST is given")
     add("--tuner-id", help="distributed search: this process's id "
         "(KERASTUNER_TUNER_ID); an id containing 'chief' makes the chief")
-    add("--worker-timeout", type=float, default=60.0,
+    add("--worker-timeout", type=float, default=SearchConfig.worker_timeout,
         help="chief: seconds without a worker heartbeat before its trial moves on")
     add("--distribution", choices=["mirrored"],
         help="train each trial under tf.distribute.MirroredStrategy (all local "
@@ -90,29 +98,41 @@ def _add_export_flags(parser, search_defaults):
 
 
 def _add_sweep_flags(parser):
-    _add_data_and_training_flags(parser)
+    from tuner_prune.sweep import SweepConfig
+
+    _add_data_and_training_flags(parser, SweepConfig)
     add = parser.add_argument
-    add("--sparsities", default="0,0.5,0.8,0.9,0.95,0.98",
+    add("--sparsities", default=SweepConfig.sparsities,
         help="comma-separated final sparsities")
-    add("--repeats", type=int, default=10, help="initialisations per sparsity")
-    add("--out", default="sweep", help="folder for sweep.csv and the plots")
-    add("--power", type=float, default=3.0, help="α of every run")
+    add("--repeats", type=int, default=SweepConfig.repeats,
+        help="initialisations per sparsity")
+    add("--out", default=SweepConfig.out, help="folder for sweep.csv and the plots")
+    add("--power", type=float, default=SweepConfig.power, help="α of every run")
     add("--begin-step", type=int, help="default: 1/16 of the training steps")
     add("--end-step", type=int, help="default: 7/16 of the training steps")
 
 
+def _add_directory_flag(parser, help_text):
+    from tuner_prune.config import SearchConfig
+
+    parser.add_argument("--directory", default=SearchConfig.directory, help=help_text)
+
+
 def build_parser():
+    from tuner_prune.config import SearchConfig
+
     parser = _Parser(prog="python -m tuner_prune", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     search = commands.add_parser("search", help="search pruning schedules, export the best")
     _add_search_flags(search)
     export = commands.add_parser("export", help="export the best trial of a search so far")
-    export.add_argument("--directory", default="logs", help="the search's --directory")
-    export.add_argument("--export-dir", default="export", help="where the model goes")
+    _add_directory_flag(export, "the search's --directory")
+    export.add_argument("--export-dir", default=SearchConfig.export_dir,
+                        help="where the model goes")
     _add_export_flags(export, search_defaults=False)
     report = commands.add_parser("report", help="all trials, their sizes and the "
                                  "Pareto front of error against size")
-    report.add_argument("--directory", default="logs", help="the search's --directory")
+    _add_directory_flag(report, "the search's --directory")
     report.add_argument("--format", choices=["table", "json", "csv"], default="table")
     report.add_argument("--plot", metavar="FILE.png",
                         help="also draw validation MSE against .tflite bytes")
@@ -123,12 +143,12 @@ def build_parser():
 
 
 def search_command(args):
-    from tuner_prune.config import SearchConfig, check_search
+    from tuner_prune.config import SearchConfig
+    from tuner_prune.plan import resolve_search
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
-    config = SearchConfig.from_dict(values)
-    dataset = check_search(config)  # Before TensorFlow loads: bad input fails fast.
-    manifest = _search_module().run_search(config, dataset)
+    plan = resolve_search(SearchConfig.from_dict(values))  # Before TensorFlow loads.
+    manifest = _search_module().run_search(plan)
     if manifest is None:
         print("Worker done: the chief exports the best trial.")
         return
@@ -188,11 +208,6 @@ def sweep_command(args):
     from tuner_prune.sweep import SweepConfig, run_sweep
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
-    try:
-        values["sparsities"] = tuple(float(v) for v in args.sparsities.split(","))
-    except ValueError:
-        raise InputError(f"Expected --sparsities as numbers separated by commas, "
-                         f"received {args.sparsities!r}.") from None
     rows = run_sweep(SweepConfig.from_dict(values))
     print(f"{len(rows)} runs: {args.out}/sweep.csv, {args.out}/sweep.png, "
           f"{args.out}/sweep_zoom.png")

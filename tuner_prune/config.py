@@ -1,7 +1,8 @@
 """``SearchConfig``: every setting of a search, checked, stored with the search.
 
-The checks load the data and resolve the schedule space without importing
-TensorFlow, so bad input is refused quickly and before anything is written.
+Each setting has its default here (``cli`` takes its flags' defaults from these
+dataclasses) and one check; the checks against the data and the folders are
+run by ``tuner_prune.plan``, without TensorFlow.
 """
 
 import dataclasses
@@ -9,7 +10,7 @@ import json
 import os
 import tempfile
 
-from tuner_prune import data as data_lib, models, ownership, schedule, staging
+from tuner_prune import data as data_lib, ownership, staging
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
@@ -18,8 +19,8 @@ CONFIG_FILE = "tuner_prune.json"
 # data are compared by content (``Dataset.fingerprint``), not by path:
 # FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
 # sum that misses reordered values) for one stored before it.
-IDENTITY = ("target", "seed", "epochs", "batch_size", "final_sparsity", "power",
-            "begin_step", "end_step", "model", "block_size")
+IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.NAMES, "model",
+            "block_size")
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
 LEGACY_KEYS = ("rows", "features", "checksum")
@@ -37,10 +38,10 @@ class TrainingConfig:
 
     data: str = None
     target: str = None
-    n_samples: int = 10000
-    n_features: int = 1000
-    n_informative: int = 500
-    noise: float = 3.0
+    n_samples: int = data_lib.N_SAMPLES
+    n_features: int = data_lib.N_FEATURES
+    n_informative: int = data_lib.N_INFORMATIVE
+    noise: float = data_lib.NOISE
     epochs: int = 80
     batch_size: int = 1024
     seed: int = 0
@@ -58,7 +59,7 @@ class TrainingConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_samples", "n_features", "n_informative"):
-            _check_positive(name, getattr(self, name))
+            check_positive(name, getattr(self, name))
         if self.data is None and self.n_informative > self.n_features:
             raise InputError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
@@ -66,7 +67,8 @@ class TrainingConfig:
             raise InputError(f"Expected --noise >= 0, received {self.noise!r}.")
 
 
-def _check_positive(name, value):
+def check_positive(name, value):
+    """Raises ``InputError`` unless ``value`` is an integer >= 1 (``name``: the setting)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"Expected --{name.replace('_', '-')} >= 1, received {value!r}.")
 
@@ -94,7 +96,7 @@ class SearchConfig(TrainingConfig):
     max_bytes: int = None
 
     def __post_init__(self):
-        _check_positive("max_trials", self.max_trials)
+        check_positive("max_trials", self.max_trials)
         super().__post_init__()
         if self.distribution not in (None, "mirrored"):
             raise InputError(f"Expected --distribution mirrored, received "
@@ -108,7 +110,7 @@ class SearchConfig(TrainingConfig):
     @property
     def schedule_texts(self):
         return {name: getattr(self, name)
-                for name in ("final_sparsity", "power", "begin_step", "end_step")}
+                for name in space_lib.NAMES}
 
     @property
     def export_options(self):
@@ -120,37 +122,6 @@ class SearchConfig(TrainingConfig):
         """The settings a resumed search must share with the stored one."""
         names = IDENTITY + (BUILT_IN_WORKLOAD if self.data is None else ())
         return {name: getattr(self, name) for name in names}
-
-
-def check_search(config):
-    """Checks every setting of a search against its data; writes nothing.
-
-    Checks that ``--directory`` and ``--export-dir`` can be written and that
-    an export to ``--export-dir`` can touch no other file, loads the data,
-    resolves the schedule space against the training length, checks that a
-    search stored in ``--directory`` may be resumed with these settings, then
-    imports the ``--model`` module (the only user code that runs). TensorFlow
-    is not imported unless that module imports it.
-
-    Returns:
-        The ``Dataset``.
-
-    Raises:
-        InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
-    """
-    space = space_lib.ScheduleSpace.from_text(**config.schedule_texts)
-    check_writable(config.directory, "--directory")
-    check_writable(config.export_dir, "--export-dir")
-    check_export_target(config)
-    dataset = data_lib.load_dataset(
-        config.data, config.target, config.seed, config.n_samples,
-        config.n_features, config.n_informative, config.noise)
-    steps = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
-    space.resolve(config.epochs * steps, steps)
-    check_resumable(config, dataset.fingerprint())
-    if config.model:
-        models.import_builder(config.model)
-    return dataset
 
 
 def check_writable(folder, flag):

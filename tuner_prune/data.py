@@ -18,6 +18,8 @@ from tuner_prune.errors import InputError
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.1
 MIN_ROWS = 10
+# The article's built-in workload: the one default of each of its settings.
+N_SAMPLES, N_FEATURES, N_INFORMATIVE, NOISE = 10000, 1000, 500, 3.0
 
 
 class DataError(InputError):
@@ -84,8 +86,8 @@ class Dataset:
         return round(float(sum(np.asarray(p, np.float64).sum() for p in parts)), 6)
 
 
-def make_article_data(n_samples=10000, n_features=1000, n_informative=500,
-                      noise=3.0, seed=0):
+def make_article_data(n_samples=N_SAMPLES, n_features=N_FEATURES,
+                      n_informative=N_INFORMATIVE, noise=NOISE, seed=0):
     """The article's regression workload, scaled as the article scales it."""
     from sklearn.datasets import make_regression
 
@@ -292,8 +294,8 @@ def split_dataset(x, y, seed=0, source="built-in", columns=None):
                    x_scale.astype(np.float32), y_scale, source, columns)
 
 
-def load_dataset(path=None, target=None, seed=0, n_samples=10000, n_features=1000,
-                 n_informative=500, noise=3.0):
+def load_dataset(path=None, target=None, seed=0, n_samples=N_SAMPLES,
+                 n_features=N_FEATURES, n_informative=N_INFORMATIVE, noise=NOISE):
     """The dataset a search runs on: a file, or the article's built-in workload."""
     if path is None:
         x, y = make_article_data(n_samples, n_features, n_informative, noise, seed)

@@ -23,12 +23,13 @@ from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine.oracle import synchronized
 from keras_tuner.src.engine.trial import TrialStatus
 
+from tuner_prune.config import SearchConfig
 from tuner_prune.errors import InputError
 
 CHIEF_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 HEARTBEAT_DIR = "heartbeats"
 HEARTBEAT_SECONDS = 2.0
-DEFAULT_WORKER_TIMEOUT = 60.0
+DEFAULT_WORKER_TIMEOUT = SearchConfig.worker_timeout
 
 
 def configure(oracle=None, tuner_id=None, environ=os.environ):

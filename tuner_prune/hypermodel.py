@@ -25,7 +25,9 @@ class PruningHyperModel(keras_tuner.HyperModel):
             models that do not declare their input).
         epochs: Epochs of one trial.
         steps_per_epoch: Optimizer steps per epoch.
-        space: A ``ScheduleSpace`` fixing or narrowing hyperparameters.
+        space: A ``ScheduleSpace`` fixing or narrowing hyperparameters; one
+            already resolved for this training length (a ``Plan``'s) is used
+            as it is.
         initial_sparsity: Sparsity at ``begin_step``.
         learning_rate: Adam learning rate.
         block_size: tfmot's ``block_size``: ``(rows, columns)`` of the blocks

@@ -11,8 +11,7 @@ import json
 import os
 
 from tuner_prune.errors import InputError
-
-SCHEDULE = ("final_sparsity", "power", "begin_step", "end_step")
+from tuner_prune.space import NAMES as SCHEDULE
 # From record.json: ``val_mse`` is the model's validation MSE; ``score`` the
 # search's objective, ``val_mse`` penalised when the trial is over --max-bytes.
 RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes")

@@ -11,9 +11,38 @@ guarantee both.
 import dataclasses
 import math
 
+from tuner_prune.errors import InputError
+
 DEFAULT_FREQUENCY = 100
 MIN_PRUNING_UPDATES = 16
 RECOVERY_FRACTION = 0.1
+
+
+def check_final_sparsity(value, name="final_sparsity", received=None):
+    """The one check of a final sparsity: in [0, 1).
+
+    Args:
+        value: The sparsity (NaN is refused too).
+        name: How the message names it (a flag, a hyperparameter).
+        received: How the message shows what was given; ``repr(value)`` by default.
+
+    Raises:
+        InputError: ``Expected {name} in [0, 1), received ...``.
+    """
+    if not 0.0 <= value < 1.0:
+        shown = repr(value) if received is None else received
+        raise InputError(f"Expected {name} in [0, 1), received {shown}.")
+
+
+def check_power(value, name="power", received=None):
+    """The one check of a polynomial-decay exponent α: > 0 (NaN is refused).
+
+    Raises:
+        InputError: ``Expected {name} > 0, received ...``.
+    """
+    if not value > 0:
+        shown = repr(value) if received is None else received
+        raise InputError(f"Expected {name} > 0, received {shown}.")
 
 
 def steps_per_epoch(rows, batch_size):
@@ -111,12 +140,11 @@ class PruningSchedule:
     frequency: int = None
 
     def __post_init__(self):
-        _check(0.0 <= self.final_sparsity < 1.0, "final_sparsity",
-               "a value in [0, 1)", self.final_sparsity)
+        check_final_sparsity(self.final_sparsity, "`final_sparsity`")
         _check(0.0 <= self.initial_sparsity <= self.final_sparsity,
                "initial_sparsity", f"a value in [0, {self.final_sparsity}]",
                self.initial_sparsity)
-        _check(self.power > 0, "power", "a value > 0", self.power)
+        check_power(self.power, "`power`")
         _check(self.begin_step >= 0, "begin_step", "a value >= 0", self.begin_step)
         _check(self.end_step > self.begin_step, "end_step",
                f"a value > begin_step ({self.begin_step})", self.end_step)

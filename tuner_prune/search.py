@@ -2,31 +2,27 @@
 
 import keras_tuner
 
-from tuner_prune import config as config_lib, distribute, models, resume, schedule
-from tuner_prune import choice, report, space as space_lib
+from tuner_prune import config as config_lib, distribute, models, resume
+from tuner_prune import choice, report
 from tuner_prune.config import SearchError
 from tuner_prune.errors import InputError
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
+from tuner_prune.plan import Plan, resolve_search
 from tuner_prune.tuner import PruningTuner
 
 PROJECT = "search"
 
 
-def prepare(config, dataset):
-    """The hypermodel a config describes, over ``dataset``.
-
-    Raises:
-        InputError: Bad schedule bounds or ``--model`` (one-line message).
-    """
-    builder = models.import_builder(config.model) if config.model else None
+def prepare(plan):
+    """The hypermodel of a ``Plan``: its builder, data width, schedule space."""
     return PruningHyperModel(
-        builder,
-        n_features=dataset.n_features,
-        epochs=config.epochs,
-        steps_per_epoch=schedule.steps_per_epoch(len(dataset.x_train), config.batch_size),
-        space=space_lib.ScheduleSpace.from_text(**config.schedule_texts),
-        block_size=config_lib.parse_block_size(config.block_size),
+        plan.builder,
+        n_features=plan.dataset.n_features,
+        epochs=plan.config.epochs,
+        steps_per_epoch=plan.steps_per_epoch,
+        space=plan.space,
+        block_size=plan.block_size,
     )
 
 
@@ -67,19 +63,28 @@ def mirrored_strategy(logical_cpus=2):
     return tf.distribute.MirroredStrategy()
 
 
-def open_tuner(config, hypermodel, fingerprint=None, verbose=True, strategy=None):
-    """A tuner on ``config.directory``, resumed unless ``config.overwrite``.
+def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=None):
+    """A tuner on the plan's ``--directory``, resumed unless ``--overwrite``.
 
-    With a ``fingerprint``, the config is stored beside the search first (the
-    caller has checked it with ``config.check_resumable``); without one, the
-    search is only read. A worker of a distributed search never overwrites or
-    records the search: the chief does.
+    Args:
+        plan: The search's ``Plan`` (``resolve_search`` has checked that the
+            search stored there may be resumed with it).
+        hypermodel: ``prepare(plan)`` when ``None``.
+        store: Whether to store the config and data fingerprint beside the
+            search first; without it, the search is only read.
+        verbose: Whether the tuner prints its trials.
+        strategy: A ``tf.distribute`` strategy each trial trains under.
+
+    A worker of a distributed search never overwrites or records the search:
+    the chief does.
     """
+    config = plan.config
     worker = distribute.role() == "worker"
-    if fingerprint is not None and not worker:
-        config_lib.store(config, fingerprint)
-    tuner = PruningTuner(hypermodel, max_trials=config.max_trials, seed=config.seed,
-                         directory=config.directory, project_name=PROJECT,
+    if store and not worker:
+        config_lib.store(config, plan.dataset.fingerprint())
+    tuner = PruningTuner(hypermodel or prepare(plan), max_trials=config.max_trials,
+                         seed=config.seed, directory=config.directory,
+                         project_name=PROJECT,
                          overwrite=config.overwrite and not worker, verbose=verbose,
                          distribution_strategy=strategy,
                          worker_timeout=config.worker_timeout,
@@ -89,25 +94,25 @@ def open_tuner(config, hypermodel, fingerprint=None, verbose=True, strategy=None
     return tuner
 
 
-def run_search(config, dataset=None):
-    """Runs (or resumes) the search a config describes, then exports its best trial.
+def run_search(plan):
+    """Runs (or resumes) the search a plan describes, then exports its best trial.
 
     Args:
-        config: A ``SearchConfig``.
-        dataset: Its data, as returned by ``config.check_search(config)``;
-            checked and loaded here when ``None``.
+        plan: A ``Plan`` from ``plan.resolve_search``, or a ``SearchConfig``
+            (resolved here).
 
     Returns:
         The export manifest, or ``None`` on a worker of a distributed search
         (the chief exports).
     """
-    if dataset is None:
-        dataset = config_lib.check_search(config)
+    if not isinstance(plan, Plan):
+        plan = resolve_search(plan)
+    config, dataset = plan.config, plan.dataset
     mode = distribute.configure(config.oracle, config.tuner_id)
     strategy = mirrored_strategy() if config.distribution == "mirrored" else None
-    hypermodel = prepare(config, dataset)
+    hypermodel = prepare(plan)
     check_builder(hypermodel, config.model)
-    tuner = open_tuner(config, hypermodel, dataset.fingerprint(), strategy=strategy)
+    tuner = open_tuner(plan, hypermodel, store=True, strategy=strategy)
     if strategy is not None:
         print(f"Training each trial on {strategy.num_replicas_in_sync} replicas "
               f"(MirroredStrategy)", flush=True)
@@ -118,7 +123,7 @@ def run_search(config, dataset=None):
                  batch_size=config.batch_size, target_scale=dataset.y_scale)
     if mode == "worker":
         return None
-    return export_best(tuner, dataset, config.export_dir, **config.export_options)
+    return export_best(tuner, dataset, config.export_dir, **plan.export_options)
 
 
 def _report_resume(tuner, config):
@@ -158,9 +163,9 @@ def export_search(directory, export_dir, **options):
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], **chosen, "directory": directory, "export_dir": export_dir,
          "overwrite": False})
-    dataset = config_lib.check_search(config)
-    tuner = open_tuner(config, prepare(config, dataset), verbose=False)
-    return export_best(tuner, dataset, export_dir, **config.export_options)
+    plan = resolve_search(config)
+    tuner = open_tuner(plan, verbose=False)
+    return export_best(tuner, plan.dataset, export_dir, **plan.export_options)
 
 
 def export_best(tuner, dataset, export_dir, **options):

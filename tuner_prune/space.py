@@ -67,12 +67,17 @@ def parse_bound(text, name, integer=False):
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleSpace:
-    """User constraints on the schedule hyperparameters (``None``: default)."""
+    """User constraints on the schedule hyperparameters (``None``: default).
+
+    ``resolved_for`` is ``(total_steps, steps_per_epoch)`` of the training
+    length a space returned by ``resolve`` was checked against, else ``None``.
+    """
 
     final_sparsity: Bound = None
     power: Bound = None
     begin_step: Bound = None
     end_step: Bound = None
+    resolved_for: tuple = None
 
     @classmethod
     def from_text(cls, **texts):
@@ -93,11 +98,14 @@ class ScheduleSpace:
             steps_per_epoch: Optimizer steps in one epoch.
 
         Returns:
-            A ``ScheduleSpace`` whose four bounds are all set.
+            A ``ScheduleSpace`` whose four bounds are all set: this one if it
+            was already resolved for this training length.
 
         Raises:
             InputError: A bound is impossible; the message names it.
         """
+        if self.resolved_for == (total_steps, steps_per_epoch):
+            return self
         latest_end = schedule_lib.max_end_step(total_steps, steps_per_epoch)
         if latest_end < 2:
             raise InputError(
@@ -110,6 +118,7 @@ class ScheduleSpace:
             power=self.power or Bound(*DEFAULT_POWER),
             begin_step=begin,
             end_step=end,
+            resolved_for=(total_steps, steps_per_epoch),
         )
         resolved._check(total_steps, latest_end)
         return resolved
@@ -129,12 +138,9 @@ class ScheduleSpace:
 
     def _check(self, total_steps, latest_end):
         sparsity, power = self.final_sparsity, self.power
-        if not 0.0 <= sparsity.low <= sparsity.high < 1.0:
-            raise InputError(
-                f"Expected final_sparsity in [0, 1), received {sparsity.as_text()}."
-            )
-        if power.low <= 0:
-            raise InputError(f"Expected power > 0, received {power.as_text()}.")
+        for value in (sparsity.low, sparsity.high):
+            schedule_lib.check_final_sparsity(value, received=sparsity.as_text())
+        schedule_lib.check_power(power.low, received=power.as_text())
         if self.begin_step.low < 0:
             raise InputError(
                 f"Expected begin_step >= 0, received {self.begin_step.as_text()}."
@@ -151,7 +157,3 @@ class ScheduleSpace:
                 f"{total_steps - latest_end}), received {self.end_step.as_text()}; "
                 f"lower it or add epochs."
             )
-
-    def as_dict(self):
-        return {name: getattr(self, name) and getattr(self, name).as_text()
-                for name in NAMES}

@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 
-from tuner_prune import data as data_lib, models, schedule as schedule_lib
-from tuner_prune.config import TrainingConfig
+from tuner_prune import plan as plan_lib, schedule as schedule_lib
+from tuner_prune.config import TrainingConfig, check_positive
 from tuner_prune.errors import InputError
-from tuner_prune.space import ScheduleSpace
+from tuner_prune.space import Bound
 
 CSV_FILE = "sweep.csv"
 PLOTS = {"sweep.png": (0.0, 1.0), "sweep_zoom.png": (0.8, 1.0)}
@@ -31,7 +31,11 @@ def default_steps(total_steps):
 
 @dataclasses.dataclass
 class SweepConfig(TrainingConfig):
-    """Settings of ``python -m tuner_prune sweep`` (see the README)."""
+    """Settings of ``python -m tuner_prune sweep`` (see the README).
+
+    ``sparsities`` may be given as the flag's text, numbers joined by commas.
+    ``begin_step`` and ``end_step`` default to ``default_steps``.
+    """
 
     sparsities: tuple = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)
     repeats: int = 10
@@ -41,14 +45,27 @@ class SweepConfig(TrainingConfig):
     end_step: int = None
 
     def __post_init__(self):
+        if isinstance(self.sparsities, str):
+            self.sparsities = _parse_sparsities(self.sparsities)
         super().__post_init__()
         for value in self.sparsities:
-            if not 0.0 <= value < 1.0:
-                raise InputError(f"Expected --sparsities in [0, 1), received {value!r}.")
-        if self.repeats < 1:
-            raise InputError(f"Expected --repeats >= 1, received {self.repeats!r}.")
-        if not self.power > 0:  # NaN too.
-            raise InputError(f"Expected --power > 0, received {self.power!r}.")
+            schedule_lib.check_final_sparsity(value, "--sparsities")
+        check_positive("repeats", self.repeats)
+        schedule_lib.check_power(self.power, "--power")
+
+    def schedule_steps(self, total_steps):
+        """``(begin_step, end_step)`` of every run: the flags, else ``default_steps``."""
+        default_begin, default_end = default_steps(total_steps)
+        return (default_begin if self.begin_step is None else self.begin_step,
+                default_end if self.end_step is None else self.end_step)
+
+
+def _parse_sparsities(text):
+    try:
+        return tuple(float(value) for value in text.split(","))
+    except ValueError:
+        raise InputError(f"Expected --sparsities as numbers separated by commas, "
+                         f"received {text!r}.") from None
 
 
 class Progress:
@@ -77,19 +94,13 @@ def run_sweep(config):
     Returns:
         The rows written, as dicts keyed by ``COLUMNS``.
     """
-    dataset = data_lib.load_dataset(config.data, config.target, config.seed,
-                                    config.n_samples, config.n_features,
-                                    config.n_informative, config.noise)
-    builder = models.import_builder(config.model) if config.model else None
-    per_epoch = schedule_lib.steps_per_epoch(len(dataset.x_train), config.batch_size)
-    begin, end = _schedule_steps(config, per_epoch)
+    plan = plan_lib.resolve_sweep(config)
     os.makedirs(config.out, exist_ok=True)
     progress = Progress(len(config.sparsities) * config.repeats)
     rows = []
     for final_sparsity in config.sparsities:
         for repeat in range(config.repeats):
-            rows.append(train_one(config, dataset, builder, per_epoch, final_sparsity,
-                                  begin, end, repeat))
+            rows.append(train_one(plan, final_sparsity, repeat))
             progress.step(f"sparsity {final_sparsity} repeat {repeat}: val_mse "
                           f"{rows[-1]['val_mse']:.4g}")
     write_csv(rows, os.path.join(config.out, CSV_FILE))
@@ -98,26 +109,24 @@ def run_sweep(config):
     return rows
 
 
-def _schedule_steps(config, per_epoch):
-    default_begin, default_end = default_steps(config.epochs * per_epoch)
-    begin = default_begin if config.begin_step is None else config.begin_step
-    end = default_end if config.end_step is None else config.end_step
-    ScheduleSpace.from_text(begin_step=str(begin), end_step=str(end)).resolve(
-        config.epochs * per_epoch, per_epoch)
-    return begin, end
+def train_one(plan, final_sparsity, repeat):
+    """One run: a one-trial search with every schedule value fixed.
 
-
-def train_one(config, dataset, builder, per_epoch, final_sparsity, begin, end, repeat):
-    """One run: a one-trial search with every schedule value fixed."""
+    Args:
+        plan: The sweep's ``Plan`` (``plan.resolve_sweep``).
+        final_sparsity: This run's, one of the plan's sparsities.
+        repeat: The run's index among the initialisations.
+    """
     from tuner_prune.hypermodel import PruningHyperModel
     from tuner_prune.tuner import PruningTuner
 
-    space = ScheduleSpace.from_text(final_sparsity=str(final_sparsity),
-                                    power=str(config.power), begin_step=str(begin),
-                                    end_step=str(end))
-    hypermodel = PruningHyperModel(builder, n_features=dataset.n_features,
-                                   epochs=config.epochs, steps_per_epoch=per_epoch,
-                                   space=space)
+    config, dataset = plan.config, plan.dataset
+    # Still resolved: the plan's bound covers every sparsity of the sweep.
+    space = dataclasses.replace(plan.space,
+                                final_sparsity=Bound(final_sparsity, final_sparsity))
+    hypermodel = PruningHyperModel(plan.builder, n_features=dataset.n_features,
+                                   epochs=config.epochs,
+                                   steps_per_epoch=plan.steps_per_epoch, space=space)
     with tempfile.TemporaryDirectory(dir=config.out) as folder:
         tuner = PruningTuner(hypermodel, max_trials=1, seed=config.seed + 1000 * repeat,
                              directory=folder, verbose=False)

@@ -1,0 +1,114 @@
+"""From flags to a resolved ``Plan``, once, free of TensorFlow.
+
+``resolve_search`` and ``resolve_sweep`` run every check of a config against
+its folders and data (loading the data, resolving the schedule space against
+the training length, importing ``--model``); ``search``, ``export`` and
+``sweep`` take the ``Plan`` and check nothing again.
+"""
+
+import dataclasses
+
+from tuner_prune import config as config_lib, data as data_lib, models, schedule
+from tuner_prune.space import Bound, ScheduleSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything a search or a sweep runs on, checked.
+
+    Args:
+        config: The ``SearchConfig`` or ``SweepConfig`` it was resolved from.
+        dataset: The loaded ``Dataset``.
+        space: The ``ScheduleSpace`` resolved for the training length.
+        builder: The ``--model`` builder, or ``None`` for the article's MLP.
+        block_size: tfmot's ``(rows, columns)``; ``(1, 1)`` is unstructured.
+        steps_per_epoch: Optimizer steps in one epoch over the training split.
+        export_options: ``export_model``'s options choosing ``model.tflite``;
+            ``None`` for a sweep.
+    """
+
+    config: object
+    dataset: data_lib.Dataset
+    space: ScheduleSpace
+    builder: object
+    block_size: tuple
+    steps_per_epoch: int
+    export_options: dict = None
+
+    @property
+    def total_steps(self):
+        """Optimizer steps in one trial."""
+        return self.config.epochs * self.steps_per_epoch
+
+
+def resolve_search(config):
+    """Checks every setting of a search against its folders and data; writes nothing.
+
+    In this order: the schedule flags parse, ``--directory`` and
+    ``--export-dir`` can be written and an export there can touch no other
+    file, the data load, the schedule space fits the training length, a search
+    stored in ``--directory`` may be resumed with these settings, and the
+    ``--model`` module imports (the only user code that runs; TensorFlow is
+    not imported unless that module imports it).
+
+    Args:
+        config: A ``SearchConfig``.
+
+    Returns:
+        The ``Plan``.
+
+    Raises:
+        InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
+    """
+    space = ScheduleSpace.from_text(**config.schedule_texts)
+    config_lib.check_writable(config.directory, "--directory")
+    config_lib.check_writable(config.export_dir, "--export-dir")
+    config_lib.check_export_target(config)
+    dataset = load_data(config)
+    per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
+    resolved = space.resolve(config.epochs * per_epoch, per_epoch)
+    config_lib.check_resumable(config, dataset.fingerprint())
+    return Plan(config, dataset, resolved, import_builder(config),
+                config_lib.parse_block_size(config.block_size), per_epoch,
+                config.export_options)
+
+
+def resolve_sweep(config):
+    """Loads the data of a sweep, imports its ``--model``, checks its schedule.
+
+    The space fixes ``power``, ``begin_step`` and ``end_step`` (by default
+    ``config.schedule_steps``) and bounds ``final_sparsity`` by the sweep's
+    sparsities; each run fixes one of them.
+
+    Args:
+        config: A ``SweepConfig``.
+
+    Returns:
+        The ``Plan``.
+
+    Raises:
+        InputError: As ``resolve_search``.
+    """
+    dataset = load_data(config)
+    builder = import_builder(config)
+    per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
+    total = config.epochs * per_epoch
+    begin, end = config.schedule_steps(total)
+    space = ScheduleSpace(final_sparsity=Bound(min(config.sparsities),
+                                               max(config.sparsities)),
+                          power=Bound(config.power, config.power),
+                          begin_step=Bound(begin, begin), end_step=Bound(end, end))
+    return Plan(config, dataset, space.resolve(total, per_epoch), builder, (1, 1),
+                per_epoch)
+
+
+def load_data(config):
+    """The ``Dataset`` of a config's ``--data`` or built-in workload."""
+    return data_lib.load_dataset(config.data, config.target, config.seed,
+                                 config.n_samples, config.n_features,
+                                 config.n_informative, config.noise)
+
+
+def import_builder(config):
+    """The ``--model`` builder, or ``None`` for the article's MLP."""
+    return models.import_builder(config.model) if config.model else None
