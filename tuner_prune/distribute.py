@@ -19,10 +19,7 @@ import sys
 import threading
 import time
 
-from keras_tuner.src.engine import metrics_tracking
-from keras_tuner.src.engine.oracle import synchronized
-from keras_tuner.src.engine.trial import TrialStatus
-
+from tuner_prune._kt import TrialStatus, metrics_tracking, protos, synchronized
 from tuner_prune.errors import InputError
 
 CHIEF_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -181,8 +178,6 @@ def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print)
     """
     import grpc
     from concurrent import futures
-
-    from keras_tuner.src import protos
 
     from tuner_prune import fencing
 
