@@ -164,11 +164,9 @@ def export_command(args):
 
 
 def _search_module():
-    from keras_tuner.src import config as keras_tuner_config
+    from tuner_prune import _kt, search
 
-    from tuner_prune import search
-
-    keras_tuner_config.DEBUG = False  # A failed trial is one line, not a traceback.
+    _kt.config.DEBUG = False  # A failed trial is one line, not a traceback.
     return search
 
 

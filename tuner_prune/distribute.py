@@ -19,9 +19,7 @@ import sys
 import threading
 import time
 
-from keras_tuner.src.engine import metrics_tracking
-from keras_tuner.src.engine.oracle import synchronized
-from keras_tuner.src.engine.trial import TrialStatus
+from tuner_prune._kt import TrialStatus, metrics_tracking, protos, synchronized
 
 from tuner_prune.config import SearchConfig
 from tuner_prune.errors import InputError
@@ -182,8 +180,6 @@ def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print)
     """
     import grpc
     from concurrent import futures
-
-    from keras_tuner.src import protos
 
     from tuner_prune import fencing
 

@@ -34,14 +34,11 @@ import os
 import secrets
 
 import grpc
-from keras_tuner.src import protos
-from keras_tuner.src.distribute import oracle_chief, oracle_client
-from keras_tuner.src.engine import trial as trial_module
-from keras_tuner.src.engine.oracle import synchronized
 
-from tuner_prune import resume
+from tuner_prune import records, resume
+from tuner_prune._kt import (Trial, TrialStatus, oracle_chief, oracle_client, protos,
+                             synchronized)
 
-OWNER_FILE = "owner.json"
 ATTEMPT_TAG = ".attempt-"
 TUNER_KEY = "tuner-prune-tuner-id"
 ATTEMPT_KEY = "tuner-prune-attempt"
@@ -79,8 +76,9 @@ def attempt_files(trial_dir, attempt="*"):
 def read_owner(trial_dir):
     """``owner.json`` of ``trial_dir`` (``{"tuner_id", "attempt"}``, both
     ``None`` once released), or ``None`` when it cannot be read."""
+    path = os.path.join(trial_dir, records.OWNER_FILE)
     try:
-        with open(os.path.join(trial_dir, OWNER_FILE), encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             owner = json.load(handle)
     except (OSError, ValueError):
         return None
@@ -88,7 +86,7 @@ def read_owner(trial_dir):
 
 
 def _write_owner(trial_dir, tuner_id, attempt):
-    resume.write_json(os.path.join(trial_dir, OWNER_FILE),
+    resume.write_json(os.path.join(trial_dir, records.OWNER_FILE),
                       {"tuner_id": tuner_id, "attempt": attempt})
 
 
@@ -115,7 +113,7 @@ class FencedClient(oracle_client.OracleClient):
         request = protos.get_service().CreateTrialRequest(tuner_id=tuner_id)
         response, call = self.stub.CreateTrial.with_call(
             request, wait_for_ready=True, timeout=oracle_client.TIMEOUT)
-        trial = trial_module.Trial.from_proto(response.trial)
+        trial = Trial.from_proto(response.trial)
         attempt = dict(call.trailing_metadata() or ()).get(ATTEMPT_KEY)
         self.lease = Lease(tuner_id, trial.trial_id, attempt) if attempt else None
         return trial
@@ -124,7 +122,7 @@ class FencedClient(oracle_client.OracleClient):
         request = protos.get_service().UpdateTrialRequest(
             trial_id=trial_id, metrics=metrics, step=step)
         response = self._fenced(self.stub.UpdateTrial, request)
-        return trial_module.Trial.from_proto(response.trial)
+        return Trial.from_proto(response.trial)
 
     def end_trial(self, trial):
         request = protos.get_service().EndTrialRequest(trial=trial.to_proto())
@@ -203,7 +201,7 @@ class Leases:
 def _hand_out(oracle, leases, tuner_id):
     renewal = tuner_id in oracle.ongoing_trials
     trial = oracle.create_trial(tuner_id)
-    if trial.status != trial_module.TrialStatus.RUNNING:
+    if trial.status != TrialStatus.RUNNING:
         return trial, None
     return trial, leases.grant(tuner_id, trial, renewal)
 
@@ -236,7 +234,7 @@ def _finish(oracle, leases, claim, trial):
         for path in attempt_files(trial_dir, claim[1]):
             os.replace(path, path.replace(ATTEMPT_TAG + claim[1], "", 1))
     except OSError as error:
-        trial.status = trial_module.TrialStatus.FAILED
+        trial.status = TrialStatus.FAILED
         trial.message = f"the chief could not put the trial's files in place: {error}"
     _remove(attempt_files(trial_dir))  # Left by attempts that were killed.
     oracle.end_trial(trial)
@@ -258,7 +256,7 @@ class FencedServicer(oracle_chief.OracleServicer):
 
     def CreateTrial(self, request, context):
         trial, attempt = _hand_out(self.oracle, self.leases, request.tuner_id)
-        if trial.status == trial_module.TrialStatus.STOPPED:
+        if trial.status == TrialStatus.STOPPED:
             self.stop_triggered = True
         if attempt:
             context.set_trailing_metadata(((ATTEMPT_KEY, attempt),))
@@ -273,7 +271,7 @@ class FencedServicer(oracle_chief.OracleServicer):
 
     def EndTrial(self, request, context):
         claim = _claim(context)
-        trial = trial_module.Trial.from_proto(request.trial)
+        trial = Trial.from_proto(request.trial)
         if not _finish(self.oracle, self.leases, claim, trial):
             self._refuse(context, claim, trial.trial_id, "end")
         status = self.oracle.get_trial(trial.trial_id).status

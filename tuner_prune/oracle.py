@@ -26,9 +26,9 @@ import random
 import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
-from keras_tuner.src.engine.trial import TrialStatus
 
 from tuner_prune import resume
+from tuner_prune._kt import TrialStatus
 
 SPARSITY = "final_sparsity"
 

@@ -1,60 +1,33 @@
 """``python -m tuner_prune report``: every trial, its size, and the Pareto front.
 
-Reads the trial records of a search directory (keras-tuner's ``trial.json`` and
-tuner_prune's ``record.json``); needs neither TensorFlow nor the data.
+Reads the trial records of a search directory through ``tuner_prune.records``;
+needs neither TensorFlow nor the data.
 """
 
 import csv
-import glob
 import io
 import json
-import os
 
+from tuner_prune import records
 from tuner_prune.errors import InputError
-from tuner_prune.space import NAMES as SCHEDULE
-# From record.json: ``val_mse`` is the model's validation MSE; ``score`` the
-# search's objective, ``val_mse`` penalised when the trial is over --max-bytes.
-RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes")
-FIELDS = ("trial_id", "status", *SCHEDULE, *RECORDED, "pareto")
-PROJECT = "search"
+from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
+
+FIELDS = (*records.FIELDS, "pareto")
 
 
-def load_trials(directory, project=PROJECT):
+def load_trials(directory, project=records.PROJECT):
     """One row per trial of the search in ``directory``, sorted by validation MSE.
+
+    Rows are ``records.read_trials``'s, with ``pareto`` (see ``pareto_flags``).
 
     Raises:
         InputError: ``directory`` holds no search.
     """
-    pattern = os.path.join(directory, project, "trial_*", "trial.json")
-    paths = sorted(glob.glob(pattern))
-    if not paths:
-        raise InputError(f"Expected a search in {directory}, received a folder with "
-                         f"no trials ({os.path.join(directory, project)}).")
-    rows = [_row(path) for path in paths]
+    rows = records.read_trials(directory, project)
     flags = pareto_flags(rows)
     for row, flag in zip(rows, flags):
         row["pareto"] = flag
-    return sorted(rows, key=_rank)
-
-
-def _rank(row):
-    return (row["val_mse"] is None, row["val_mse"] or 0.0, row["trial_id"])
-
-
-def _row(path):
-    with open(path, encoding="utf-8") as handle:
-        trial = json.load(handle)
-    record_path = os.path.join(os.path.dirname(path), "record.json")
-    record = {}
-    if os.path.isfile(record_path):
-        with open(record_path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    values = trial["hyperparameters"]["values"]
-    completed = trial["status"] == "COMPLETED"
-    row = {"trial_id": trial["trial_id"], "status": trial["status"]}
-    row.update({name: values.get(name) for name in SCHEDULE})
-    row.update({name: record.get(name) if completed else None for name in RECORDED})
-    return row
+    return sorted(rows, key=records.rank)
 
 
 def pareto_flags(rows):
@@ -70,16 +43,8 @@ def pareto_flags(rows):
 
 
 def _measured(row):
-    return (row["status"] == "COMPLETED" and row["val_mse"] is not None
+    return (row["status"] == COMPLETED and row["val_mse"] is not None
             and row["tflite_bytes"] is not None)
-
-
-def best_trial_id(rows, max_bytes=None):
-    """Lowest validation MSE among completed rows (within ``max_bytes``), or None."""
-    fitting = [r for r in rows if r["status"] == "COMPLETED" and r["val_mse"] is not None
-               and (max_bytes is None or (r["tflite_bytes"] or 0) <= max_bytes
-                    and r["tflite_bytes"] is not None)]
-    return min(fitting, key=_rank)["trial_id"] if fitting else None
 
 
 def as_json(rows):

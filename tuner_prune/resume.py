@@ -12,12 +12,10 @@ run again under their id and hyperparameters.
 
 import os
 
-from keras_tuner.src.engine import metrics_tracking
-from keras_tuner.src.engine.trial import TrialStatus
-
+from tuner_prune import records
+from tuner_prune._kt import TrialStatus, metrics_tracking
 from tuner_prune.staging import write_json  # Keras-free, so config.store shares it.
 
-TRIAL_FILE = "trial.json"
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 
 
@@ -28,7 +26,7 @@ class AtomicSaves:
         write_json(self._get_oracle_fname(), self.get_state())
 
     def _save_trial(self, trial):
-        write_json(os.path.join(self._get_trial_dir(trial.trial_id), TRIAL_FILE),
+        write_json(os.path.join(self._get_trial_dir(trial.trial_id), records.TRIAL_FILE),
                    trial.get_state())
 
 

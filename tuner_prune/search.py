@@ -3,15 +3,14 @@
 import keras_tuner
 
 from tuner_prune import config as config_lib, distribute, models, resume
-from tuner_prune import choice, report
+from tuner_prune import choice, records
+from tuner_prune._kt import TrialStatus
 from tuner_prune.config import SearchError
 from tuner_prune.errors import InputError
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.plan import Plan, resolve_search
 from tuner_prune.tuner import PruningTuner
-
-PROJECT = "search"
 
 
 def prepare(plan):
@@ -84,7 +83,7 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
         config_lib.store(config, plan.dataset.fingerprint())
     tuner = PruningTuner(hypermodel or prepare(plan), max_trials=config.max_trials,
                          seed=config.seed, directory=config.directory,
-                         project_name=PROJECT,
+                         project_name=records.PROJECT,
                          overwrite=config.overwrite and not worker, verbose=verbose,
                          distribution_strategy=strategy,
                          worker_timeout=config.worker_timeout,
@@ -194,7 +193,7 @@ def export_best(tuner, dataset, export_dir, **options):
             tuner.load_model(trial), dataset, export_dir,
             hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
             extra={"trial_id": trial.trial_id, "frequency": plan.frequency,
-                   "completed_trials": sum(t.status == "COMPLETED"
+                   "completed_trials": sum(t.status == TrialStatus.COMPLETED
                                            for t in tuner.oracle.trials.values())},
             **options)
     except choice.NoCandidateError as error:
@@ -204,8 +203,8 @@ def export_best(tuner, dataset, export_dir, **options):
 def _pick_trial(tuner, max_bytes):
     if max_bytes is None:
         return tuner.best_trial()
-    rows = report.load_trials(tuner.directory, tuner.project_name)
-    trial_id = report.best_trial_id(rows, max_bytes)
+    rows = records.read_trials(tuner.directory, tuner.project_name)
+    trial_id = records.best_trial_id(rows, max_bytes)
     if trial_id is None:
         sizes = [r["tflite_bytes"] for r in rows if r["tflite_bytes"] is not None]
         if not sizes:
@@ -217,7 +216,7 @@ def _pick_trial(tuner, max_bytes):
 
 
 def _nothing_to_export(trials):
-    failed = [t for t in trials if t.status == "FAILED"]
+    failed = [t for t in trials if t.status == TrialStatus.FAILED]
     if not failed:
         return "Expected a completed trial to export, received none yet."
     reasons = sorted({_last_line(t.message).rpartition("FailedTrialError: ")[2]

@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 
-import keras_tuner
 import tensorflow as tf
 from keras_tuner.engine import hyperparameters as kt_hp
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,12 +31,12 @@ from tensorboard.plugins.hparams import api as hp_api
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
 
+from tuner_prune._kt import TrialStatus
 from tuner_prune.callbacks import TrialPruningSummaries
 
 SEARCH_RUN = "search"
-COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
-FAILED = (keras_tuner.engine.trial.TrialStatus.FAILED,
-          keras_tuner.engine.trial.TrialStatus.INVALID)
+COMPLETED = TrialStatus.COMPLETED
+FAILED = (TrialStatus.FAILED, TrialStatus.INVALID)
 # (trial metric, scalar tag, display name); ``status`` is 1 completed, 0 failed.
 METRICS = (
     ("val_mse", "hparams/val_mse", "validation MSE"),

@@ -10,12 +10,11 @@ import sys
 
 import keras_tuner
 import numpy as np
-from keras_tuner.src.distribute import oracle_client
-from keras_tuner.src.engine import base_tuner
 
-from tuner_prune import distribute, fencing, measure, resume, sizes, summaries
+from tuner_prune import distribute, fencing, measure, records, resume, sizes, summaries
 from tuner_prune import oracle as oracle_lib
 from tuner_prune._keras import keras, sparsity
+from tuner_prune._kt import TrialStatus, base_tuner, oracle_client
 from tuner_prune.callbacks import ScoreAtFinalSparsity, StopWhenTaken
 
 # The oracle's objective: the validation MSE, multiplied by
@@ -23,8 +22,6 @@ from tuner_prune.callbacks import ScoreAtFinalSparsity, StopWhenTaken
 # ``--max-bytes``. ``VAL_MSE`` is always the model's own validation MSE.
 OBJECTIVE = "score"
 VAL_MSE = "val_mse"
-WEIGHTS_FILE = "weights.h5"
-RECORD_FILE = "record.json"
 
 
 class PruningTuner(base_tuner.BaseTuner):
@@ -55,7 +52,7 @@ class PruningTuner(base_tuner.BaseTuner):
     """
 
     def __init__(self, hypermodel, *, max_trials=10, seed=0, directory="logs",
-                 project_name="search", overwrite=False, oracle=None, verbose=True,
+                 project_name=records.PROJECT, overwrite=False, oracle=None, verbose=True,
                  distribution_strategy=None,
                  worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT, max_bytes=None):
         self.seed = seed
@@ -85,7 +82,7 @@ class PruningTuner(base_tuner.BaseTuner):
     @property
     def tensorboard_dir(self):
         """The TensorBoard logs of this search (see ``tuner_prune.summaries``)."""
-        return os.path.join(self.directory, "tensorboard", self.project_name)
+        return records.tensorboard_dir(self.directory, self.project_name)
 
     def reload(self):
         """Reloads the search; trials a kill interrupted are queued to run again."""
@@ -180,7 +177,7 @@ class PruningTuner(base_tuner.BaseTuner):
                    "nonzero_weights": float(figures["nonzero_weights"]),
                    "tflite_bytes": float(tflite_bytes)}
         self._write_record(trial, {
-            "status": "COMPLETED", "best_epoch": scorer.best_epoch, **metrics,
+            "status": TrialStatus.COMPLETED, "best_epoch": scorer.best_epoch, **metrics,
             "tflite_bytes": tflite_bytes,
             "nonzero_weights": figures["nonzero_weights"],
             "within_budget": self.max_bytes is None or tflite_bytes <= self.max_bytes,
@@ -211,7 +208,7 @@ class PruningTuner(base_tuner.BaseTuner):
         return self.distribution_strategy.scope()
 
     def _fail(self, trial, reason):
-        self._write_record(trial, {"status": "FAILED", "reason": reason})
+        self._write_record(trial, {"status": TrialStatus.FAILED, "reason": reason})
         raise keras_tuner.errors.FailedTrialError(reason)
 
     def _lease(self, trial_id):
@@ -232,24 +229,23 @@ class PruningTuner(base_tuner.BaseTuner):
         return path if lease is None else fencing.attempt_path(path, lease.attempt)
 
     def _write_record(self, trial, record):
-        path = self._trial_file(trial.trial_id, RECORD_FILE)
-        resume.write_json(path, {"trial_id": trial.trial_id,
-                                 "hyperparameters": trial.hyperparameters.values,
-                                 **record}, indent=2)
+        records.write_record(self._trial_file(trial.trial_id, records.RECORD_FILE),
+                             trial.trial_id, trial.hyperparameters.values, record)
 
     def save_model(self, trial_id, model, step=0):
-        model.save_weights(self._trial_file(trial_id, WEIGHTS_FILE))
+        model.save_weights(self._trial_file(trial_id, records.WEIGHTS_FILE))
 
     def load_model(self, trial):
         """The pruning-wrapped model of ``trial`` with its scored weights."""
         model = self.hypermodel.build(trial.hyperparameters)
-        model.load_weights(os.path.join(self.get_trial_dir(trial.trial_id), WEIGHTS_FILE))
+        model.load_weights(os.path.join(self.get_trial_dir(trial.trial_id),
+                                        records.WEIGHTS_FILE))
         return model
 
     def best_trial(self):
         """The completed trial with the lowest score, or ``None``."""
         best = self.oracle.get_best_trials(1)
-        if best and best[0].status == keras_tuner.engine.trial.TrialStatus.COMPLETED:
+        if best and best[0].status == TrialStatus.COMPLETED:
             return best[0]
         return None
 
@@ -280,7 +276,7 @@ class PruningTuner(base_tuner.BaseTuner):
                                   budgeted=self.max_bytes is not None)
         if not self.verbose:
             return
-        if trial.status == "COMPLETED":
+        if trial.status == TrialStatus.COMPLETED:
             line = f"  {self._who()}{self._scores(trial)}"
         else:
             line = (f"  {self._who()}{trial.status}: "

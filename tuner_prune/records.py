@@ -1,0 +1,123 @@
+"""The trial records of a search and its layout on disk (Keras-free).
+
+A search in ``--directory`` keeps its state in the project folder
+``<directory>/search``: keras-tuner's ``oracle.json`` and one ``trial_<id>``
+folder per trial, holding keras-tuner's ``trial.json`` (status and
+hyperparameters) and tuner_prune's ``record.json`` (what the trial measured)
+and ``weights.h5`` (the weights it was scored with). The layout is
+keras-tuner's; this module names it for the code that reads it without a
+tuner (``report``, export's choice under a size budget) and for the tuner's
+own writes.
+
+The status names are keras-tuner's ``TrialStatus`` values, which are plain
+strings; they are repeated here so that reading a search imports no
+TensorFlow (``tests/test_records.py`` checks that they match).
+"""
+
+import glob
+import json
+import os
+
+from tuner_prune.errors import InputError
+from tuner_prune.space import NAMES
+from tuner_prune.staging import write_json
+
+PROJECT = "search"
+ORACLE_FILE = "oracle.json"
+TRIAL_FILE = "trial.json"
+RECORD_FILE = "record.json"
+WEIGHTS_FILE = "weights.h5"
+OWNER_FILE = "owner.json"  # Which attempt holds a distributed trial (``fencing``).
+TENSORBOARD = "tensorboard"
+
+RUNNING = "RUNNING"
+IDLE = "IDLE"
+INVALID = "INVALID"
+STOPPED = "STOPPED"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+FINISHED = (COMPLETED, FAILED)
+
+SCHEDULE = NAMES  # The four schedule hyperparameters, as the search names them.
+# From record.json: ``val_mse`` is the model's validation MSE; ``score`` the
+# search's objective, ``val_mse`` penalised when the trial is over --max-bytes.
+RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes")
+FIELDS = ("trial_id", "status", *SCHEDULE, *RECORDED)
+
+
+def project_dir(directory, project=PROJECT):
+    """The folder of the search state in ``directory``."""
+    return os.path.join(directory, project)
+
+
+def trial_dir(project_folder, trial_id):
+    """The folder of one trial, in a ``project_dir``."""
+    return os.path.join(project_folder, f"trial_{trial_id}")
+
+
+def tensorboard_dir(directory, project=PROJECT):
+    """The TensorBoard logs of the search in ``directory``."""
+    return os.path.join(directory, TENSORBOARD, project)
+
+
+def write_record(path, trial_id, hyperparameters, record):
+    """Writes a trial's ``record.json`` atomically.
+
+    Args:
+        path: Where (``RECORD_FILE`` in the trial's folder, or its
+            attempt-private name on a worker).
+        trial_id: The trial's id.
+        hyperparameters: The trial's hyperparameter values.
+        record: What the trial measured: ``status`` (``COMPLETED`` or
+            ``FAILED``), then the figures or the ``reason`` it failed.
+    """
+    write_json(path, {"trial_id": trial_id, "hyperparameters": hyperparameters,
+                      **record}, indent=2)
+
+
+def read_trials(directory, project=PROJECT):
+    """One row per trial of the search in ``directory``, in folder order.
+
+    A row has the ``FIELDS``: the trial's id and status, its schedule, and
+    the ``RECORDED`` figures of its ``record.json``, which are ``None`` unless
+    the trial completed.
+
+    Raises:
+        InputError: ``directory`` holds no search.
+    """
+    folder = project_dir(directory, project)
+    paths = sorted(glob.glob(os.path.join(folder, "trial_*", TRIAL_FILE)))
+    if not paths:
+        raise InputError(f"Expected a search in {directory}, received a folder with "
+                         f"no trials ({folder}).")
+    return [_row(os.path.dirname(path)) for path in paths]
+
+
+def _row(folder):
+    trial = _read_json(os.path.join(folder, TRIAL_FILE))
+    record_path = os.path.join(folder, RECORD_FILE)
+    record = _read_json(record_path) if os.path.isfile(record_path) else {}
+    values = trial["hyperparameters"]["values"]
+    completed = trial["status"] == COMPLETED
+    row = {"trial_id": trial["trial_id"], "status": trial["status"]}
+    row.update({name: values.get(name) for name in SCHEDULE})
+    row.update({name: record.get(name) if completed else None for name in RECORDED})
+    return row
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def rank(row):
+    """Sort key of rows: lowest validation MSE first, unmeasured ones last."""
+    return (row["val_mse"] is None, row["val_mse"] or 0.0, row["trial_id"])
+
+
+def best_trial_id(rows, max_bytes=None):
+    """Lowest validation MSE among completed rows (within ``max_bytes``), or None."""
+    fitting = [r for r in rows if r["status"] == COMPLETED and r["val_mse"] is not None
+               and (max_bytes is None or (r["tflite_bytes"] or 0) <= max_bytes
+                    and r["tflite_bytes"] is not None)]
+    return min(fitting, key=rank)["trial_id"] if fitting else None
