@@ -136,6 +136,13 @@ def test_raising_max_trials_continues_a_finished_search(killed_search):
     assert killed_search["partial_exports"] == []  # The killed export's are removed.
 
 
+def test_a_resumed_search_prints_nothing_on_stderr_nor_keras_tuners_reload(killed_search):
+    result = killed_search["raised"]
+    assert result.stderr == ""
+    assert "Resuming the search" in result.stdout
+    assert "Reloading Tuner" not in result.stdout
+
+
 # The moments between keras-tuner's own writes are too short to hit with a kill;
 # here the files are left exactly as a kill at that moment leaves them.
 

@@ -5,6 +5,7 @@ import os
 import sys
 import traceback
 
+from tuner_prune import quiet
 from tuner_prune.errors import InputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -139,6 +140,10 @@ def build_parser():
     sweep = commands.add_parser("sweep", help="the article's experiment: loss against "
                                 "final sparsity over several initialisations")
     _add_sweep_flags(sweep)
+    for command in (search, export, report, sweep):
+        command.add_argument("--verbose", action="store_true",
+                             help="let TensorFlow's, LiteRT's and keras-tuner's own "
+                             "messages and warnings through to stderr")
     return parser
 
 
@@ -230,6 +235,8 @@ def main(argv=None):
     from tuner_prune.config import SearchError
 
     args = build_parser().parse_args(argv)
+    if not vars(args).pop("verbose") and not _debugging():
+        quiet.silence()
     try:
         COMMANDS[args.command](args)
     except InputError as error:
@@ -246,9 +253,13 @@ def main(argv=None):
     return 0
 
 
+def _debugging():
+    return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
 def _internal_error(error):
     """Prints ``error`` as one line (after its traceback if debugging)."""
-    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+    if _debugging():
         traceback.print_exception(error)
     message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     name = type(error).__name__

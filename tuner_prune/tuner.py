@@ -5,6 +5,7 @@ trial itself on tf_keras; the oracle and the trial bookkeeping are keras-tuner's
 """
 
 import contextlib
+import io
 import os
 import sys
 
@@ -68,8 +69,9 @@ class PruningTuner(base_tuner.BaseTuner):
             # trial; here failed trials are recorded and the search goes on.
             max_consecutive_failed_trials=sys.maxsize,
         )
-        super().__init__(oracle, hypermodel, directory=directory,
-                         project_name=project_name, overwrite=overwrite)
+        with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ...".
+            super().__init__(oracle, hypermodel, directory=directory,
+                             project_name=project_name, overwrite=overwrite)
         if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
             self.oracle = fencing.FencedClient(self.oracle._oracle)
         elif not overwrite and not os.path.exists(self._get_tuner_fname()) and \
