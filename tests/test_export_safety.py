@@ -151,11 +151,13 @@ def test_search_state_files_have_the_umasks_modes(tmp_path):
     previous = os.umask(0o022)
     try:
         result = run_cli("search", *TINY, "--max-trials", "1", "--model", "fault_models:broken",
-                         "--directory", str(tmp_path / "logs"),
+                         "--directory", str(tmp_path / "logs"), "--quiet",
                          "--export-dir", str(tmp_path / "export"), env=MODELS_ENV)
     finally:
         os.umask(previous)
     assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stdout == ""  # --quiet: no trial lines, and no summary of nothing.
+    assert result.stderr.startswith("tuner_prune: error: Expected a completed trial")
     logs = tmp_path / "logs"
     files = ["tuner_prune.json", "search/oracle.json", "search/trial_0/trial.json",
              "search/trial_0/record.json"]

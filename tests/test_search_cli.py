@@ -18,6 +18,11 @@ def test_search_prints_progress_and_summary(tiny_search):
     assert "Trial 0 (1 of 3)" in out and "Trial 2 (3 of 3)" in out
     assert "best so far" in out
     assert "Best trial" in out and "model.tflite" in out
+    progress = [line for line in out.splitlines() if line.startswith("  Trial 2 epoch ")]
+    assert [line.split(":")[0] for line in progress] == [
+        f"  Trial 2 epoch {n}/6" for n in range(1, 7)]  # Off a terminal: plain lines.
+    assert ", sparsity " in progress[-1] and progress[-1].endswith(" left")
+    assert "\r" not in out
     assert "Traceback" not in tiny_search["result"].stderr
 
 

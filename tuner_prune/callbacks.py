@@ -65,3 +65,32 @@ class TrialPruningSummaries(sparsity.PruningSummaries):
         self.on_epoch_begin(epoch=None)
         self._file_writer.close()
         super().on_train_end(logs)
+
+
+class ShowProgress(keras.callbacks.Callback):
+    """Feeds a ``progress.TrialProgress`` after each epoch: the training and
+    validation MSE in target units and the sparsity the schedule has applied.
+
+    Args:
+        line: The trial's ``progress.TrialProgress``.
+        schedule: The trial's ``schedule.PruningSchedule``.
+        steps_per_epoch: Optimizer steps per epoch.
+        target_scale: Factor from the trained target to the target's units.
+    """
+
+    def __init__(self, line, schedule, steps_per_epoch, target_scale):
+        super().__init__()
+        self.line = line
+        self.schedule = schedule
+        self.steps_per_epoch = steps_per_epoch
+        self.target_scale = target_scale
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        in_units = [None if logs.get(key) is None else logs[key] * self.target_scale ** 2
+                    for key in (MSE, f"val_{MSE}")]
+        step = (epoch + 1) * self.steps_per_epoch
+        self.line.epoch_ended(epoch, *in_units, self.schedule.sparsity_at(step))
+
+    def on_train_end(self, logs=None):
+        self.line.close()

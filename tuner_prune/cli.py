@@ -57,6 +57,8 @@ def _add_search_flags(parser):
     add("--export-dir", default=SearchConfig.export_dir,
         help="where the best model is exported")
     add("--overwrite", action="store_true", help="start over instead of resuming")
+    add("--quiet", action="store_true", help="print only the final summary: no trial "
+        "lines, no progress")
     for name, kind in zip(NAMES, ("in [0, 1)", "> 0", "step", "step")):
         add(f"--{name.replace('_', '-')}", metavar="VALUE|LO:HI",
             help=f"fix ({kind}) or bound this schedule hyperparameter")
@@ -155,7 +157,8 @@ def search_command(args):
     plan = resolve_search(SearchConfig.from_dict(values))  # Before TensorFlow loads.
     manifest = _search_module().run_search(plan)
     if manifest is None:
-        print("Worker done: the chief exports the best trial.")
+        if not args.quiet:
+            print("Worker done: the chief exports the best trial.")
         return
     print_summary(manifest, args.export_dir)
 

@@ -94,6 +94,7 @@ class SearchConfig(TrainingConfig):
     size_metric: str = "bytes"
     max_mse_increase: float = 0.05
     max_bytes: int = None
+    quiet: bool = False
 
     def __post_init__(self):
         check_positive("max_trials", self.max_trials)

@@ -111,11 +111,12 @@ def run_search(plan):
     strategy = mirrored_strategy() if config.distribution == "mirrored" else None
     hypermodel = prepare(plan)
     check_builder(hypermodel, config.model)
-    tuner = open_tuner(plan, hypermodel, store=True, strategy=strategy)
-    if strategy is not None:
+    tuner = open_tuner(plan, hypermodel, store=True, strategy=strategy,
+                       verbose=not config.quiet)
+    if strategy is not None and not config.quiet:
         print(f"Training each trial on {strategy.num_replicas_in_sync} replicas "
               f"(MirroredStrategy)", flush=True)
-    if mode != "worker":  # A worker's oracle is the chief's, over gRPC.
+    if mode != "worker" and not config.quiet:  # A worker's oracle is the chief's.
         _report_resume(tuner, config)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
                  input_scale=1.0 / dataset.x_scale,

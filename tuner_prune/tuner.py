@@ -12,11 +12,12 @@ import sys
 import keras_tuner
 import numpy as np
 
-from tuner_prune import distribute, fencing, measure, records, resume, sizes, summaries
+from tuner_prune import distribute, fencing, measure, progress, records, resume, sizes
+from tuner_prune import summaries
 from tuner_prune import oracle as oracle_lib
 from tuner_prune._keras import keras, sparsity
 from tuner_prune._kt import TrialStatus, base_tuner, oracle_client
-from tuner_prune.callbacks import ScoreAtFinalSparsity, StopWhenTaken
+from tuner_prune.callbacks import ScoreAtFinalSparsity, ShowProgress, StopWhenTaken
 
 # The oracle's objective: the validation MSE, multiplied by
 # ``sizes.budget_score``'s penalty when a trial's TFLite model is over
@@ -153,6 +154,7 @@ class PruningTuner(base_tuner.BaseTuner):
                          *summaries.trial_callbacks(self.tensorboard_dir, trial.trial_id)]
             scales = (np.ones(x.shape[1], np.float32) if input_scale is None
                       else input_scale, target_scale)
+            callbacks += self._progress_callbacks(trial, target_scale)
             return self._train_and_score(trial, x, y, validation_data, batch_size,
                                          scales, callbacks)
         except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError,
@@ -204,6 +206,17 @@ class PruningTuner(base_tuner.BaseTuner):
                        scorer, *callbacks])
         return model, scorer, history
 
+    def _progress_callbacks(self, trial, target_scale):
+        """The progress line of ``trial`` (none unless verbose)."""
+        if not self.verbose:
+            return []
+        trials_after = (None if self._is_worker() else
+                        max(0, self.oracle.max_trials - int(trial.trial_id) - 1))
+        line = progress.TrialProgress(f"{self._who()}Trial {trial.trial_id}",
+                                      self.hypermodel.epochs, self._clock, trials_after)
+        return [ShowProgress(line, self.hypermodel.schedule(trial.hyperparameters),
+                             self.hypermodel.steps_per_epoch, target_scale)]
+
     def _scope(self):
         if self.distribution_strategy is None:
             return contextlib.nullcontext()
@@ -253,6 +266,7 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        self._clock.trial_began()
         if self.verbose:
             values = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.hyperparameters.values.items())
             print(f"{self._who()}Trial {trial.trial_id} ({int(trial.trial_id) + 1} of "
@@ -260,11 +274,13 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def on_search_begin(self):
         super().on_search_begin()
+        self._clock = progress.SearchClock(self.hypermodel.epochs)
         self.save()  # From here on, a killed search resumes instead of restarting.
         summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space(),
                                    budgeted=self.max_bytes is not None)
 
     def on_trial_end(self, trial):
+        self._clock.trial_ended()
         try:
             super().on_trial_end(trial)
         except fencing.TrialTaken as taken:  # Nothing of this run is kept.
