@@ -92,7 +92,7 @@ class TrialProgress:
         self.bar = None
         if _is_terminal(self.stream):
             self.bar = tqdm(total=epochs, file=self.stream, leave=False, desc=label,
-                            bar_format="{desc} {n_fmt}/{total_fmt} epochs {bar:10} {postfix}",
+                            bar_format="{desc} epoch {n_fmt}/{total_fmt} {bar:10}{postfix}",
                             dynamic_ncols=True, mininterval=0)
 
     def epoch_ended(self, epoch, mse, val_mse, sparsity):
