@@ -93,6 +93,7 @@ CASES = {
                                r"\(None,\), received 2 outputs of shapes \(None, 1\), "
                                r"\(None, 1\)\.$"),
     "max trials below 1": ({}, ["--max-trials", "0"], r"Expected --max-trials >= 1, received 0"),
+    "threads below 1": ({}, ["--threads", "0"], r"Expected --threads >= 1, received 0"),
     "epochs below 1": ({}, ["--epochs", "0"], r"Expected --epochs >= 1, received 0"),
     "epochs not a number": ({}, ["--epochs", "six"], r"--epochs: invalid int value: 'six'"),
     "export dir inside a file": ({"f": "x"}, ["--export-dir", "{tmp}/f/export"],

@@ -29,7 +29,7 @@ def regularized_search(tmp_path_factory):
     """One trial of a strongly L2-regularized model under a budget it cannot meet."""
     root = tmp_path_factory.mktemp("regularized")
     result = run_cli("search", *TINY, "--max-trials", "1", "--max-bytes", str(BUDGET),
-                     "--model", "score_models:regularized", "--directory",
+                     "--threads", "1", "--model", "score_models:regularized", "--directory",
                      str(root / "logs"), "--export-dir", str(root / "export"),
                      env=MODELS_ENV)
     record = json.loads((root / "logs" / "search" / "trial_0" / "record.json").read_text())

@@ -69,6 +69,9 @@ def _add_search_flags(parser):
         "(KERASTUNER_TUNER_ID); an id containing 'chief' makes the chief")
     add("--worker-timeout", type=float, default=SearchConfig.worker_timeout,
         help="chief: seconds without a worker heartbeat before its trial moves on")
+    add("--threads", type=int, metavar="N",
+        help="TensorFlow intra- and inter-op threads of this process (default: "
+        "TensorFlow's, one per core)")
     add("--distribution", choices=["mirrored"],
         help="train each trial under tf.distribute.MirroredStrategy (all local "
         "GPUs, or 2 logical CPU devices)")

@@ -95,9 +95,12 @@ class SearchConfig(TrainingConfig):
     max_mse_increase: float = 0.05
     max_bytes: int = None
     quiet: bool = False
+    threads: int = None
 
     def __post_init__(self):
         check_positive("max_trials", self.max_trials)
+        if self.threads is not None:
+            check_positive("threads", self.threads)
         super().__post_init__()
         if self.distribution not in (None, "mirrored"):
             raise InputError(f"Expected --distribution mirrored, received "

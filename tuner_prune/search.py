@@ -46,6 +46,19 @@ def check_builder(hypermodel, spec):
     models.check_output(model, hypermodel.n_features, f"--model {spec}")
 
 
+def set_threads(count):
+    """Limits TensorFlow to ``count`` intra-op and ``count`` inter-op threads.
+
+    Must run before TensorFlow runs its first operation; ``None`` keeps its
+    defaults (one thread per core in each pool).
+    """
+    import tensorflow as tf
+
+    if count is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+
+
 def mirrored_strategy(logical_cpus=2):
     """``MirroredStrategy`` over all local GPUs, else over logical CPU devices.
 
@@ -108,6 +121,7 @@ def run_search(plan):
         plan = resolve_search(plan)
     config, dataset = plan.config, plan.dataset
     mode = distribute.configure(config.oracle, config.tuner_id)
+    set_threads(config.threads)
     strategy = mirrored_strategy() if config.distribution == "mirrored" else None
     hypermodel = prepare(plan)
     check_builder(hypermodel, config.model)
