@@ -92,6 +92,17 @@ CASES = {
                                r"output of one value per row, shape \(None, 1\) or "
                                r"\(None,\), received 2 outputs of shapes \(None, 1\), "
                                r"\(None, 1\)\.$"),
+    "hp not a hyperparameter": ({}, ["--hp", "width=3"],
+                                r"Expected --hp names among the schedule's and the model's "
+                                r"hyperparameters \(the model's: kernel_initializer, "
+                                r"learning_rate\), received 'width'\.$"),
+    "article with a model": ({}, ["--article", "--model", "fault_models:two_outputs"],
+                             r"Expected --article \(the article's own model\) or --model, "
+                             r"received both"),
+    "frequency beyond the span": ({}, ["--begin-step", "10", "--end-step", "30",
+                                       "--frequency", "25"],
+                                  r"Expected frequency in \[1, 20\] \(the longest span "
+                                  r"end_step - begin_step\), received 25\.$"),
     "max trials below 1": ({}, ["--max-trials", "0"], r"Expected --max-trials >= 1, received 0"),
     "threads below 1": ({}, ["--threads", "0"], r"Expected --threads >= 1, received 0"),
     "epochs below 1": ({}, ["--epochs", "0"], r"Expected --epochs >= 1, received 0"),

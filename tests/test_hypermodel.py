@@ -8,9 +8,10 @@ import keras_tuner
 import numpy as np
 import pytest
 
+from tuner_prune.errors import InputError
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.measure import measure_sparsity
-from tuner_prune.space import ScheduleSpace
+from tuner_prune.space import Bound, ScheduleSpace
 from tuner_prune.tuner import PruningTuner
 from tuner_prune._keras import keras
 
@@ -99,3 +100,76 @@ def test_models_are_tf_keras_whatever_the_import_order(prelude):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300)
     assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+def declared_space(tmp_path, **kwargs):
+    """The oracle's space of a tuner over the built-in model (nothing trained)."""
+    hypermodel = PruningHyperModel(n_features=6, epochs=4, steps_per_epoch=6, **kwargs)
+    tuner = PruningTuner(hypermodel, max_trials=1, directory=str(tmp_path), verbose=False)
+    return {hp.name: hp for hp in tuner.oracle.get_space().space}
+
+
+def test_built_in_model_declares_initializer_and_learning_rate(tmp_path):
+    space = declared_space(tmp_path)
+    assert set(space) == {"final_sparsity", "power", "begin_step", "end_step",
+                          "kernel_initializer", "learning_rate"}
+    assert list(space["kernel_initializer"].values) == ["glorot_uniform", "he_normal"]
+    assert (space["learning_rate"].sampling, space["learning_rate"].min_value,
+            space["learning_rate"].max_value) == ("log", 5e-4, 3e-3)
+
+
+def test_the_trial_compiles_with_its_learning_rate_and_initializer():
+    hypermodel = PruningHyperModel(n_features=6, epochs=4, steps_per_epoch=6)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("learning_rate", 0.002)
+    hp.Fixed("kernel_initializer", "he_normal")
+    model = hypermodel.build(hp)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.002)
+    first = model.layers[0].layer
+    assert type(first.kernel_initializer).__name__ == "HeNormal"
+    default = PruningHyperModel(small_model, n_features=6, epochs=4, steps_per_epoch=6)
+    model = default.build(keras_tuner.HyperParameters())
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+
+
+def test_hp_fixes_and_bounds_the_models_own_hyperparameters(tmp_path):
+    space = declared_space(tmp_path, hyperparameters={
+        "kernel_initializer": "he_normal", "learning_rate": Bound(1e-3, 2e-3)})
+    assert isinstance(space["kernel_initializer"], keras_tuner.engine.hyperparameters.Fixed)
+    assert space["kernel_initializer"].value == "he_normal"
+    rate = space["learning_rate"]
+    assert (rate.min_value, rate.max_value, rate.sampling) == (1e-3, 2e-3, "log")
+
+
+def units_model(hp):
+    units = hp.Int("units", 8, 64, step=8)
+    return keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(units),
+                             keras.layers.Dense(1)])
+
+
+def test_hp_reaches_a_user_builder_and_a_searched_frequency_is_snapped():
+    hypermodel = PruningHyperModel(
+        units_model, n_features=6, epochs=10, steps_per_epoch=6,
+        space=ScheduleSpace.from_text(begin_step="10", end_step="37", frequency="4"),
+        hyperparameters={"units": 16})
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert model.layers[0].layer.units == 16
+    assert hp.values["frequency"] == 4
+    assert hypermodel.schedule(hp).frequency == 3  # 27 steps: the nearest divisor.
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"width": 3}, r"Expected --hp names among .*\(the model's: units\), received 'width'"),
+    ({"units": "many"}, r"Expected --hp units to be an integer, received 'many'"),
+])
+def test_hp_unknown_or_mistyped_is_refused(settings, message):
+    with pytest.raises(InputError, match=message):
+        PruningHyperModel(units_model, n_features=6, epochs=4, steps_per_epoch=6,
+                          hyperparameters=settings)
+
+
+def test_a_range_for_a_choice_is_refused():
+    with pytest.raises(InputError, match=r"kernel_initializer=VALUE .*Choice"):
+        PruningHyperModel(n_features=6, epochs=4, steps_per_epoch=6,
+                          hyperparameters={"kernel_initializer": Bound(1, 2)})

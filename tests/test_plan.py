@@ -103,3 +103,46 @@ def test_flag_defaults_are_the_config_defaults(command, config_class):
         assert set(args) - {"command", "verbose"} <= set(defaults)
         assert {name for name, value in args.items() if value is not None} >= {
             name for name, value in defaults.items() if value is not None}
+
+
+def test_hp_goes_to_the_schedule_or_the_model_and_article_fixes_the_model(tmp_path):
+    config = SearchConfig(**TINY, **folders(tmp_path), frequency="2:4",
+                          hp=["units=8:64", "power=2", "kernel_initializer=he_normal"])
+    plan = resolve_search(config)
+    assert plan.space.power == Bound(2.0, 2.0)
+    assert plan.space.frequency == Bound(2, 4)
+    assert plan.hyperparameters == {"units": Bound(8, 64),
+                                    "kernel_initializer": "he_normal"}
+    article = resolve_search(SearchConfig(**TINY, **folders(tmp_path), article=True))
+    assert article.hyperparameters == {"kernel_initializer": "he_normal",
+                                       "learning_rate": 1e-3}
+    sweep = resolve_sweep(SweepConfig(**TINY, out=str(tmp_path)))
+    assert sweep.hyperparameters == article.hyperparameters
+
+
+def test_hp_frequency_and_article_are_part_of_the_search_identity(tmp_path):
+    from tuner_prune import config as config_lib
+
+    data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
+    stored = SearchConfig(**TINY, **folders(tmp_path), hp=["b=1", "a=2"])
+    config_lib.store(stored, data)
+    same = SearchConfig(**TINY, **folders(tmp_path), hp=["a=2", "b=1"])
+    assert config_lib.differences(config_lib.load_stored(same.directory), same, data) == []
+    other = SearchConfig(**TINY, **folders(tmp_path), hp=["a=3", "b=1"], article=True,
+                         frequency="5")
+    assert [d.split(" ")[0] for d in config_lib.differences(
+        config_lib.load_stored(other.directory), other, data)] == [
+        "--frequency", "--hp", "--article"]
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(article=True, model="m:f"), r"Expected --article \(the article's own model\) "
+     r"or --model, received both \(--model m:f\)\."),
+    (dict(article=True, hp=["learning_rate=0.01"]), r"Expected --article \(which fixes "
+     r"kernel_initializer, learning_rate\) or --hp learning_rate, received both\."),
+    (dict(power="3", hp=["power=2"]), r"Expected --power or --hp power, received both\."),
+    (dict(hp=["units"]), r"Expected --hp NAME=VALUE or NAME=LO:HI, received 'units'\."),
+])
+def test_conflicting_hp_settings_are_refused(settings, message):
+    with pytest.raises(InputError, match=message):
+        SearchConfig(**TINY, **settings)

@@ -27,6 +27,23 @@ def test_aligned_frequency_lands_on_end_step(begin, end):
     assert plan.sparsity_at(end) == pytest.approx(0.9)
 
 
+def test_the_rule_picks_a_fine_frequency():
+    # The issue's span, 40 -> 280: 15 under the earlier rule, 14 % worse than 5.
+    assert schedule.aligned_frequency(40, 280) == 5
+    assert schedule.aligned_frequency(0, 241) == 1  # A prime span.
+    assert schedule.aligned_frequency(0, 48) == 3  # At least 16 updates.
+
+
+@pytest.mark.parametrize("begin,end,wanted,snapped", [
+    (40, 280, 15, 15), (40, 280, 7, 6), (40, 280, 9, 8), (0, 241, 10, 1),
+    (0, 12, 5, 4), (0, 12, 100, 12), (3, 4, 1, 1)])
+def test_a_searched_frequency_snaps_to_the_nearest_divisor(begin, end, wanted, snapped):
+    frequency = schedule.snap_frequency(begin, end, wanted)
+    assert frequency == snapped
+    plan = PruningSchedule(0.9, 3, begin, end, total_steps=end, frequency=frequency)
+    assert plan.sparsity_at(end) == pytest.approx(0.9)
+
+
 def test_default_frequency_misses_final_sparsity():
     # tfmot issue 601: 10 -> 60 at frequency 100 prunes only at step 10.
     plan = PruningSchedule(0.6, 3, 10, 60, total_steps=60, frequency=50)

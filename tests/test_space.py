@@ -4,7 +4,7 @@ import keras_tuner
 import pytest
 
 from tuner_prune import schedule
-from tuner_prune.space import Bound, ScheduleSpace, parse_bound
+from tuner_prune.space import Bound, ScheduleSpace, parse_bound, parse_hyperparameters
 
 
 def test_defaults_fit_inside_training_length():
@@ -49,8 +49,42 @@ def test_fixing_one_value_moves_the_other_default():
 
 
 def test_unknown_name_is_refused():
-    with pytest.raises(ValueError, match="frequency"):
-        ScheduleSpace.from_text(frequency="10")
+    with pytest.raises(ValueError, match="initial_sparsity"):
+        ScheduleSpace.from_text(initial_sparsity="0.1")
+
+
+def test_frequency_is_bounded_only_when_asked_and_by_the_longest_span():
+    assert ScheduleSpace().resolve(640, 8).frequency is None
+    space = ScheduleSpace.from_text(frequency="1:10").resolve(640, 8)
+    assert space.frequency == Bound(1, 10)
+    with pytest.raises(ValueError, match=r"Expected frequency in \[1, 20\].*received 21"):
+        ScheduleSpace.from_text(begin_step="10", end_step="30", frequency="21").resolve(
+            640, 8)
+    with pytest.raises(ValueError, match="frequency to be an integer"):
+        ScheduleSpace.from_text(frequency="2.5")
+
+
+def test_hp_settings_parse_to_values_and_bounds():
+    settings = parse_hyperparameters(["kernel_initializer=he_normal", "units=64:256",
+                                      "learning_rate=1e-4:1e-2", "dropout=0.5",
+                                      "batch_norm=true"])
+    assert settings == {"kernel_initializer": "he_normal", "units": Bound(64, 256),
+                        "learning_rate": Bound(1e-4, 1e-2), "dropout": 0.5,
+                        "batch_norm": True}
+    assert isinstance(settings["units"].low, int)
+    assert parse_hyperparameters(None) == {}
+
+
+@pytest.mark.parametrize("texts,message", [
+    (["units"], r"Expected --hp NAME=VALUE or NAME=LO:HI, received 'units'"),
+    (["=3"], "NAME=VALUE"),
+    (["units=1", "units=2"], "received 'units' twice"),
+    (["rate=nan"], "finite"),
+    (["units=9:3"], "LO <= HI"),
+])
+def test_bad_hp_settings_are_refused(texts, message):
+    with pytest.raises(ValueError, match=message):
+        parse_hyperparameters(texts)
 
 
 def test_hypermodel_declares_the_four_hyperparameters():

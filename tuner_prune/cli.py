@@ -47,7 +47,7 @@ def _add_data_and_training_flags(parser, defaults):
 
 def _add_search_flags(parser):
     from tuner_prune.config import SearchConfig
-    from tuner_prune.space import NAMES
+    from tuner_prune.space import FLAGS
 
     _add_data_and_training_flags(parser, SearchConfig)
     add = parser.add_argument
@@ -59,9 +59,16 @@ def _add_search_flags(parser):
     add("--overwrite", action="store_true", help="start over instead of resuming")
     add("--quiet", action="store_true", help="print only the final summary: no trial "
         "lines, no progress")
-    for name, kind in zip(NAMES, ("in [0, 1)", "> 0", "step", "step")):
+    for name, kind in zip(FLAGS[:4], ("in [0, 1)", "> 0", "step", "step")):
         add(f"--{name.replace('_', '-')}", metavar="VALUE|LO:HI",
             help=f"fix ({kind}) or bound this schedule hyperparameter")
+    add("--frequency", metavar="VALUE|LO:HI", help="fix or search the steps between "
+        "mask updates (each trial snaps it to a divisor of end_step - begin_step); "
+        "default: the largest such divisor <= 5, not searched")
+    add("--hp", action="append", metavar="NAME=VALUE|LO:HI",
+        help="fix or bound any hyperparameter, the model's included (repeatable)")
+    add("--article", action="store_true",
+        help="the article's own model and optimiser: he_normal first kernel, Adam 1e-3")
     add("--oracle", metavar="[HOST:]PORT",
         help="distributed search: the chief's address (KERASTUNER_ORACLE_IP/PORT); "
         "the chief listens on loopback unless HOST is given")

@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 
-from tuner_prune import data as data_lib, ownership, staging
+from tuner_prune import data as data_lib, models, ownership, staging
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
@@ -19,8 +19,8 @@ CONFIG_FILE = "tuner_prune.json"
 # data are compared by content (``Dataset.fingerprint``), not by path:
 # FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
 # sum that misses reordered values) for one stored before it.
-IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.NAMES, "model",
-            "block_size")
+IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.FLAGS, "model",
+            "block_size", "hp", "article")
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
 LEGACY_KEYS = ("rows", "features", "checksum")
@@ -85,6 +85,9 @@ class SearchConfig(TrainingConfig):
     power: str = None
     begin_step: str = None
     end_step: str = None
+    frequency: str = None
+    hp: list = None
+    article: bool = False
     oracle: str = None
     tuner_id: str = None
     distribution: str = None
@@ -110,11 +113,64 @@ class SearchConfig(TrainingConfig):
                              f"{self.worker_timeout!r}.")
         check_export_options(self.export_options)
         parse_block_size(self.block_size)
+        self.hp = sorted(self.hp) if self.hp else None  # Their order means nothing.
+        self.check_hyperparameters()
+
+    def check_hyperparameters(self):
+        """Checks ``--hp`` and ``--article`` as far as it can without the model.
+
+        Raises:
+            InputError: As ``schedule_texts`` and ``model_hyperparameters``.
+        """
+        _ = self.schedule_texts, self.model_hyperparameters
+
+    def _hp_texts(self):
+        """``--hp`` as ``{name: text}`` (its syntax checked)."""
+        space_lib.parse_hyperparameters(self.hp)
+        pairs = (text.partition("=") for text in self.hp or ())
+        return {name.strip(): text for name, _, text in pairs}
 
     @property
     def schedule_texts(self):
-        return {name: getattr(self, name)
-                for name in space_lib.NAMES}
+        """The schedule's ``VALUE|LO:HI`` texts: its own flags, or ``--hp`` with its names.
+
+        Raises:
+            InputError: One set both ways.
+        """
+        texts = {name: getattr(self, name) for name in space_lib.FLAGS}
+        for name, text in self._hp_texts().items():
+            if name not in texts:
+                continue
+            if texts[name] is not None:
+                flag = name.replace("_", "-")
+                raise InputError(f"Expected --{flag} or --hp {name}, received both.")
+            texts[name] = text
+        return texts
+
+    @property
+    def model_hyperparameters(self):
+        """The model's fixed or bounded hyperparameters: ``--hp`` and ``--article``.
+
+        Returns:
+            ``{name: value or space.Bound}``.
+
+        Raises:
+            InputError: ``--article`` with ``--model`` or with ``--hp`` of its names.
+        """
+        settings = {name: value for name, value in
+                    space_lib.parse_hyperparameters(self.hp).items()
+                    if name not in space_lib.FLAGS}
+        if not self.article:
+            return settings
+        if self.model:
+            raise InputError(f"Expected --article (the article's own model) or --model, "
+                             f"received both (--model {self.model}).")
+        both = sorted(set(settings) & set(models.ARTICLE))
+        if both:
+            raise InputError(f"Expected --article (which fixes "
+                             f"{', '.join(sorted(models.ARTICLE))}) or --hp {both[0]}, "
+                             f"received both.")
+        return {**settings, **models.ARTICLE}
 
     @property
     def export_options(self):

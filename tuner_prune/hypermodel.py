@@ -4,11 +4,12 @@ import functools
 
 import keras_tuner
 
-from tuner_prune import models, space as space_lib
+from tuner_prune import models, overrides, space as space_lib
 from tuner_prune._keras import keras, sparsity
-from tuner_prune.schedule import PruningSchedule
+from tuner_prune.schedule import PruningSchedule, snap_frequency
 
 MSE = "mse"  # The compiled metric; Keras logs it as ``mse`` and ``val_mse``.
+LEARNING_RATE = "learning_rate"  # A model's hyperparameter the compile uses.
 
 
 class PruningHyperModel(keras_tuner.HyperModel):
@@ -16,7 +17,9 @@ class PruningHyperModel(keras_tuner.HyperModel):
 
     Declares ``final_sparsity``, ``power`` (α), ``begin_step`` and ``end_step``,
     bounded by the training length so that every schedule reaches its final
-    sparsity before training ends.
+    sparsity before training ends, and ``frequency`` when the space fixes or
+    bounds it (each trial snaps it to a divisor of ``end_step - begin_step``).
+    A base model that declares ``learning_rate`` is compiled with it.
 
     Args:
         build_model: ``f(hp)`` returning an uncompiled tf_keras model; ``None``
@@ -29,7 +32,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
             already resolved for this training length (a ``Plan``'s) is used
             as it is.
         initial_sparsity: Sparsity at ``begin_step``.
-        learning_rate: Adam learning rate.
+        learning_rate: Adam learning rate of a model that declares none.
         block_size: tfmot's ``block_size``: ``(rows, columns)`` of the blocks
             of each 2-D kernel that are pruned together. A Dense kernel is
             ``(inputs, units)``, so ``(16, 1)`` prunes runs of 16 inputs of one
@@ -37,11 +40,18 @@ class PruningHyperModel(keras_tuner.HyperModel):
             (``(4, 1)``: its float32 1x4 kernel). A kernel with a dimension of 1
             (a ``Dense(1)`` output) is left dense, other kernels are pruned
             unstructured (tfmot pools blocks of 2-D kernels only).
+        hyperparameters: ``{name: value or space.Bound}`` fixing or bounding
+            hyperparameters the base model declares (``--hp``); checked
+            against them by building the base model once.
+
+    Raises:
+        InputError: A bad ``space``, or a ``hyperparameters`` name the base
+            model does not declare (or a value of the wrong type).
     """
 
     def __init__(self, build_model=None, *, n_features, epochs, steps_per_epoch,
                  space=None, initial_sparsity=0.0, learning_rate=1e-3,
-                 block_size=(1, 1), name="pruning_hypermodel"):
+                 block_size=(1, 1), hyperparameters=None, name="pruning_hypermodel"):
         super().__init__(name=name)
         self.build_model = build_model
         self.n_features = n_features
@@ -53,34 +63,63 @@ class PruningHyperModel(keras_tuner.HyperModel):
         self.block_size = block_size
         self.bounds = (space or space_lib.ScheduleSpace()).resolve(
             self.total_steps, steps_per_epoch)
+        self.hyperparameters = dict(hyperparameters or {})
+        self.overrides = (overrides.prepare(self.hyperparameters, self.model_space())
+                          if self.hyperparameters else [])
 
     @property
     def total_steps(self):
         return self.epochs * self.steps_per_epoch
 
+    def model_space(self):
+        """``{name: hyperparameter}`` the base model declares; ``None`` if it raises."""
+        hp = keras_tuner.HyperParameters()
+        schedule_names = set(self.declare_schedule(hp))
+        try:
+            self.build_base(hp)
+        except Exception:  # A builder that raises fails its trials instead.
+            return None
+        return {p.name: p for p in hp.space if p.name not in schedule_names}
+
+    def declare(self, hp):
+        """Declares the schedule and the ``hyperparameters`` overrides; returns
+        the schedule's values."""
+        values = self.declare_schedule(hp)
+        overrides.declare(hp, self.overrides)
+        return values
+
     def declare_schedule(self, hp):
-        """Declares the four schedule hyperparameters and returns their values."""
+        """Declares the schedule hyperparameters and returns their values."""
         values = {}
-        for name in space_lib.NAMES:
+        for name in space_lib.FLAGS:
             bound = getattr(self.bounds, name)
+            if bound is None:  # An unbounded frequency: the rule picks it.
+                continue
             if bound.fixed:
                 values[name] = hp.Fixed(name, bound.low)
-            elif name.endswith("_step"):
+            elif name in space_lib.INTEGERS:
                 values[name] = hp.Int(name, int(bound.low), int(bound.high))
             else:
                 values[name] = hp.Float(name, bound.low, bound.high)
         return values
 
     def schedule(self, hp):
-        """The ``PruningSchedule`` a trial with hyperparameters ``hp`` trains with."""
-        values = self.declare_schedule(hp)
+        """The ``PruningSchedule`` a trial with hyperparameters ``hp`` trains with.
+
+        A searched or fixed ``frequency`` is snapped to the nearest divisor of
+        ``end_step - begin_step``; ``PruningSchedule.frequency`` is the one used.
+        """
+        values = self.declare(hp)
+        begin, end = int(values["begin_step"]), int(values["end_step"])
+        wanted = values.get(space_lib.FREQUENCY)
         return PruningSchedule(
             final_sparsity=float(values["final_sparsity"]),
             power=float(values["power"]),
-            begin_step=int(values["begin_step"]),
-            end_step=int(values["end_step"]),
+            begin_step=begin,
+            end_step=end,
             total_steps=self.total_steps,
             initial_sparsity=self.initial_sparsity,
+            frequency=None if wanted is None else snap_frequency(begin, end, int(wanted)),
         )
 
     def build_base(self, hp):
@@ -113,7 +152,8 @@ class PruningHyperModel(keras_tuner.HyperModel):
         else:
             model = keras.models.clone_model(base, clone_function=functools.partial(
                 self._prune_in_blocks, schedule=tfmot_schedule))
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+        learning_rate = float(hp.values.get(LEARNING_RATE, self.learning_rate))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                       loss="mse", metrics=[keras.metrics.MeanSquaredError(name=MSE)])
         return model
 

@@ -13,11 +13,26 @@ class BuilderError(InputError):
     """A ``--model`` builder that cannot be imported or does not build a model."""
 
 
+# The built-in model's own hyperparameters. Measured on the built-in workload
+# (seed 0, 80 epochs, final sparsity 0.9, power 3, pruning steps 40 -> 280):
+# a glorot_uniform first kernel ended at 0.00097 validation MSE, the article's
+# he_normal at 0.00177; Adam at 3e-4 at 0.029, 1e-3 at 0.00177, 3e-3 at 0.0023.
+INITIALIZERS = ("glorot_uniform", "he_normal")
+LEARNING_RATES = (5e-4, 3e-3)
+# ``--article``: the article's exact model and optimiser.
+ARTICLE = {"kernel_initializer": "he_normal", "learning_rate": 1e-3}
+
+
 def article_mlp(hp, n_features):
-    """The article's MLP: Dense(1024, he_normal), ReLU, Dense(1024), ReLU, Dense(1).
+    """The article's MLP: Dense(1024), ReLU, Dense(1024), ReLU, Dense(1).
+
+    Declares ``kernel_initializer`` (of the first layer, ``INITIALIZERS``) and
+    ``learning_rate`` (Adam's, on a log scale in ``LEARNING_RATES``), which
+    ``PruningHyperModel`` compiles with; fixing them to ``ARTICLE`` gives the
+    article's model and optimiser.
 
     Args:
-        hp: Unused; the schedule hyperparameters are declared by the HyperModel.
+        hp: The trial's ``HyperParameters``.
         n_features: Width of the input.
 
     Returns:
@@ -25,10 +40,11 @@ def article_mlp(hp, n_features):
     """
     from tuner_prune._keras import keras
 
-    del hp
+    initializer = hp.Choice("kernel_initializer", list(INITIALIZERS))
+    hp.Float("learning_rate", *LEARNING_RATES, sampling="log")
     return keras.Sequential([
         keras.Input(shape=(n_features,)),
-        keras.layers.Dense(1024, kernel_initializer="he_normal"),
+        keras.layers.Dense(1024, kernel_initializer=initializer),
         keras.layers.ReLU(),
         keras.layers.Dense(1024),
         keras.layers.ReLU(),

@@ -25,6 +25,9 @@ class Plan:
         steps_per_epoch: Optimizer steps in one epoch over the training split.
         export_options: ``export_model``'s options choosing ``model.tflite``;
             ``None`` for a sweep.
+        hyperparameters: The model's hyperparameters fixed or bounded
+            (``{name: value or Bound}``, ``--hp`` and ``--article``; a sweep's
+            are the article's), checked against the model when it is built.
     """
 
     config: object
@@ -34,6 +37,7 @@ class Plan:
     block_size: tuple
     steps_per_epoch: int
     export_options: dict = None
+    hyperparameters: dict = None
 
     @property
     def total_steps(self):
@@ -70,7 +74,7 @@ def resolve_search(config):
     config_lib.check_resumable(config, dataset.fingerprint())
     return Plan(config, dataset, resolved, import_builder(config),
                 config_lib.parse_block_size(config.block_size), per_epoch,
-                config.export_options)
+                config.export_options, config.model_hyperparameters)
 
 
 def resolve_sweep(config):
@@ -78,7 +82,8 @@ def resolve_sweep(config):
 
     The space fixes ``power``, ``begin_step`` and ``end_step`` (by default
     ``config.schedule_steps``) and bounds ``final_sparsity`` by the sweep's
-    sparsities; each run fixes one of them.
+    sparsities; each run fixes one of them. The built-in model is the
+    article's (``models.ARTICLE``).
 
     Args:
         config: A ``SweepConfig``.
@@ -99,7 +104,7 @@ def resolve_sweep(config):
                           power=Bound(config.power, config.power),
                           begin_step=Bound(begin, begin), end_step=Bound(end, end))
     return Plan(config, dataset, space.resolve(total, per_epoch), builder, (1, 1),
-                per_epoch)
+                per_epoch, hyperparameters={} if builder else dict(models.ARTICLE))
 
 
 def load_data(config):

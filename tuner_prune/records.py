@@ -78,8 +78,9 @@ def write_record(path, trial_id, hyperparameters, record):
 def read_trials(directory, project=PROJECT):
     """One row per trial of the search in ``directory``, in folder order.
 
-    A row has the ``FIELDS``: the trial's id and status, its schedule, and
-    the ``RECORDED`` figures of its ``record.json``, which are ``None`` unless
+    A row has the ``FIELDS``: the trial's id and status, its schedule, its
+    other hyperparameters (``frequency`` when searched, the model's), and the
+    ``RECORDED`` figures of its ``record.json``, which are ``None`` unless
     the trial completed.
 
     Raises:
@@ -101,6 +102,7 @@ def _row(folder):
     completed = trial["status"] == COMPLETED
     row = {"trial_id": trial["trial_id"], "status": trial["status"]}
     row.update({name: values.get(name) for name in SCHEDULE})
+    row.update({name: value for name, value in values.items() if name not in FIELDS})
     row.update({name: record.get(name) if completed else None for name in RECORDED})
     return row
 

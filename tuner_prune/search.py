@@ -22,6 +22,7 @@ def prepare(plan):
         steps_per_epoch=plan.steps_per_epoch,
         space=plan.space,
         block_size=plan.block_size,
+        hyperparameters=plan.hyperparameters,
     )
 
 

@@ -1,8 +1,10 @@
-"""Bounds of the four schedule hyperparameters, free of Keras.
+"""Bounds of the schedule hyperparameters and ``--hp`` settings, free of Keras.
 
 A user may fix any of ``final_sparsity``, ``power``, ``begin_step`` and
 ``end_step`` or narrow its range; the defaults are derived from the real
 training length so that every schedule in the space reaches its final sparsity.
+The pruning ``frequency`` is a hyperparameter only when fixed or bounded;
+otherwise ``schedule.aligned_frequency`` picks it.
 """
 
 import dataclasses
@@ -12,6 +14,9 @@ from tuner_prune import schedule as schedule_lib
 from tuner_prune.errors import InputError
 
 NAMES = ("final_sparsity", "power", "begin_step", "end_step")
+FREQUENCY = "frequency"
+FLAGS = (*NAMES, FREQUENCY)  # The schedule's own flags.
+INTEGERS = ("begin_step", "end_step", FREQUENCY)
 DEFAULT_FINAL_SPARSITY = (0.5, 0.98)
 DEFAULT_POWER = (1.0, 6.0)
 
@@ -77,17 +82,18 @@ class ScheduleSpace:
     power: Bound = None
     begin_step: Bound = None
     end_step: Bound = None
+    frequency: Bound = None
     resolved_for: tuple = None
 
     @classmethod
     def from_text(cls, **texts):
         """Builds a space from ``VALUE`` / ``LO:HI`` strings keyed by name."""
-        unknown = set(texts) - set(NAMES)
+        unknown = set(texts) - set(FLAGS)
         if unknown:
-            raise InputError(f"Expected keys among {NAMES}, received {sorted(unknown)}.")
+            raise InputError(f"Expected keys among {FLAGS}, received {sorted(unknown)}.")
         return cls(**{
-            name: parse_bound(texts.get(name), name, integer=name.endswith("_step"))
-            for name in NAMES
+            name: parse_bound(texts.get(name), name, integer=name in INTEGERS)
+            for name in FLAGS
         })
 
     def resolve(self, total_steps, steps_per_epoch):
@@ -98,8 +104,9 @@ class ScheduleSpace:
             steps_per_epoch: Optimizer steps in one epoch.
 
         Returns:
-            A ``ScheduleSpace`` whose four bounds are all set: this one if it
-            was already resolved for this training length.
+            A ``ScheduleSpace`` whose four bounds are all set (``frequency``
+            stays as given): this one if it was already resolved for this
+            training length.
 
         Raises:
             InputError: A bound is impossible; the message names it.
@@ -118,6 +125,7 @@ class ScheduleSpace:
             power=self.power or Bound(*DEFAULT_POWER),
             begin_step=begin,
             end_step=end,
+            frequency=self.frequency,
             resolved_for=(total_steps, steps_per_epoch),
         )
         resolved._check(total_steps, latest_end)
@@ -157,3 +165,60 @@ class ScheduleSpace:
                 f"{total_steps - latest_end}), received {self.end_step.as_text()}; "
                 f"lower it or add epochs."
             )
+        self._check_frequency()
+
+    def _check_frequency(self):
+        frequency = self.frequency
+        if frequency is None:
+            return
+        longest = self.end_step.high - self.begin_step.low
+        if frequency.low < 1 or frequency.high > longest:
+            raise InputError(
+                f"Expected frequency in [1, {longest}] (the longest span end_step - "
+                f"begin_step), received {frequency.as_text()}.")
+
+
+def parse_value(text):
+    """``--hp``'s ``VALUE``: an int, a float, ``true``/``false``, else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        if not math.isfinite(value):
+            raise InputError(f"Expected --hp values to be finite, received {text!r}.")
+        return value
+    return text
+
+
+def parse_hyperparameters(texts):
+    """Parses repeated ``--hp NAME=VALUE|LO:HI`` into ``{name: value or Bound}``.
+
+    A ``LO:HI`` of two numbers is a ``Bound`` (of ints when both are ints);
+    anything else is one fixed value (``parse_value``).
+
+    Raises:
+        InputError: Not ``NAME=...``, or a name given twice.
+    """
+    settings = {}
+    for text in texts or ():
+        name, equals, value = str(text).partition("=")
+        name = name.strip()
+        if not equals or not name or not value:
+            raise InputError(f"Expected --hp NAME=VALUE or NAME=LO:HI, received {text!r}.")
+        if name in settings:
+            raise InputError(f"Expected each --hp name once, received {name!r} twice.")
+        settings[name] = _parse_setting(name, value)
+    return settings
+
+
+def _parse_setting(name, text):
+    parts = text.split(":")
+    if len(parts) == 2 and all(isinstance(parse_value(p), (int, float)) and
+                               not isinstance(parse_value(p), bool) for p in parts):
+        integer = all(isinstance(parse_value(p), int) for p in parts)
+        return parse_bound(text, name, integer=integer)
+    return parse_value(text)

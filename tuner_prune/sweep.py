@@ -126,7 +126,8 @@ def train_one(plan, final_sparsity, repeat):
                                 final_sparsity=Bound(final_sparsity, final_sparsity))
     hypermodel = PruningHyperModel(plan.builder, n_features=dataset.n_features,
                                    epochs=config.epochs,
-                                   steps_per_epoch=plan.steps_per_epoch, space=space)
+                                   steps_per_epoch=plan.steps_per_epoch, space=space,
+                                   hyperparameters=plan.hyperparameters)
     with tempfile.TemporaryDirectory(dir=config.out) as folder:
         tuner = PruningTuner(hypermodel, max_trials=1, seed=config.seed + 1000 * repeat,
                              directory=folder, verbose=False)

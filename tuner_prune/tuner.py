@@ -107,7 +107,7 @@ class PruningTuner(base_tuner.BaseTuner):
         # A user builder that raises must fail its trials, not the tuner's
         # construction; when it builds, its own hyperparameters join the space.
         hp = self.oracle.get_space()
-        self.hypermodel.declare_schedule(hp)
+        self.hypermodel.declare(hp)
         try:
             self.hypermodel.build_base(hp)
         except Exception:  # Reported by each trial instead.

@@ -1,0 +1,83 @@
+"""``--hp``: fixing or bounding the hyperparameters a model builder declares.
+
+An override is declared in a trial's ``HyperParameters`` before the builder
+runs; keras-tuner then hands the builder's own ``hp.Choice(name, ...)`` (or
+``Int``, ``Float``, ...) the override's value instead of declaring it again.
+"""
+
+from keras_tuner.engine import hyperparameters as kt_hp
+
+from tuner_prune.errors import InputError
+from tuner_prune.space import Bound
+
+
+def prepare(settings, declared):
+    """The keras-tuner hyperparameters that fix or bound ``settings``.
+
+    Args:
+        settings: ``{name: value or Bound}`` (``space.parse_hyperparameters``).
+        declared: ``{name: hyperparameter}`` the builder declares, or ``None``
+            when it is unknown (a builder that raises): then every name is
+            accepted and a range is an ``Int`` when both ends are ints.
+
+    Returns:
+        One keras-tuner hyperparameter per setting, to ``declare`` first.
+
+    Raises:
+        InputError: A name the builder does not declare, a value of the wrong
+            type, or a range for a hyperparameter that has none.
+    """
+    if declared is not None:
+        unknown = sorted(set(settings) - set(declared))
+        if unknown:
+            known = ", ".join(sorted(declared)) or "none"
+            raise InputError(f"Expected --hp names among the schedule's and the "
+                             f"model's hyperparameters (the model's: {known}), "
+                             f"received {unknown[0]!r}.")
+    return [_override(name, setting, (declared or {}).get(name))
+            for name, setting in settings.items()]
+
+
+def declare(hp, overrides):
+    """Declares ``overrides`` (from ``prepare``) in ``hp``; a name already there stays."""
+    for override in overrides:
+        hp._retrieve(override)
+
+
+def _override(name, setting, declared):
+    if isinstance(setting, Bound) and setting.fixed:
+        setting = setting.low
+    if not isinstance(setting, Bound):
+        return kt_hp.Fixed(name, _typed(name, setting, declared))
+    integer = isinstance(declared, kt_hp.Int) or (
+        declared is None and isinstance(setting.low, int))
+    if not integer and declared is not None and not isinstance(declared, kt_hp.Float):
+        raise InputError(f"Expected --hp {name}=VALUE ({name} is a "
+                         f"{type(declared).__name__}), received the range "
+                         f"{setting.as_text()}.")
+    low, high = (_typed(name, value, declared) for value in (setting.low, setting.high))
+    sampling = getattr(declared, "sampling", "linear")
+    if sampling in ("log", "reverse_log") and low <= 0:
+        raise InputError(f"Expected --hp {name} range above 0 ({name} is sampled on a "
+                         f"log scale), received {setting.as_text()}.")
+    kind = kt_hp.Int if integer else kt_hp.Float
+    return kind(name, low, high, step=getattr(declared, "step", None), sampling=sampling)
+
+
+def _typed(name, value, declared):
+    """``value`` as the declared hyperparameter's type."""
+    if isinstance(declared, kt_hp.Choice):
+        matches = [choice for choice in declared.values if str(choice) == str(value)]
+        return matches[0] if matches else value
+    if isinstance(declared, kt_hp.Boolean) and not isinstance(value, bool):
+        raise InputError(f"Expected --hp {name}=true or false, received {value!r}.")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(declared, kt_hp.Int) and not (number and float(value).is_integer()):
+        raise InputError(f"Expected --hp {name} to be an integer, received {value!r}.")
+    if isinstance(declared, kt_hp.Int):
+        return int(value)
+    if isinstance(declared, kt_hp.Float) and not number:
+        raise InputError(f"Expected --hp {name} to be a number, received {value!r}.")
+    if isinstance(declared, kt_hp.Float):
+        return float(value)
+    return value
