@@ -30,10 +30,13 @@ class DataError(InputError):
 class Dataset:
     """Raw train / validation / test splits and the training-split scaling.
 
-    ``x_scale`` and ``y_scale`` are the largest absolute values of each feature
-    and of the target over the training split (1 where that is 0), as the
-    article scales its data. ``columns`` are the CSV names of the columns of
-    ``x`` in order, then the target's; ``None`` for ``.npz`` and built-in data.
+    ``x`` holds one row per sample of any shape: ``(rows, features)`` for
+    flat rows, ``(rows, ..., channels)`` for images or sequences. ``x_scale``
+    and ``y_scale`` are the largest absolute values of each feature (of each
+    channel, the last axis, for N-d rows) and of the target over the training
+    split (1 where that is 0), as the article scales its data. ``columns`` are
+    the CSV names of the columns of ``x`` in order, then the target's; ``None``
+    for ``.npz`` and built-in data.
     """
 
     x_train: np.ndarray
@@ -48,8 +51,14 @@ class Dataset:
     columns: tuple = None
 
     @property
+    def input_shape(self):
+        """Shape of one row of ``x``: ``(features,)``, or for example ``(8, 8, 1)``."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
     def n_features(self):
-        return self.x_train.shape[1]
+        """Values in one row of ``x``: its width for flat rows."""
+        return int(np.prod(self.input_shape))
 
     def scale_x(self, x):
         return (x / self.x_scale).astype(np.float32)
@@ -67,8 +76,9 @@ class Dataset:
 
         ``sha256`` hashes the float32 values of every split, as loaded (before
         scaling), with the column names: it changes when any value, the order
-        of the columns or the target changes. ``checksum``, a plain sum, is
-        only there to check searches stored before the hash.
+        of the columns or the target changes. ``features`` is the width of
+        flat rows, the row shape as a list for N-d rows. ``checksum``, a plain
+        sum, is only there to check searches stored before the hash.
         """
         digest = hashlib.sha256(repr(self.columns).encode())
         for split in ("train", "val", "test"):
@@ -77,9 +87,13 @@ class Dataset:
                 digest.update(repr(values.shape).encode())
                 digest.update(values.tobytes())
         return {"source": self.source, "rows": [len(self.x_train), len(self.x_val),
-                len(self.x_test)], "features": self.n_features,
+                len(self.x_test)], "features": self._features(),
                 "columns": None if self.columns is None else list(self.columns),
                 "sha256": digest.hexdigest(), "checksum": self._checksum()}
+
+    def _features(self):
+        shape = self.input_shape
+        return self.n_features if len(shape) == 1 else list(shape)
 
     def _checksum(self):
         parts = [self.x_train, self.y_train, self.x_val, self.y_val]
@@ -104,7 +118,7 @@ def load_arrays(path, target=None):
 
     Args:
         path: File to read. CSV: a header row and numeric columns. NPZ: arrays
-            ``x`` (rows x features) and ``y`` (rows); never unpickled.
+            ``x`` (rows, ...) of any row shape and ``y`` (rows); never unpickled.
         target: CSV column holding the target; the last column by default.
 
     Returns:
@@ -254,7 +268,10 @@ def _read_npz(path):
     if x.ndim == 0 or y.ndim == 0:
         raise DataError(f"{path}: Expected arrays with one row per sample, received x "
                         f"of shape {x.shape}, y of shape {y.shape}.")
-    x = x.reshape(len(x), -1) if x.ndim != 2 else x
+    if 0 in x.shape[1:]:
+        raise DataError(f"{path}: Expected x with at least one value per row, received "
+                        f"x of shape {x.shape}.")
+    x = x.reshape(len(x), 1) if x.ndim == 1 else x
     y = y.reshape(-1) if y.ndim > 1 and y.size == len(y) else y
     if y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{path}: Expected y with one value per row of x ({len(x)} rows), "
@@ -287,11 +304,16 @@ def split_dataset(x, y, seed=0, source="built-in", columns=None):
     n_test = max(1, round(TEST_FRACTION * rows))
     n_val = max(1, round(VALIDATION_FRACTION * rows))
     test, val, train = np.split(order, [n_test, n_test + n_val])
-    x_scale = np.abs(x[train]).max(axis=0)
+    x_scale = channel_scale(x[train])
     x_scale[x_scale == 0] = 1.0
     y_scale = float(np.abs(y[train]).max()) or 1.0
     return Dataset(x[train], y[train], x[val], y[val], x[test], y[test],
                    x_scale.astype(np.float32), y_scale, source, columns)
+
+
+def channel_scale(x):
+    """Largest absolute value of each feature (flat rows) or channel (last axis)."""
+    return np.abs(x).reshape(-1, x.shape[-1]).max(axis=0)
 
 
 def load_dataset(path=None, target=None, seed=0, n_samples=N_SAMPLES,

@@ -1,6 +1,7 @@
 """``PruningHyperModel``: a base model plus a searched tfmot pruning schedule."""
 
 import functools
+import math
 
 import keras_tuner
 
@@ -23,9 +24,12 @@ class PruningHyperModel(keras_tuner.HyperModel):
 
     Args:
         build_model: ``f(hp)`` returning an uncompiled tf_keras model; ``None``
-            builds the article's MLP over ``n_features`` inputs.
-        n_features: Input width (used by the default builder and to build
-            models that do not declare their input).
+            builds the article's MLP over ``n_features`` inputs (after a
+            ``Flatten`` for N-d rows).
+        n_features: Input width of flat rows; give it or ``input_shape``.
+        input_shape: Shape of one row, ``(n_features,)`` by default; for
+            example ``(8, 8, 1)`` for images. Used by the default builder and
+            to build models that do not declare their input.
         epochs: Epochs of one trial.
         steps_per_epoch: Optimizer steps per epoch.
         space: A ``ScheduleSpace`` fixing or narrowing hyperparameters; one
@@ -49,12 +53,15 @@ class PruningHyperModel(keras_tuner.HyperModel):
             model does not declare (or a value of the wrong type).
     """
 
-    def __init__(self, build_model=None, *, n_features, epochs, steps_per_epoch,
-                 space=None, initial_sparsity=0.0, learning_rate=1e-3,
+    def __init__(self, build_model=None, *, n_features=None, input_shape=None, epochs,
+                 steps_per_epoch, space=None, initial_sparsity=0.0, learning_rate=1e-3,
                  block_size=(1, 1), hyperparameters=None, name="pruning_hypermodel"):
         super().__init__(name=name)
         self.build_model = build_model
-        self.n_features = n_features
+        if input_shape is None and n_features is None:
+            raise TypeError("PruningHyperModel needs n_features or input_shape")
+        self.input_shape = tuple(input_shape) if input_shape is not None else (n_features,)
+        self.n_features = math.prod(self.input_shape)
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.space = space
@@ -124,12 +131,19 @@ class PruningHyperModel(keras_tuner.HyperModel):
 
     def build_base(self, hp):
         """The user's (or the default) base model, checked and built."""
-        builder = self.build_model or functools.partial(
-            models.article_mlp, n_features=self.n_features)
+        builder = self.build_model or self.default_model
         model = models.check_model(builder(hp), "model builder")
         if not model.built:
-            model.build((None, self.n_features))
+            model.build((None, *self.input_shape))
         return model
+
+    def default_model(self, hp):
+        """The article's MLP over the rows, flattened first when they are N-d."""
+        mlp = models.article_mlp(hp, self.n_features)
+        if len(self.input_shape) == 1:
+            return mlp
+        return keras.Sequential([keras.Input(shape=self.input_shape),
+                                 keras.layers.Flatten(), *mlp.layers])
 
     def build(self, hp):
         """A compiled, pruning-wrapped tf_keras model for ``hp``.

@@ -41,20 +41,21 @@ def model_mse(model, x, y, target_scale=1.0):
     return mse(model.predict(x, verbose=0), y, target_scale)
 
 
-def trial_tflite_bytes(pruned_model, input_scale, target_scale):
+def trial_tflite_bytes(pruned_model, input_scale, target_scale, input_shape=None):
     """Bytes of a trial's ``sparse_float32`` TFLite model, checked in LiteRT.
 
     This variant is exact and always loads, so the file an export chooses by
-    bytes (the smallest that qualifies) is never larger.
+    bytes (the smallest that qualifies) is never larger. ``input_shape`` is
+    the shape of one raw row (``(len(input_scale),)`` by default).
 
     Raises:
         RuntimeError: The converted model does not run in LiteRT.
     """
-    model = scaled_model(pruned_model, input_scale, target_scale)
+    model = scaled_model(pruned_model, input_scale, target_scale, input_shape)
     variant = next(v for v in tflite.VARIANTS if v.name == TRIAL_VARIANT)
     with tempfile.TemporaryDirectory() as folder:
         with contextlib.redirect_stdout(io.StringIO()):
             model.export(folder)
         content = tflite.convert(folder, variant)
-    tflite.predict(content, np.zeros((1, len(input_scale)), np.float32))
+    tflite.predict(content, np.zeros((1, *model.input_shape[1:]), np.float32))
     return len(content)

@@ -87,7 +87,8 @@ def check_model(model, where):
 
 
 def output_shapes(model, n_features):
-    """Shapes of ``model``'s outputs for a batch of ``n_features``-wide rows.
+    """Shapes of ``model``'s outputs for a batch of ``n_features``-wide rows
+    (or rows of the shape ``n_features`` when it is a tuple).
 
     Returns:
         One tuple per output (``None`` for the batch), or ``None`` when the
@@ -98,7 +99,8 @@ def output_shapes(model, n_features):
     from tuner_prune._keras import keras
 
     try:
-        outputs = model(keras.Input(shape=(n_features,)))
+        shape = tuple(n_features) if isinstance(n_features, tuple) else (n_features,)
+        outputs = model(keras.Input(shape=shape))
     except Exception:  # Any failure of user code; reported per trial instead.
         return None
     return [(None, *tensor.shape.as_list()[1:]) for tensor in tf.nest.flatten(outputs)]

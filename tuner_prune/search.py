@@ -14,10 +14,10 @@ from tuner_prune.tuner import PruningTuner
 
 
 def prepare(plan):
-    """The hypermodel of a ``Plan``: its builder, data width, schedule space."""
+    """The hypermodel of a ``Plan``: its builder, row shape, schedule space."""
     return PruningHyperModel(
         plan.builder,
-        n_features=plan.dataset.n_features,
+        input_shape=plan.dataset.input_shape,
         epochs=plan.config.epochs,
         steps_per_epoch=plan.steps_per_epoch,
         space=plan.space,
@@ -28,7 +28,8 @@ def prepare(plan):
 
 def check_builder(hypermodel, spec):
     """Fails early if ``--model`` returns something other than a tf_keras model
-    over the data's features that predicts one value per row.
+    over the data's rows (their width, or their shape when N-d) that predicts
+    one value per row.
 
     A builder that raises is left to fail its trials, with the reason recorded.
     """
@@ -39,12 +40,26 @@ def check_builder(hypermodel, spec):
     except Exception:  # Reported per trial instead.
         return
     models.check_model(model, f"--model {spec}")
-    width = model.input_shape[-1] if model.built else None
-    if width not in (None, hypermodel.n_features):
+    _check_input(model, hypermodel.input_shape, spec)
+    models.check_output(model, hypermodel.input_shape, f"--model {spec}")
+
+
+def _check_input(model, shape, spec):
+    """Raises ``BuilderError`` unless ``model`` takes rows of ``shape`` (``None`` fits any)."""
+    if not model.built:
+        return
+    if len(shape) == 1:
+        if model.input_shape[-1] not in (None, shape[0]):
+            raise models.BuilderError(
+                f"--model {spec}: Expected a model taking {shape[0]} features, "
+                f"received one with input shape {model.input_shape}.")
+        return
+    taken = tuple(model.input_shape)[1:]
+    if len(taken) != len(shape) or any(d not in (None, s) for d, s in zip(taken, shape)):
         raise models.BuilderError(
-            f"--model {spec}: Expected a model taking {hypermodel.n_features} features, "
-            f"received one with input shape {model.input_shape}.")
-    models.check_output(model, hypermodel.n_features, f"--model {spec}")
+            f"--model {spec}: Expected a model taking rows of shape {shape} "
+            f"(input shape {(None, *shape)}), received one with input shape "
+            f"{model.input_shape}.")
 
 
 def set_threads(count):

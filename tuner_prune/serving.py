@@ -6,7 +6,10 @@ from tuner_prune._keras import keras, sparsity
 
 
 class Scale(keras.layers.Layer):
-    """Multiplies its input by a fixed vector (the baked-in data scaling)."""
+    """Multiplies its input by a fixed vector along the last axis (the baked-in scaling).
+
+    One factor per feature of flat rows, per channel of image or sequence rows.
+    """
 
     def __init__(self, factor, **kwargs):
         super().__init__(trainable=False, **kwargs)
@@ -23,14 +26,27 @@ class Scale(keras.layers.Layer):
 
 
 def serving_model(pruned_model, dataset):
-    """Stripped model that takes raw features and predicts in target units."""
-    return scaled_model(pruned_model, 1.0 / dataset.x_scale, dataset.y_scale)
+    """Stripped model that takes raw rows of the data's shape and predicts in target units."""
+    return scaled_model(pruned_model, 1.0 / dataset.x_scale, dataset.y_scale,
+                        dataset.input_shape)
 
 
-def scaled_model(pruned_model, input_scale, target_scale):
-    """Stripped model between fixed input and output multipliers."""
+def scaled_model(pruned_model, input_scale, target_scale, input_shape=None):
+    """Stripped model between fixed input and output multipliers.
+
+    Args:
+        pruned_model: The pruning-wrapped model.
+        input_scale: Factors from raw rows to the model's input, one per
+            feature (flat rows) or per channel (the last axis).
+        target_scale: Factor from the model's output to target units.
+        input_shape: Shape of one raw row; ``(len(input_scale),)`` by default.
+
+    Returns:
+        A tf_keras model whose input ``features`` is ``(batch, *input_shape)``.
+    """
     stripped = sparsity.strip_pruning(pruned_model)
-    features = keras.Input(shape=(len(input_scale),), name="features")
+    shape = tuple(input_shape) if input_shape is not None else (len(input_scale),)
+    features = keras.Input(shape=shape, name="features")
     scaled = Scale(input_scale, name="scale_features")(features)
     prediction = Scale([target_scale], name="scale_target")(stripped(scaled))
     return keras.Model(features, prediction, name="tuner_prune_model")

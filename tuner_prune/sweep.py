@@ -124,7 +124,7 @@ def train_one(plan, final_sparsity, repeat):
     # Still resolved: the plan's bound covers every sparsity of the sweep.
     space = dataclasses.replace(plan.space,
                                 final_sparsity=Bound(final_sparsity, final_sparsity))
-    hypermodel = PruningHyperModel(plan.builder, n_features=dataset.n_features,
+    hypermodel = PruningHyperModel(plan.builder, input_shape=dataset.input_shape,
                                    epochs=config.epochs,
                                    steps_per_epoch=plan.steps_per_epoch, space=space,
                                    hyperparameters=plan.hyperparameters)

@@ -108,7 +108,7 @@ def run(model_content, x, min_invokes=LATENCY_REPEATS):
 
     Args:
         model_content: The ``.tflite`` bytes.
-        x: Input rows (float).
+        x: Input rows (float) of the model's input shape, batch first.
         min_invokes: Timed invokes at least (the rows are cycled through).
 
     Returns:
@@ -119,7 +119,7 @@ def run(model_content, x, min_invokes=LATENCY_REPEATS):
     runner = litert.Interpreter(model_content=model_content)
     feed, fetch = runner.get_input_details()[0], runner.get_output_details()[0]
     runner.allocate_tensors()
-    rows = quantize_input(feed, x.reshape(len(x), 1, -1))
+    rows = quantize_input(feed, x.reshape(len(x), 1, *x.shape[1:]))
     runner.set_tensor(feed["index"], rows[0])
     runner.invoke()
     predictions, times = [], []

@@ -152,8 +152,8 @@ class PruningTuner(base_tuner.BaseTuner):
         try:
             callbacks = [*callbacks, *self._lease_callbacks(trial),
                          *summaries.trial_callbacks(self.tensorboard_dir, trial.trial_id)]
-            scales = (np.ones(x.shape[1], np.float32) if input_scale is None
-                      else input_scale, target_scale)
+            scales = (np.ones(x.shape[-1], np.float32) if input_scale is None
+                      else input_scale, target_scale, x.shape[1:])
             callbacks += self._progress_callbacks(trial, target_scale)
             return self._train_and_score(trial, x, y, validation_data, batch_size,
                                          scales, callbacks)
