@@ -1,12 +1,16 @@
 """Benchmark: every TFLite candidate of the article's MLP at high sparsity.
 
 For each (final sparsity, block size) it trains one model on the built-in data
-with a fixed schedule (power 3, begin step 40, end step 280 of 640), converts
+with a fixed schedule (power 3, begin step 40, end step 280 of 640: 1/16 to
+7/16 of training), converts
 every variant, runs each in LiteRT at default settings, and prints bytes, gzip
 bytes, test MSE and batch-1 latency, the information limit and which variant
 ``model.tflite`` would be by ``bytes`` and by ``gzip_bytes``. Latencies of all
 candidates of one model are measured side by side (interleaved rounds), so
 their ratios are comparable even on a shared machine.
+
+Which variant would ship is decided as the export decides it: on the
+validation split (``choice.choose``); the test MSE is measured and shown.
 
     python bench/edge_export.py                       # the full grid, ~25 min on 2 cores
     python bench/edge_export.py --runs 0.95:16x1 --n-features 1008
@@ -14,6 +18,7 @@ their ratios are comparable even on a shared machine.
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import statistics
@@ -27,14 +32,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from ai_edge_litert import interpreter as litert  # noqa: E402
 
-from tuner_prune import config as config_lib, export, search, sizes, tflite  # noqa: E402
-from tuner_prune.measure import mse, pruned_layers  # noqa: E402
+import _workload  # noqa: E402
+from tuner_prune import choice, config as config_lib, export, search, sizes, tflite  # noqa: E402
+from tuner_prune.measure import model_mse, pruned_layers  # noqa: E402
 from tuner_prune.serving import serving_model  # noqa: E402
 from tuner_prune.plan import resolve_search  # noqa: E402
-
-ROUNDS = 15
-INVOKES = 100
-
+from tuner_prune.sweep import default_steps  # noqa: E402
 
 RUNS = "0.9:1x1,0.95:1x1,0.98:1x1,0.9:16x1,0.95:16x1,0.98:16x1,0.95:4x1"
 
@@ -44,9 +47,12 @@ def parse_args(argv=None):
     parser.add_argument("--runs", default=RUNS,
                         help="SPARSITY:BLOCK,... (BLOCK: tfmot block_size ROWSxCOLUMNS)")
     parser.add_argument("--epochs", type=int, default=80)
-    parser.add_argument("--n-features", type=int, default=1000,
-                        help="width of the built-in data (the article: 1000)")
+    _workload.add_flags(parser)
     parser.add_argument("--max-mse-increase", type=float, default=0.05)
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="interleaved latency rounds per model")
+    parser.add_argument("--invokes", type=int, default=100,
+                        help="batch-1 invokes per candidate and round")
     return parser.parse_args(argv)
 
 
@@ -54,34 +60,46 @@ def grid(args):
     return [(float(run.split(":")[0]), run.split(":")[1]) for run in args.runs.split(",")]
 
 
-def train(sparsity, block, epochs, n_features, workdir):
-    """One model with a fixed schedule, trained through the search machinery."""
+def train(sparsity, block, args, workdir):
+    """One model with a fixed schedule, trained through the search machinery.
+
+    The schedule prunes from 1/16 to 7/16 of training (steps 40 -> 280 of 640
+    at the defaults), as ``sweep`` does.
+    """
     config = config_lib.SearchConfig(
-        max_trials=1, epochs=epochs, n_features=n_features,
-        final_sparsity=str(sparsity), power="3", begin_step=str(40 * epochs // 80),
-        end_step=str(280 * epochs // 80), block_size=None if block == "1x1" else block,
+        max_trials=1, epochs=args.epochs, **_workload.settings(args),
+        final_sparsity=str(sparsity), power="3",
+        block_size=None if block == "1x1" else block,
         overwrite=True, directory=os.path.join(workdir, f"logs_{sparsity}_{block}"),
         export_dir=os.path.join(workdir, "export"))
-    plan = resolve_search(config)
+    begin, end = default_steps(resolve_search(config).total_steps)
+    plan = resolve_search(dataclasses.replace(config, begin_step=str(begin),
+                                              end_step=str(end)))
     dataset, tuner = plan.dataset, search.open_tuner(plan, store=True, verbose=False)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
-                 batch_size=config.batch_size, target_scale=dataset.y_scale)
+                 input_scale=1.0 / dataset.x_scale, batch_size=plan.config.batch_size,
+                 target_scale=dataset.y_scale)
     return dataset, tuner.load_model(tuner.best_trial())
 
 
 def measure(dataset, pruned, workdir, max_mse_increase):
-    """Candidates, Keras test MSE, the two choices and the weight counts."""
+    """Candidates, Keras test MSE, the two choices and the weight counts.
+
+    As the export does, each variant is chosen on the validation split against
+    the Keras model's validation MSE.
+    """
     model = serving_model(pruned, dataset)
-    x_test = dataset.x_test.astype(np.float32)
-    keras_mse = mse(model.predict(x_test, verbose=0), dataset.y_test)
+    validation = (dataset.x_val.astype(np.float32), dataset.y_val)
+    test = (dataset.x_test.astype(np.float32), dataset.y_test)
+    keras_val_mse, keras_mse = model_mse(model, *validation), model_mse(model, *test)
     saved_model = tempfile.mkdtemp(dir=workdir)
     with contextlib.redirect_stdout(io.StringIO()):
         model.export(saved_model)
-    found = tflite.candidates(saved_model, x_test, dataset.y_test,
+    found = tflite.candidates(saved_model, validation, test,
                               export.representative_rows(dataset))
     choices = {}
     for metric in ("bytes", "gzip_bytes"):
-        choices[metric] = tflite.choose(found, keras_mse, max_mse_increase, metric).name
+        choices[metric] = choice.choose(found, keras_val_mse, max_mse_increase, metric).name
         for candidate in found:
             candidate.chosen = False
     kernels = [kernel for _, kernel in pruned_layers(pruned)]
@@ -89,7 +107,7 @@ def measure(dataset, pruned, workdir, max_mse_increase):
     return found, keras_mse, choices, counts
 
 
-def side_by_side_latency(found, row):
+def side_by_side_latency(found, row, rounds, invokes):
     """Median batch-1 latency (us) of each loaded candidate, interleaved rounds."""
     runners = {}
     for candidate in found:
@@ -100,16 +118,20 @@ def side_by_side_latency(found, row):
             runner.set_tensor(feed["index"], tflite.quantize_input(feed, row[None]))
             runner.invoke()
             runners[candidate.name] = runner
-    rounds = {name: [] for name in runners}
-    for _ in range(ROUNDS):
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
         for name, runner in runners.items():
-            times = []
-            for _ in range(INVOKES):
-                start = time.perf_counter()
-                runner.invoke()
-                times.append(time.perf_counter() - start)
-            rounds[name].append(statistics.median(times) * 1e6)
-    return {name: statistics.median(values) for name, values in rounds.items()}
+            times[name].append(_median_invoke_us(runner, invokes))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _median_invoke_us(runner, invokes):
+    times = []
+    for _ in range(invokes):
+        start = time.perf_counter()
+        runner.invoke()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
 
 
 def report(sparsity, block, found, keras_mse, choices, counts, latency):
@@ -152,10 +174,11 @@ def main(argv=None):
     started = time.time()
     with tempfile.TemporaryDirectory() as workdir:
         for sparsity, block in grid(args):
-            dataset, pruned = train(sparsity, block, args.epochs, args.n_features, workdir)
+            dataset, pruned = train(sparsity, block, args, workdir)
             found, keras_mse, choices, counts = measure(dataset, pruned, workdir,
                                                         args.max_mse_increase)
-            latency = side_by_side_latency(found, dataset.x_test[0].astype(np.float32))
+            latency = side_by_side_latency(found, dataset.x_test[0].astype(np.float32),
+                                           args.rounds, args.invokes)
             report(sparsity, block, found, keras_mse, choices, counts, latency)
     print(f"\n{time.time() - started:.0f} s")
 

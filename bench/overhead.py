@@ -13,6 +13,8 @@ epochs); the trial's extra cost is mostly fixed, so shorter trials show a
 larger ratio. Usage:
 
     python bench/overhead.py [--epochs 80] [--repeats 3]
+    python bench/overhead.py --epochs 3 --repeats 1 --n-samples 300 --n-features 20 \\
+        --n-informative 10 --model MODULE:FUNCTION     # a tiny run
 """
 
 import argparse
@@ -27,12 +29,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import _workload  # noqa: E402
 from tuner_prune import data as data_lib, schedule as schedule_lib  # noqa: E402
 from tuner_prune.config import SearchConfig  # noqa: E402
 from tuner_prune.measure import trial_tflite_bytes  # noqa: E402
 from tuner_prune._keras import keras, sparsity  # noqa: E402
 from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
-from tuner_prune.models import article_mlp  # noqa: E402
 from tuner_prune.space import ScheduleSpace  # noqa: E402
 from tuner_prune.sweep import default_steps  # noqa: E402
 from tuner_prune.tuner import PruningTuner  # noqa: E402
@@ -53,10 +55,10 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def fit(dataset, epochs, pruned, begin, end, timer=None):
+def fit(builder, dataset, epochs, pruned, begin, end, timer=None):
     """Bare tf_keras / tfmot training; returns wall seconds."""
     keras.backend.clear_session()
-    model = article_mlp(None, dataset.n_features)
+    model = _workload.base_model(builder, dataset.n_features)
     callbacks = [timer] if timer else []
     if pruned:
         plan = schedule_lib.PruningSchedule(FINAL, 3.0, begin, end, total_steps=end)
@@ -70,7 +72,7 @@ def fit(dataset, epochs, pruned, begin, end, timer=None):
     return time.perf_counter() - start
 
 
-def tuner_trial(dataset, epochs, begin, end):
+def tuner_trial(builder, dataset, epochs, begin, end):
     """One tuner_prune trial with the same schedule.
 
     Returns:
@@ -80,7 +82,7 @@ def tuner_trial(dataset, epochs, begin, end):
     per_epoch = schedule_lib.steps_per_epoch(len(dataset.x_train), BATCH)
     space = ScheduleSpace.from_text(final_sparsity=str(FINAL), power="3",
                                     begin_step=str(begin), end_step=str(end))
-    hypermodel = PruningHyperModel(n_features=dataset.n_features, epochs=epochs,
+    hypermodel = PruningHyperModel(builder, n_features=dataset.n_features, epochs=epochs,
                                    steps_per_epoch=per_epoch, space=space)
     with tempfile.TemporaryDirectory() as folder:
         tuner = PruningTuner(hypermodel, max_trials=1, directory=folder, verbose=False)
@@ -94,24 +96,27 @@ def tuner_trial(dataset, epochs, begin, end):
         return trial_seconds, time.perf_counter() - start
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=SearchConfig.epochs)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    dataset = data_lib.load_dataset()
+    _workload.add_flags(parser)
+    args = parser.parse_args(argv)
+    dataset = data_lib.load_dataset(n_samples=args.n_samples, n_features=args.n_features,
+                                    n_informative=args.n_informative)
+    builder = _workload.builder(args)
     per_epoch = schedule_lib.steps_per_epoch(len(dataset.x_train), BATCH)
     begin, end = default_steps(args.epochs * per_epoch)
-    fit(dataset, 2, True, 1, 9)  # warm-up: graph building, thread pools
+    fit(builder, dataset, 2, True, 1, 9)  # warm-up: graph building, thread pools
     steps = {False: [], True: []}
     walls = {"bare": [], "tuner": [], "size": []}
     for _ in range(args.repeats):
         for pruned in (False, True):
             timer = StepTimer()
-            fit(dataset, args.epochs, pruned, begin, end, timer)
+            fit(builder, dataset, args.epochs, pruned, begin, end, timer)
             steps[pruned].append(statistics.median(timer.times[per_epoch:]))
-        walls["bare"].append(fit(dataset, args.epochs, True, begin, end))
-        trial_seconds, size_seconds = tuner_trial(dataset, args.epochs, begin, end)
+        walls["bare"].append(fit(builder, dataset, args.epochs, True, begin, end))
+        trial_seconds, size_seconds = tuner_trial(builder, dataset, args.epochs, begin, end)
         walls["tuner"].append(trial_seconds)
         walls["size"].append(size_seconds)
     dense_ms, pruned_ms = (statistics.median(steps[k]) * 1e3 for k in (False, True))

@@ -9,6 +9,9 @@ Baselines, all on the built-in workload and the same split:
 Usage:
 
     python bench/search_quality.py [--seeds 0,1,2] [--epochs 40] [--trials 8]
+    python bench/search_quality.py --seeds 0 --epochs 3 --trials 1 --article-epochs 2 \\
+        --manual 0.5 --n-samples 300 --n-features 20 --n-informative 10 \\
+        --model MODULE:FUNCTION                         # a tiny run
 """
 
 import argparse
@@ -23,35 +26,37 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_tuner  # noqa: E402
 
-from tuner_prune import schedule as schedule_lib  # noqa: E402
+import _workload  # noqa: E402
 from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
 from tuner_prune.plan import resolve_sweep  # noqa: E402
 from tuner_prune.sweep import SweepConfig, scaled_mse, train_one  # noqa: E402
 from tuner_prune.measure import measure_sparsity  # noqa: E402
 from tuner_prune.tuner import OBJECTIVE, PruningTuner  # noqa: E402
 
-MANUAL_SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.98)
+MANUAL_SPARSITIES = "0.5,0.8,0.9,0.95,0.98"
 BATCH = 1024
 
 
-def article_config(dataset):
-    """The article's script, verbatim in substance, with bare tfmot."""
+def article_config(plan, epochs):
+    """The article's script, verbatim in substance, with bare tfmot (its own: 200 epochs)."""
     from tuner_prune._keras import keras, sparsity
-    from tuner_prune.models import article_mlp
 
+    dataset = plan.dataset
     model = sparsity.prune_low_magnitude(
-        article_mlp(None, dataset.n_features),
+        _workload.base_model(plan.builder, dataset.n_features),
         pruning_schedule=sparsity.PolynomialDecay(0.0, 0.75, 1000, 5000))
     model.compile(loss="mse", optimizer=keras.optimizers.Adam(learning_rate=0.001))
-    model.fit(*dataset.scaled("train"), epochs=200, batch_size=BATCH, verbose=0,
+    model.fit(*dataset.scaled("train"), epochs=epochs, batch_size=BATCH, verbose=0,
               callbacks=[sparsity.UpdatePruningStep()])
     return scaled_mse(model, dataset, "test"), measure_sparsity(model)["sparsity"]
 
 
-def searched(dataset, epochs, trials, seed, oracle_class):
-    per_epoch = schedule_lib.steps_per_epoch(len(dataset.x_train), BATCH)
-    hypermodel = PruningHyperModel(n_features=dataset.n_features, epochs=epochs,
-                                   steps_per_epoch=per_epoch)
+def searched(plan, trials, seed, oracle_class):
+    """Test MSE and hyperparameters of the best trial of a search over the whole space."""
+    dataset = plan.dataset
+    hypermodel = PruningHyperModel(plan.builder, n_features=dataset.n_features,
+                                   epochs=plan.config.epochs,
+                                   steps_per_epoch=plan.steps_per_epoch)
     oracle = None
     if oracle_class is not None:
         oracle = oracle_class(objective=keras_tuner.Objective(OBJECTIVE, "min"),
@@ -66,22 +71,23 @@ def searched(dataset, epochs, trials, seed, oracle_class):
         return scaled_mse(model, dataset, "test"), trial.hyperparameters.values
 
 
-def one_seed(seed, epochs, trials):
-    plan = resolve_sweep(SweepConfig(epochs=epochs, batch_size=BATCH, seed=seed,
-                                     out=tempfile.mkdtemp()))
-    dataset = plan.dataset
-    results = {}
-    started = time.time()
-    dense = train_one(plan, 0.0, 0)
-    results["dense"] = dense["test_mse"]
-    results["article"], article_sparsity = article_config(dataset)
-    sweep = [train_one(plan, s, 0)
-             for s in MANUAL_SPARSITIES]
-    best_manual = min(sweep, key=lambda row: row["val_mse"])
+def one_seed(seed, args):
+    """The five methods' test MSEs on the workload drawn with ``seed``."""
+    manual = [float(value) for value in args.manual.split(",")]
+    with tempfile.TemporaryDirectory() as out:
+        plan = resolve_sweep(SweepConfig(
+            epochs=args.epochs, batch_size=BATCH, seed=seed, out=out,
+            sparsities=(0.0, *manual), **_workload.settings(args)))
+        results = {}
+        started = time.time()
+        results["dense"] = train_one(plan, 0.0, 0)["test_mse"]
+        results["article"], article_sparsity = article_config(plan, args.article_epochs)
+        best_manual = min((train_one(plan, s, 0) for s in manual),
+                          key=lambda row: row["val_mse"])
     results["manual"] = best_manual["test_mse"]
-    results["random"], _ = searched(dataset, epochs, trials, seed,
+    results["random"], _ = searched(plan, args.trials, seed,
                                     keras_tuner.oracles.RandomSearchOracle)
-    results["tuned"], tuned_hp = searched(dataset, epochs, trials, seed, None)
+    results["tuned"], tuned_hp = searched(plan, args.trials, seed, None)
     print(f"seed {seed} ({time.time() - started:.0f} s): " + ", ".join(
         f"{k} {v:.3g}" for k, v in results.items()), flush=True)
     print(f"  article reached sparsity {article_sparsity:.3f}; manual best at "
@@ -91,15 +97,20 @@ def one_seed(seed, epochs, trials):
     return results
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--trials", type=int, default=8)
-    args = parser.parse_args()
+    parser.add_argument("--article-epochs", type=int, default=200,
+                        help="epochs of the article's configuration (its own: 200)")
+    parser.add_argument("--manual", default=MANUAL_SPARSITIES,
+                        help="final sparsities of the manual sweep")
+    _workload.add_flags(parser)
+    args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"epochs {args.epochs}, trials {args.trials}, batch {BATCH}, seeds {seeds}")
-    runs = [one_seed(seed, args.epochs, args.trials) for seed in seeds]
+    runs = [one_seed(seed, args) for seed in seeds]
     print("\n| method | " + " | ".join(f"seed {s}" for s in seeds) +
           " | mean test MSE | tuned / method |")
     print("|---" * (len(seeds) + 3) + "|")

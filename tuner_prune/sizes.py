@@ -21,11 +21,6 @@ def gzip_size(data, level=9):
     return len(gzip.compress(data, compresslevel=level, mtime=0))
 
 
-def file_bytes(path):
-    with open(path, "rb") as handle:
-        return len(handle.read())
-
-
 def mask_entropy_bytes(total, nonzero):
     """Bytes needed to say which ``nonzero`` of ``total`` positions are kept.
 

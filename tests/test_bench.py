@@ -1,0 +1,122 @@
+"""Every script in bench/ runs: a real subprocess in a tiny configuration.
+
+A script added to bench/ without a tiny run in ``RUNS`` fails
+``test_every_bench_script_has_a_tiny_run``. Files named ``_*.py`` are helpers
+the scripts import, not scripts. The scripts run side by side (they are
+independent), each checked for exit 0 and the lines BENCHMARKS.md shows.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(REPO, "bench")
+TESTS = os.path.join(REPO, "tests")
+# The built-in data of conftest.TINY, and a 32-unit MLP instead of the article's.
+WORKLOAD = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10",
+            "--model", "fault_models:small"]
+NUMBER = r"[-+\d.e]+"
+
+RUNS = {
+    "csv_memory.py": (
+        ["--rows", "2000", "--columns", "5", "--repeats", "1"],
+        [r"2000 rows x 5 columns: CSV [\d.]+ MB, float32 table [\d.]+ MB, "
+         r"1 loads per reader \(alternating\)",
+         re.escape("| reader | start-up MB | peak added MB (median) | "
+                   "added / float32 table | seconds (median) |"),
+         *(rf"\| {reader} \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \|"
+           for reader in ("numpy", "python"))]),
+    "distributed.py": (
+        ["--trials", "1", "--epochs", "3", "--workers", "1", *WORKLOAD],
+        [r"1 worker\(s\): 1 trials of 3 epochs in [\d.]+ s \(chief's export included\) "
+         r"-> [\d.]+ trials/hour"]),
+    "edge_export.py": (
+        ["--runs", "0.9:4x1", "--epochs", "3", "--rounds", "1", "--invokes", "5",
+         *WORKLOAD],
+        [*(rf"#### final sparsity 0.9, block {block}: \d+ of \d+ kernel weights nonzero; "
+           rf"Keras test MSE {NUMBER}" for block in ("4x1",)),
+         r"information limit \d+ bytes \(block-aware: \d+\); dense float32 TFLite \d+ "
+         r"bytes",
+         re.escape("| variant | bytes | gzip bytes | bytes / limit | gzip / limit | "
+                   "test MSE | MSE / Keras | latency us | latency / dense int8 | loaded |"),
+         *(rf"\| {name}( \*\*chosen by [a-z_]+\*\*)* \| \d+ \| \d+ \| .* \| "
+           rf"(yes|(yes|no): .+) \|"
+           for name in ("float32", "sparse_float32", "dynamic_int8", "sparse_dynamic_int8",
+                        "float16", "sparse_float16", "int8", "sparse_int8")),
+         r".*\*\*chosen by bytes\*\*.*", r".*\*\*chosen by gzip_bytes\*\*.*",
+         rf"goals: by gzip_bytes \w+ {NUMBER} x limit \(<= 1.15\), {NUMBER} x smaller "
+         rf"than dense float32 \(>= 40\); by bytes \w+ {NUMBER} x limit \(<= 2\); "
+         rf"latency {NUMBER} x dense int8 \(<= 0.5\)",
+         r"\d+ s"]),
+    "overhead.py": (
+        ["--epochs", "3", "--repeats", "1", *WORKLOAD],
+        [r"3 epochs x 1 steps, batch 1024, schedule 0->1 to 0.9, 1 alternating repeats "
+         r"\(medians\)",
+         re.escape("| step time dense | step time pruned | pruned / dense |"),
+         r"\| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ \|",
+         re.escape("| bare tfmot fit | tuner_prune trial | trial / bare | "
+                   "of the extra: TFLite size record |"),
+         r"\| [\d.]+ s \| [\d.]+ s \| [\d.]+ \| [\d.]+ s \([\d.]+ of the bare fit\) \|"]),
+    "search_quality.py": (
+        ["--seeds", "0", "--epochs", "3", "--trials", "1", "--article-epochs", "2",
+         "--manual", "0.5", *WORKLOAD],
+        [r"epochs 3, trials 1, batch 1024, seeds \[0\]",
+         rf"seed 0 \(\d+ s\): dense {NUMBER}, article {NUMBER}, manual {NUMBER}, "
+         rf"random {NUMBER}, tuned {NUMBER}",
+         r"  article reached sparsity [\d.]+; manual best at 0\.5; tuned: "
+         r"final_sparsity=[\d.]+, power=[\d.]+, begin_step=\d+, end_step=\d+",
+         re.escape("| method | seed 0 | mean test MSE | tuned / method |"),
+         *(rf"\| {method} \| {NUMBER} \| {NUMBER} \| [\d.]+ \|"
+           for method in ("dense", "article", "manual", "random", "tuned"))]),
+}
+
+
+def bench_scripts():
+    return sorted(name for name in os.listdir(BENCH)
+                  if name.endswith(".py") and not name.startswith("_"))
+
+
+def test_every_bench_script_has_a_tiny_run():
+    scripts = set(bench_scripts())
+    assert not scripts - set(RUNS), "bench scripts without a tiny run in RUNS"
+    assert not set(RUNS) - scripts, "RUNS names scripts that are not in bench/"
+
+
+@pytest.fixture(scope="module")
+def finished():
+    """Starts every tiny run at once; ``{script: (exit code, stdout, stderr)}``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join([REPO, TESTS])}
+    started = time.monotonic()
+    running = {name: subprocess.Popen([sys.executable, os.path.join(BENCH, name), *args],
+                                      cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+               for name, (args, _) in RUNS.items()}
+    results = {}
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=300)
+        results[name] = (process.returncode, stdout, stderr)
+    print(f"bench scripts ran in {time.monotonic() - started:.0f} s")
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_bench_script_runs_and_prints_its_table(finished, name):
+    code, stdout, stderr = finished[name]
+    assert code == 0, stderr[-3000:]
+    lines = stdout.splitlines()
+    for pattern in RUNS[name][1]:
+        assert any(re.fullmatch(pattern, line) for line in lines), (pattern, stdout)
+
+
+def test_edge_export_prunes_to_the_final_sparsity(finished):
+    counts = re.findall(r"block \w+: (\d+) of (\d+) kernel weights nonzero",
+                        finished["edge_export.py"][1])
+    assert len(counts) == 1
+    for nonzero, total in counts:
+        assert int(nonzero) / int(total) == pytest.approx(0.1, abs=0.01)
