@@ -32,9 +32,9 @@ RUNS = {
          *(rf"\| {reader} \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \|"
            for reader in ("numpy", "python"))]),
     "distributed.py": (
-        ["--trials", "1", "--epochs", "3", "--workers", "1", *WORKLOAD],
-        [r"1 worker\(s\): 1 trials of 3 epochs in [\d.]+ s \(chief's export included\) "
-         r"-> [\d.]+ trials/hour"]),
+        ["--trials", "1", "--epochs", "3", "--layouts", "1x1", *WORKLOAD],
+        [r"1 worker\(s\) x 1 thread\(s\): 1 trials of 3 epochs, first start to last end "
+         r"[\d.]+ s -> [\d.]+ trials/hour \(wall [\d.]+ s with start-up and export\)"]),
     "edge_export.py": (
         ["--runs", "0.9:4x1", "--epochs", "3", "--rounds", "1", "--invokes", "5",
          *WORKLOAD],
