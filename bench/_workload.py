@@ -40,5 +40,11 @@ def builder(args):
 
 
 def base_model(builder, n_features):
-    """A fresh base model: ``builder``'s, or the article's MLP when it is ``None``."""
-    return builder(None) if builder else models.article_mlp(None, n_features)
+    """A fresh base model: ``builder``'s, or the article's MLP when it is ``None``;
+    the article's own hyperparameters (``models.ARTICLE``) where it declares them."""
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    for name, value in models.ARTICLE.items():
+        hp.Fixed(name, value)
+    return builder(hp) if builder else models.article_mlp(hp, n_features)

@@ -25,6 +25,8 @@ sys.path.insert(0, ROOT)
 
 import _workload  # noqa: E402
 
+from tuner_prune import records  # noqa: E402
+
 POLL_SECONDS = 0.2
 
 
@@ -56,7 +58,7 @@ def run(workers, threads, args, folder):
     processes = {name: subprocess.Popen(common + ["--tuner-id", name], env=env,
                                         stdout=logs[name], stderr=subprocess.STDOUT)
                  for name in names}
-    starts, ends = watch(processes, os.path.join(folder, "logs", "search"))
+    starts, ends = watch(processes, records.project_dir(os.path.join(folder, "logs")))
     seconds = time.perf_counter() - start
     check(processes, logs)
     if len(ends) < args.trials:
@@ -71,7 +73,7 @@ def watch(processes, project):
         now = time.perf_counter()
         for folder in glob.glob(os.path.join(project, "trial_*")):
             starts.setdefault(folder, now)
-            if os.path.exists(os.path.join(folder, "record.json")):
+            if os.path.exists(os.path.join(folder, records.RECORD_FILE)):
                 ends.setdefault(folder, now)
         time.sleep(POLL_SECONDS)
     return starts, ends

@@ -159,3 +159,13 @@ def test_a_fingerprint_stored_before_the_hash_is_checked_by_its_sum(tmp_path):
     changed = config_lib.data_differences({**legacy, "checksum": 1.5}, current)
     assert changed == [f"data with different values (checksum {current['checksum']}, "
                        f"the search has 1.5)"]
+
+
+def test_csv_blank_lines_and_empty_rows_before_and_between_rows_are_skipped(tmp_path):
+    path = write(tmp_path / "airy.csv", "\n  \na,b\n,\n1,2\n\n3,4\n , \n5,x\n")
+    with pytest.raises(DataError, match=r"Expected a number in row 9, column 'b'; "
+                                        r"received 'x'"):
+        load_arrays(path)
+    path = write(tmp_path / "fine.csv", "\n  \na,b\n,\n1,2\n\n3,4\n , \n")
+    x, y = load_arrays(path)
+    np.testing.assert_array_equal(y, [2, 4])

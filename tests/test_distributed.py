@@ -188,7 +188,7 @@ class InProcessChief:
         import grpc
         import keras_tuner
         from concurrent import futures
-        from keras_tuner.src import protos
+        from tuner_prune._kt import protos
 
         from tuner_prune import fencing
         from tuner_prune.oracle import PruningOracle

@@ -5,9 +5,9 @@ import math
 import keras_tuner
 import pytest
 from keras_tuner.engine import hyperparameters as hp_module
-from keras_tuner.src.engine.trial import TrialStatus
 
 from tuner_prune import oracle as oracle_lib
+from tuner_prune._kt import TrialStatus
 
 
 def oracle_with_trials(tmp_path, scores):

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import cli_env
-from tuner_prune import cli, schedule
+from tuner_prune import cli, config as config_lib, schedule
 from tuner_prune.config import SearchConfig
 from tuner_prune.errors import InputError
 from tuner_prune.plan import resolve_search, resolve_sweep
@@ -146,3 +146,16 @@ def test_hp_frequency_and_article_are_part_of_the_search_identity(tmp_path):
 def test_conflicting_hp_settings_are_refused(settings, message):
     with pytest.raises(InputError, match=message):
         SearchConfig(**TINY, **settings)
+
+
+def test_a_search_stored_by_an_earlier_version_is_read_but_not_resumed(tmp_path):
+    config = SearchConfig(n_samples=60, n_features=4, n_informative=2, epochs=4,
+                          batch_size=16, directory=str(tmp_path / "logs"))
+    fingerprint = resolve_search(config).dataset.fingerprint()
+    config_lib.store(config, fingerprint)
+    stored = config_lib.load_stored(config.directory)
+    for name in ("article", "hp", "frequency"):  # Settings this version added.
+        del stored["config"][name]
+    assert config_lib.differences(stored, config, fingerprint) == [
+        "a search stored by an earlier tuner_prune, without --frequency, --hp, --article"]
+    assert config_lib.differences(stored, config, fingerprint, reading=True) == []

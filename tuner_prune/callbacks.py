@@ -4,6 +4,7 @@ import math
 
 from tuner_prune._keras import keras, sparsity
 from tuner_prune.hypermodel import MSE
+from tuner_prune.mse import in_target_units
 
 
 class ScoreAtFinalSparsity(keras.callbacks.Callback):
@@ -87,7 +88,8 @@ class ShowProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        in_units = [None if logs.get(key) is None else logs[key] * self.target_scale ** 2
+        in_units = [None if logs.get(key) is None else
+                    in_target_units(logs[key], self.target_scale)
                     for key in (MSE, f"val_{MSE}")]
         step = (epoch + 1) * self.steps_per_epoch
         self.line.epoch_ended(epoch, *in_units, self.schedule.sparsity_at(step))

@@ -107,7 +107,7 @@ def _add_export_flags(parser, search_defaults):
         "(0.05 = 5%%)")
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
-        "bytes; for search, trials over it are scored infeasible")
+        "bytes; for search, trials over it get a penalised score")
 
 
 def _add_sweep_flags(parser):

@@ -269,12 +269,17 @@ def _listed(names, shown=5):
     return ", ".join(names[:shown]) + more
 
 
-def check_resumable(config, fingerprint):
-    """Refuses to resume a search stored in ``config.directory`` with changes."""
+def check_resumable(config, fingerprint, reading=False):
+    """Refuses to resume a search stored in ``config.directory`` with changes.
+
+    A setting the stored search lacks (an earlier tuner_prune stored it) is
+    refused when resuming, since its trials searched another space, and
+    counts as its default when the search is only read (``reading``).
+    """
     stored = None if config.overwrite else load_stored(config.directory)
     if stored is None:
         return
-    changed = differences(stored, config, fingerprint)
+    changed = differences(stored, config, fingerprint, reading)
     if changed:
         raise InputError(
             f"{config.directory}: Expected the settings and data of the search stored "
@@ -340,14 +345,25 @@ def store(config, fingerprint):
                        {"config": values, "data": fingerprint}, indent=2)
 
 
-def differences(stored, config, fingerprint):
+def differences(stored, config, fingerprint, reading=False):
     """What differs between a stored search and this one, one phrase each."""
     old_config = stored["config"]
-    found = [f"--{name.replace('_', '-')} {_text(value)} (the search has "
-             f"{_text(old_config.get(name))})"
-             for name, value in config.identity().items()
-             if old_config.get(name) != value]
+    identity = config.identity()
+    unknown = [name for name in identity if name not in old_config]
+    if reading:
+        defaults = {field.name: field.default for field in dataclasses.fields(config)}
+        old_config = {**{name: defaults[name] for name in unknown}, **old_config}
+        unknown = []
+    found = [f"a search stored by an earlier tuner_prune, without "
+             f"{', '.join(_flag(name) for name in unknown)}"] if unknown else []
+    found += [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
+              for name, value in identity.items()
+              if name in old_config and old_config[name] != value]
     return found + data_differences(stored.get("data") or {}, fingerprint)
+
+
+def _flag(name):
+    return f"--{name.replace('_', '-')}"
 
 
 def data_differences(old, new):

@@ -171,8 +171,9 @@ def _read_csv(path, target):
         with open(path, newline="", encoding="utf-8-sig") as handle, \
                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
-            next(handle)
-            values = np.loadtxt((line for line in handle if line.strip()), delimiter=",",
+            lines = (line for line in handle if _has_text(line.split(",")))
+            next(lines)  # The header row.
+            values = np.loadtxt(lines, delimiter=",",
                                 quotechar='"', dtype=np.float32, ndmin=2)
     except (ValueError, UnicodeDecodeError):
         raise _first_bad_cell(path, header) from None
@@ -209,11 +210,11 @@ def _first_bad_cell(path, header):
     """The ``DataError`` naming the first row, column and cell that cannot be used."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = csv.reader(handle)
-            next(rows)
+            reader = csv.reader(handle)
+            rows = (row for row in reader if _has_text(row))
+            next(rows)  # The header row.
             for row in rows:
-                if _has_text(row):
-                    _check_row(path, header, row, rows.line_num)
+                _check_row(path, header, row, reader.line_num)
     except (UnicodeDecodeError, csv.Error) as error:
         return DataError(f"{path}: Expected a UTF-8 CSV file, received one that cannot "
                          f"be read ({error}).")

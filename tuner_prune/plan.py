@@ -45,7 +45,7 @@ class Plan:
         return self.config.epochs * self.steps_per_epoch
 
 
-def resolve_search(config):
+def resolve_search(config, reading=False):
     """Checks every setting of a search against its folders and data; writes nothing.
 
     In this order: the schedule flags parse, ``--directory`` and
@@ -57,6 +57,8 @@ def resolve_search(config):
 
     Args:
         config: A ``SearchConfig``.
+        reading: The stored search is only read (``export``): settings an
+            earlier tuner_prune did not store count as their defaults.
 
     Returns:
         The ``Plan``.
@@ -71,7 +73,7 @@ def resolve_search(config):
     dataset = load_data(config)
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
     resolved = space.resolve(config.epochs * per_epoch, per_epoch)
-    config_lib.check_resumable(config, dataset.fingerprint())
+    config_lib.check_resumable(config, dataset.fingerprint(), reading)
     return Plan(config, dataset, resolved, import_builder(config),
                 config_lib.parse_block_size(config.block_size), per_epoch,
                 config.export_options, config.model_hyperparameters)

@@ -33,6 +33,5 @@ def silence():
     _scratch.append(scratch)
     sys.stderr = os.fdopen(real, "w", buffering=1, encoding="utf-8",
                            errors="backslashreplace")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)

@@ -16,7 +16,6 @@ from tuner_prune import records
 from tuner_prune._kt import TrialStatus, metrics_tracking
 from tuner_prune.staging import write_json  # Keras-free, so config.store shares it.
 
-FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 
 
 class AtomicSaves:
@@ -44,7 +43,7 @@ def requeue_interrupted(oracle):
     queued = []
     for trial_id in sorted(oracle.trials, key=int):
         trial = oracle.trials[trial_id]
-        if trial.status in FINISHED or (trial.status == TrialStatus.INVALID
+        if trial.status in records.FINISHED or (trial.status == TrialStatus.INVALID
                                         and trial_id not in waiting):
             if trial_id not in oracle.end_order:
                 oracle.end_order.append(trial_id)

@@ -108,8 +108,6 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
     """
     config = plan.config
     worker = distribute.role() == "worker"
-    if store and not worker:
-        config_lib.store(config, plan.dataset.fingerprint())
     tuner = PruningTuner(hypermodel or prepare(plan), max_trials=config.max_trials,
                          seed=config.seed, directory=config.directory,
                          project_name=records.PROJECT,
@@ -117,6 +115,8 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
                          distribution_strategy=strategy,
                          worker_timeout=config.worker_timeout,
                          max_bytes=config.max_bytes)
+    if store and not worker:  # After --overwrite removed the old trials, not before.
+        config_lib.store(config, plan.dataset.fingerprint())
     if not worker:
         tuner.oracle.max_trials = config.max_trials
     return tuner
@@ -193,7 +193,7 @@ def export_search(directory, export_dir, **options):
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], **chosen, "directory": directory, "export_dir": export_dir,
          "overwrite": False})
-    plan = resolve_search(config)
+    plan = resolve_search(config, reading=True)
     tuner = open_tuner(plan, verbose=False)
     return export_best(tuner, plan.dataset, export_dir, **plan.export_options)
 

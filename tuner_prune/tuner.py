@@ -50,7 +50,8 @@ class PruningTuner(base_tuner.BaseTuner):
         worker_timeout: Seconds without a heartbeat after which the chief of
             a distributed search gives a worker's trial to another worker.
         max_bytes: Size budget: a trial whose TFLite model is larger is
-            scored ``sizes.budget_score`` (worse than any that fits).
+            scored ``sizes.budget_score`` (its MSE, penalised by how far over
+            the budget it is).
     """
 
     def __init__(self, hypermodel, *, max_trials=10, seed=0, directory="logs",
@@ -119,7 +120,8 @@ class PruningTuner(base_tuner.BaseTuner):
         mode = distribute.role()
         if mode == "chief":
             self.save()
-            distribute.serve(self.oracle, self.project_dir, self.worker_timeout)
+            distribute.serve(self.oracle, self.project_dir, self.worker_timeout,
+                             log=print if self.verbose else _silent)
             return
         if mode == "worker":
             with distribute.Heartbeat(self.project_dir, self.tuner_id):
@@ -327,3 +329,7 @@ def _non_finite_reason(history):
 
 def _fmt(value):
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _silent(*args, **kwargs):
+    """A ``print`` that prints nothing (a chief under ``--quiet``)."""
