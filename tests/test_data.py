@@ -91,13 +91,17 @@ def test_csv_without_a_header_row_is_refused(tmp_path):
         load_arrays(path)
 
 
-def test_csv_rows_are_named_by_file_line_past_blank_lines(tmp_path):
-    path = write(tmp_path / "gaps.csv", "a,b\n1,2\n\n   \n3,4\n5,1e39\n")
-    with pytest.raises(DataError, match=r"finite float32 number in row 6, column 'b'; "
-                                        r"received '1e39'"):
-        load_arrays(path)
-    path = write(tmp_path / "fine.csv", "a,b\n1,2\n\n   \n3,4\n")
-    x, y = load_arrays(path)
+@pytest.mark.parametrize("rows,bad_row,message", [
+    ("a,b\n1,2\n\n   \n3,4\n", "5,1e39\n",
+     r"finite float32 number in row 6, column 'b'; received '1e39'"),
+    ("\n  \na,b\n,\n1,2\n\n3,4\n , \n", "5,x\n",
+     r"Expected a number in row 9, column 'b'; received 'x'"),
+])
+def test_csv_rows_are_named_by_file_line_past_blank_and_empty_lines(tmp_path, rows, bad_row,
+                                                                    message):
+    with pytest.raises(DataError, match=message):
+        load_arrays(write(tmp_path / "bad.csv", rows + bad_row))
+    x, y = load_arrays(write(tmp_path / "fine.csv", rows))
     np.testing.assert_array_equal(y, [2, 4])
     assert x.dtype == y.dtype == np.float32
 
@@ -159,13 +163,3 @@ def test_a_fingerprint_stored_before_the_hash_is_checked_by_its_sum(tmp_path):
     changed = config_lib.data_differences({**legacy, "checksum": 1.5}, current)
     assert changed == [f"data with different values (checksum {current['checksum']}, "
                        f"the search has 1.5)"]
-
-
-def test_csv_blank_lines_and_empty_rows_before_and_between_rows_are_skipped(tmp_path):
-    path = write(tmp_path / "airy.csv", "\n  \na,b\n,\n1,2\n\n3,4\n , \n5,x\n")
-    with pytest.raises(DataError, match=r"Expected a number in row 9, column 'b'; "
-                                        r"received 'x'"):
-        load_arrays(path)
-    path = write(tmp_path / "fine.csv", "\n  \na,b\n,\n1,2\n\n3,4\n , \n")
-    x, y = load_arrays(path)
-    np.testing.assert_array_equal(y, [2, 4])
