@@ -86,9 +86,8 @@ def check_model(model, where):
     return model
 
 
-def output_shapes(model, n_features):
-    """Shapes of ``model``'s outputs for a batch of ``n_features``-wide rows
-    (or rows of the shape ``n_features`` when it is a tuple).
+def output_shapes(model, row_shape):
+    """Shapes of ``model``'s outputs for a batch of rows of ``row_shape``.
 
     Returns:
         One tuple per output (``None`` for the batch), or ``None`` when the
@@ -99,19 +98,18 @@ def output_shapes(model, n_features):
     from tuner_prune._keras import keras
 
     try:
-        shape = tuple(n_features) if isinstance(n_features, tuple) else (n_features,)
-        outputs = model(keras.Input(shape=shape))
+        outputs = model(keras.Input(shape=tuple(row_shape)))
     except Exception:  # Any failure of user code; reported per trial instead.
         return None
     return [(None, *tensor.shape.as_list()[1:]) for tensor in tf.nest.flatten(outputs)]
 
 
-def check_output(model, n_features, where):
+def check_output(model, row_shape, where):
     """Raises ``BuilderError`` unless ``model`` predicts one value per row.
 
     One output of shape ``(None, 1)`` or ``(None,)`` is accepted.
     """
-    shapes = output_shapes(model, n_features)
+    shapes = output_shapes(model, row_shape)
     if shapes is None or shapes in ([(None, 1)], [(None,)]):
         return
     if len(shapes) == 1:

@@ -48,18 +48,13 @@ def _check_input(model, shape, spec):
     """Raises ``BuilderError`` unless ``model`` takes rows of ``shape`` (``None`` fits any)."""
     if not model.built:
         return
-    if len(shape) == 1:
-        if model.input_shape[-1] not in (None, shape[0]):
-            raise models.BuilderError(
-                f"--model {spec}: Expected a model taking {shape[0]} features, "
-                f"received one with input shape {model.input_shape}.")
-        return
     taken = tuple(model.input_shape)[1:]
-    if len(taken) != len(shape) or any(d not in (None, s) for d, s in zip(taken, shape)):
-        raise models.BuilderError(
-            f"--model {spec}: Expected a model taking rows of shape {shape} "
-            f"(input shape {(None, *shape)}), received one with input shape "
-            f"{model.input_shape}.")
+    if len(taken) == len(shape) and all(d in (None, s) for d, s in zip(taken, shape)):
+        return
+    expected = (f"{shape[0]} features" if len(shape) == 1 else
+                f"rows of shape {shape} (input shape {(None, *shape)})")
+    raise models.BuilderError(f"--model {spec}: Expected a model taking {expected}, "
+                              f"received one with input shape {model.input_shape}.")
 
 
 def set_threads(count):
