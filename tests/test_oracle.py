@@ -178,3 +178,15 @@ def test_gaussian_process_proposal_on_the_upper_bound_stays_in_range(tmp_path):
         oracle.end_trial(trial)
     proposal = oracle.populate_space("6")
     assert proposal["values"]["units"] == 256
+
+
+def test_seed_zero_is_a_seed_not_a_random_one():
+    draws = []
+    for _ in range(2):
+        oracle = oracle_lib.PruningOracle(objective=keras_tuner.Objective("score", "min"),
+                                          max_trials=5, seed=0)
+        oracle.hyperparameters.Float("power", 1.0, 6.0)
+        oracle.hyperparameters.Int("begin_step", 0, 100)
+        assert oracle.seed == 0 and oracle.gpr.random_state == 0
+        draws.append(oracle._random_values())
+    assert draws[0] == draws[1]

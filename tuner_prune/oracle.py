@@ -88,10 +88,15 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
     ``1 - final_sparsity``; every other hyperparameter as keras-tuner does.
     """
 
-    def __init__(self, objective, max_trials, num_initial_points=None, **kwargs):
+    def __init__(self, objective, max_trials, num_initial_points=None, seed=None,
+                 **kwargs):
         super().__init__(objective=objective, max_trials=max_trials,
                          num_initial_points=num_initial_points or initial_points(max_trials),
-                         **kwargs)
+                         seed=seed, **kwargs)
+        if seed is not None:  # keras-tuner takes 0 for "no seed" and draws one at random.
+            self.seed = self._seed_state = seed
+            self._random_state = np.random.RandomState(seed)
+            self.gpr = self._make_gpr()
         if self.objective.direction != "min":
             raise ValueError(
                 f"Expected an objective to minimise, received direction "
