@@ -40,10 +40,12 @@ RUNS = {
          *WORKLOAD],
         [*(rf"#### final sparsity 0.9, block {block}: \d+ of \d+ kernel weights nonzero; "
            rf"Keras test MSE {NUMBER}" for block in ("4x1",)),
+         r"kernels padded to whole blocks: (none|.* -> \d+ inputs)",
          r"information limit \d+ bytes \(block-aware: \d+\); dense float32 TFLite \d+ "
          r"bytes",
          re.escape("| variant | bytes | gzip bytes | bytes / limit | gzip / limit | "
-                   "test MSE | MSE / Keras | latency us | latency / dense int8 | loaded |"),
+                   "test MSE | MSE / Keras | latency us | latency / dense int8 | "
+                   "latency / int8 | loaded |"),
          *(rf"\| {name}( \*\*chosen by [a-z_]+\*\*)* \| \d+ \| \d+ \| .* \| "
            rf"(yes|(yes|no): .+) \|"
            for name in ("float32", "sparse_float32", "dynamic_int8", "sparse_dynamic_int8",
@@ -52,6 +54,9 @@ RUNS = {
          rf"goals: by gzip_bytes \w+ {NUMBER} x limit \(<= 1.15\), {NUMBER} x smaller "
          rf"than dense float32 \(>= 40\); by bytes \w+ {NUMBER} x limit \(<= 2\); "
          rf"latency {NUMBER} x dense int8 \(<= 0.5\)",
+         r"sparse_int8 goals: (does not load \(.+\)|within tolerance (yes|no), chosen by "
+         rf"bytes (yes|no), {NUMBER} x limit \(<= 1.0\), latency {NUMBER} x dense int8 "
+         rf"and {NUMBER} x int8 \(<= 0.8\))",
          r"\d+ s"]),
     "overhead.py": (
         ["--epochs", "3", "--repeats", "1", *WORKLOAD[:-2]],  # The article's MLP.

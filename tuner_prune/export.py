@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from tuner_prune import choice, micro, ownership, staging, tflite
+from tuner_prune import choice, micro, ownership, padding, staging, tflite
 from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
 from tuner_prune.serving import serving_model
@@ -29,7 +29,9 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
     each TFLite variant is measured on both, and chosen on validation only.
 
     ``model_data.cc`` and ``model_data.h`` are written too when the
-    full-integer variant is within the tolerance.
+    full-integer variant is within the tolerance. ``block_padding`` names the
+    block-pruned kernels that the exported graph pads to whole blocks
+    (``{layer: [inputs, padded inputs]}``, see ``padding``).
 
     Args:
         pruned_model: The pruning-wrapped model with its scored weights.
@@ -65,6 +67,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
         "val_mse": model_mse(model, *validation),
         "test_mse": model_mse(model, *test),
         **measure_sparsity(pruned_model),
+        "block_padding": padding.kernel_padding(pruned_model,
+                                                padding.block_rows(pruned_model)),
         **(extra or {}),
         "export_options": {"max_mse_increase": max_mse_increase,
                            "size_metric": size_metric, "quantization": quantization,

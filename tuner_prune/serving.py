@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tuner_prune import padding
 from tuner_prune._keras import keras, sparsity
 
 
@@ -34,6 +35,10 @@ def serving_model(pruned_model, dataset):
 def scaled_model(pruned_model, input_scale, target_scale, input_shape=None):
     """Stripped model between fixed input and output multipliers.
 
+    A block-pruned model's ``Dense`` kernels are zero-padded to whole blocks on
+    their input side (``padding.pad_to_blocks``): the same predictions, and a
+    kernel LiteRT's block-sparse int8 path computes correctly.
+
     Args:
         pruned_model: The pruning-wrapped model.
         input_scale: Factors from raw rows to the model's input, one per
@@ -44,7 +49,8 @@ def scaled_model(pruned_model, input_scale, target_scale, input_shape=None):
     Returns:
         A tf_keras model whose input ``features`` is ``(batch, *input_shape)``.
     """
-    stripped = sparsity.strip_pruning(pruned_model)
+    stripped = padding.pad_to_blocks(sparsity.strip_pruning(pruned_model),
+                                     padding.block_rows(pruned_model))
     shape = tuple(input_shape) if input_shape is not None else (len(input_scale),)
     features = keras.Input(shape=shape, name="features")
     scaled = Scale(input_scale, name="scale_features")(features)

@@ -17,7 +17,7 @@ from tuner_prune.choice import Candidate
 from tuner_prune.mse import mse
 
 LATENCY_REPEATS = 50
-REPRESENTATIVE_ROWS = 200
+REPRESENTATIVE_ROWS = 2000
 
 
 @dataclasses.dataclass(frozen=True)
