@@ -92,3 +92,14 @@ def test_sparse_int8_runs_as_accurately_as_dense_int8(pruned_model, tmp_path):
             errors[variant.name] = float(np.mean((tflite.predict(content, x) - reference) ** 2))
     # Unpadded, sparse_int8's error here is several times int8's.
     assert errors["sparse_int8"] <= 1.2 * errors["int8"]
+
+
+def test_a_padded_first_kernel_takes_the_input_factors(pruned_model):
+    factors = np.linspace(0.5, 2.0, FEATURES)
+    trained = pruned_model.layers[0].layer.kernel.numpy()
+    model = scaled_model(pruned_model, factors, 3.0)
+    assert "scale_features" not in [layer.name for layer in model.layers]
+    x = np.random.default_rng(3).normal(size=(32, FEATURES)).astype(np.float32)
+    expected = 3.0 * sparsity.strip_pruning(pruned_model).predict(x * factors, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(pruned_model.layers[0].layer.kernel.numpy(), trained)

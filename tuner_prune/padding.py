@@ -99,6 +99,39 @@ def pad_to_blocks(model, rows):
     return copy
 
 
+def fold_input_scale(padded_model, input_scale):
+    """Multiplies ``input_scale`` into the first kernel, if that one was padded.
+
+    The converter folds an input multiplier into the first fully-connected
+    layer's weights by itself, but not across the zero-padding op in between;
+    unfolded it costs an int8 multiply per row and the factors' bytes.
+
+    Args:
+        padded_model: A model from ``pad_to_blocks`` (its padded layers are
+            copies: the trained model's weights are not touched).
+        input_scale: Factors applied to each input feature before the model.
+
+    Returns:
+        Whether it folded: then the model takes unscaled rows.
+    """
+    if padded_model.inputs[0].shape.rank != 2:
+        return False
+    consumers = [layer for layer in padded_model.layers
+                 if not isinstance(layer, keras.layers.InputLayer)
+                 and layer.input is padded_model.inputs[0]]
+    if len(consumers) != 1 or not isinstance(consumers[0], PaddedDense):
+        return False
+    scale = np.asarray(input_scale, np.float32).reshape(-1)
+    first = consumers[0]
+    width = int(first.kernel.shape[0]) - first.input_padding
+    if scale.size != width:
+        return False
+    kernel, *rest = first.get_weights()
+    kernel[:width] *= scale[:, None]
+    first.set_weights([kernel, *rest])
+    return True
+
+
 def _is_padded_kind(layer):
     """A ``Dense`` layer with a 2-D kernel that block pruning pools (no dimension 1)."""
     kernel = getattr(layer, "kernel", None)

@@ -37,7 +37,9 @@ def scaled_model(pruned_model, input_scale, target_scale, input_shape=None):
 
     A block-pruned model's ``Dense`` kernels are zero-padded to whole blocks on
     their input side (``padding.pad_to_blocks``): the same predictions, and a
-    kernel LiteRT's block-sparse int8 path computes correctly.
+    kernel LiteRT's block-sparse int8 path computes correctly. A padded first
+    kernel takes the input factors into its weights
+    (``padding.fold_input_scale``).
 
     Args:
         pruned_model: The pruning-wrapped model.
@@ -53,6 +55,7 @@ def scaled_model(pruned_model, input_scale, target_scale, input_shape=None):
                                      padding.block_rows(pruned_model))
     shape = tuple(input_shape) if input_shape is not None else (len(input_scale),)
     features = keras.Input(shape=shape, name="features")
-    scaled = Scale(input_scale, name="scale_features")(features)
+    folded = padding.fold_input_scale(stripped, input_scale)
+    scaled = features if folded else Scale(input_scale, name="scale_features")(features)
     prediction = Scale([target_scale], name="scale_target")(stripped(scaled))
     return keras.Model(features, prediction, name="tuner_prune_model")
