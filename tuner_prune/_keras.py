@@ -20,9 +20,10 @@ if _tfmot_keras.layers.Layer is not keras.layers.Layer:
     )
 
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: E402,E501
+    PruneLowMagnitude,
     collect_prunable_layers,
 )
 
 sparsity = tfmot.sparsity.keras
 
-__all__ = ["keras", "sparsity", "collect_prunable_layers", "FIX"]
+__all__ = ["keras", "sparsity", "collect_prunable_layers", "PruneLowMagnitude", "FIX"]

@@ -2,16 +2,18 @@
 
 LiteRT's sparse int8 fully-connected kernel works on 1x16 blocks along a
 kernel's input axis. A Keras ``(inputs, units)`` kernel whose ``inputs`` is not
-a multiple of the block's rows leaves a partial block, and LiteRT then computes
-a wrong result (1000 inputs: 1.5-1.7 x the Keras model's MSE). The exported
-graph therefore pads such a layer's input with zeros and its kernel with zero
-rows: the same function, whole blocks only.
+a multiple of the block's rows leaves a partial last block in each row; the
+converter's block encoding does not store those, and LiteRT computes without
+them (1000 inputs: 1.5-1.7 x the Keras model's MSE). The exported graph
+therefore pads such a layer's input with zeros and its kernel with zero rows:
+the same function, whole blocks only. Every variant is converted from that
+graph, the dense ones too.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from tuner_prune._keras import collect_prunable_layers, keras
+from tuner_prune._keras import PruneLowMagnitude, collect_prunable_layers, keras
 
 
 def block_rows(pruned_model):
@@ -61,7 +63,8 @@ def kernel_padding(model, rows):
         model: A stripped or a pruning-wrapped model (its wrapped layers are read).
         rows: Rows of a pruning block along the kernels' input axis.
     """
-    layers = [getattr(layer, "layer", layer) for layer in model.layers]
+    layers = [layer.layer if isinstance(layer, PruneLowMagnitude) else layer
+              for layer in model.layers]
     return {layer.name: [width, width + padding_for(width, rows)]
             for layer in layers if _is_padded_kind(layer)
             for width in [int(layer.kernel.shape[0])] if padding_for(width, rows)}
@@ -83,28 +86,26 @@ def pad_to_blocks(model, rows):
         return model
 
     def clone(layer):
-        config = layer.get_config()
-        if layer.name in widths:
-            width, padded = widths[layer.name]
-            return PaddedDense(padded - width, **config)
-        return layer.__class__.from_config(config)
+        if layer.name not in widths:
+            return layer  # Shared, as strip_pruning shares them: never written to.
+        width, padded = widths[layer.name]
+        return PaddedDense(padded - width, **layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
-    for source, target in zip(model.layers, copy.layers):
-        weights = source.get_weights()
-        if source.name in widths:
-            width, padded = widths[source.name]
-            weights[0] = np.pad(weights[0], ((0, padded - width), (0, 0)))
-        target.set_weights(weights)
+    for name, (width, padded) in widths.items():
+        kernel, *rest = model.get_layer(name).get_weights()
+        copy.get_layer(name).set_weights([np.pad(kernel, ((0, padded - width), (0, 0))),
+                                          *rest])
     return copy
 
 
 def fold_input_scale(padded_model, input_scale):
-    """Multiplies ``input_scale`` into the first kernel, if that one was padded.
+    """Multiplies ``input_scale`` into the first kernel of a Sequential model, if padded.
 
     The converter folds an input multiplier into the first fully-connected
     layer's weights by itself, but not across the zero-padding op in between;
-    unfolded it costs an int8 multiply per row and the factors' bytes.
+    unfolded it costs an int8 multiply per row and the factors' bytes. Only a
+    ``Sequential`` model's first layer is sure to be the one reader of the input.
 
     Args:
         padded_model: A model from ``pad_to_blocks`` (its padded layers are
@@ -114,15 +115,12 @@ def fold_input_scale(padded_model, input_scale):
     Returns:
         Whether it folded: then the model takes unscaled rows.
     """
-    if padded_model.inputs[0].shape.rank != 2:
-        return False
-    consumers = [layer for layer in padded_model.layers
-                 if not isinstance(layer, keras.layers.InputLayer)
-                 and layer.input is padded_model.inputs[0]]
-    if len(consumers) != 1 or not isinstance(consumers[0], PaddedDense):
+    if (not isinstance(padded_model, keras.Sequential) or not padded_model.layers
+            or not isinstance(padded_model.layers[0], PaddedDense)
+            or padded_model.inputs[0].shape.rank != 2):
         return False
     scale = np.asarray(input_scale, np.float32).reshape(-1)
-    first = consumers[0]
+    first = padded_model.layers[0]
     width = int(first.kernel.shape[0]) - first.input_padding
     if scale.size != width:
         return False
