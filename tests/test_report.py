@@ -81,6 +81,33 @@ def test_export_max_bytes_ships_the_best_trial_that_fits(tiny_search, tmp_path):
     manifest = json.loads((tmp_path / "budget" / "manifest.json").read_text())
     assert manifest["trial_id"] == expected
     assert manifest["tflite"]["bytes"] <= budget
+    marked = run_cli("report", "--directory", str(tiny_search["logs"]), "--format", "json",
+                     "--max-bytes", str(budget))
+    assert json.loads(marked.stdout)["best"] == expected
+
+
+def test_report_marks_the_best_within_the_budget(tmp_path):
+    from tuner_prune.report import as_table
+
+    def row(trial_id, val_mse, size):
+        return {"trial_id": trial_id, "status": "COMPLETED", "final_sparsity": 0.5,
+                "power": 1.0, "begin_step": 0, "end_step": 8, "val_mse": val_mse,
+                "score": val_mse, "sparsity": 0.5, "nonzero_weights": 10,
+                "tflite_bytes": size, "pareto": True}
+
+    rows = [row("0", 0.125, 900), row("1", 0.25, 400)]
+    marks = {line.split()[1]: line.split()[0] for line in
+             as_table(rows, max_bytes=500).splitlines()[1:3]}
+    assert marks == {"0": "P", "1": "*P"}
+    assert "lowest validation MSE within --max-bytes 500" in as_table(rows, max_bytes=500)
+    assert as_table(rows).splitlines()[1].split()[:2] == ["*P", "0"]
+
+
+def test_report_refuses_a_budget_below_one_byte(tiny_search):
+    result = run_cli("report", "--directory", str(tiny_search["logs"]), "--max-bytes", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "tuner_prune: error: Expected --max-bytes >= 1, received 0.")
 
 
 def test_budget_score_penalises_only_over_budget():

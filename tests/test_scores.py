@@ -72,3 +72,12 @@ def test_no_trial_within_budget_exports_nothing_and_says_why(regularized_search)
                       f"{record['tflite_bytes']} bytes"]
     assert "Traceback" not in result.stderr
     assert not (regularized_search["root"] / "export").exists()
+
+
+def test_report_keeps_the_searchs_budget(regularized_search):
+    logs = str(regularized_search["root"] / "logs")
+    report = json.loads(run_cli("report", "--directory", logs, "--format", "json").stdout)
+    assert report["max_bytes"] == BUDGET and report["best"] is None
+    wider = run_cli("report", "--directory", logs, "--format", "json", "--max-bytes",
+                    str(regularized_search["record"]["tflite_bytes"]))
+    assert json.loads(wider.stdout)["best"] == "0"

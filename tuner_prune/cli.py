@@ -149,6 +149,9 @@ def build_parser():
     report.add_argument("--format", choices=["table", "json", "csv"], default="table")
     report.add_argument("--plot", metavar="FILE.png",
                         help="also draw validation MSE against .tflite bytes")
+    report.add_argument("--max-bytes", type=int, metavar="N",
+                        help="mark as best the lowest validation MSE within N bytes "
+                             "(default: the search's own --max-bytes, if any)")
     sweep = commands.add_parser("sweep", help="the article's experiment: loss against "
                                 "final sparsity over several initialisations")
     _add_sweep_flags(sweep)
@@ -232,7 +235,7 @@ def sweep_command(args):
 def report_command(args):
     from tuner_prune.report import run_report
 
-    print(run_report(args.directory, args.format, args.plot), end="")
+    print(run_report(args.directory, args.format, args.plot, args.max_bytes), end="")
 
 
 COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command,

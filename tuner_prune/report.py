@@ -8,7 +8,7 @@ import csv
 import io
 import json
 
-from tuner_prune import records
+from tuner_prune import config as config_lib, records
 from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
@@ -54,11 +54,19 @@ def other_hyperparameters(rows):
     return list(dict.fromkeys(name for row in rows for name in row if name not in known))
 
 
-def as_json(rows):
-    return json.dumps({"best": best_trial_id(rows), "trials": rows}, indent=2)
+def stored_budget(directory):
+    """The ``--max-bytes`` the search in ``directory`` was run with, or ``None``."""
+    stored = config_lib.load_stored(directory)
+    return stored["config"].get("max_bytes") if stored else None
+
+
+def as_json(rows, max_bytes=None):
+    return json.dumps({"best": best_trial_id(rows, max_bytes), "max_bytes": max_bytes,
+                       "trials": rows}, indent=2)
 
 
 def as_csv(rows):
+
     buffer = io.StringIO()
     fields = [*records.FIELDS, *other_hyperparameters(rows), "pareto"]
     writer = csv.DictWriter(buffer, fieldnames=fields)
@@ -67,9 +75,12 @@ def as_csv(rows):
     return buffer.getvalue()
 
 
-def as_table(rows):
-    """The rows as aligned text; a ``score`` column only if a budget penalised one."""
-    best = best_trial_id(rows)
+def as_table(rows, max_bytes=None):
+    """The rows as aligned text; a ``score`` column only if a budget penalised one.
+
+    The best mark goes to the lowest validation MSE within ``max_bytes``.
+    """
+    best = best_trial_id(rows, max_bytes)
     recorded = [name for name in RECORDED if name != "score" or _penalised(rows)]
     others = other_hyperparameters(rows)
     header = ["", "trial", "status", "final_sp", "power", "begin", "end", *others,
@@ -83,7 +94,8 @@ def as_table(rows):
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths))
                      for line in lines)
-    legend = "* best (lowest validation MSE)   P Pareto-optimal (size, MSE)\n"
+    within = "" if max_bytes is None else f" within --max-bytes {max_bytes}"
+    legend = f"* best (lowest validation MSE{within})   P Pareto-optimal (size, MSE)\n"
     if "score" in recorded:
         legend += "score: the search's objective, val_mse penalised over --max-bytes\n"
     return f"{text}\n{legend}"
@@ -102,7 +114,7 @@ def _cell(value):
     return str(value)
 
 
-def plot(rows, path):
+def plot(rows, path, max_bytes=None):
     """Scatter of validation MSE against ``.tflite`` bytes, front and best marked.
 
     Raises:
@@ -118,7 +130,7 @@ def plot(rows, path):
         raise InputError(f"--plot {path}: Expected completed trials with sizes to plot, "
                          f"received none.")
     front = sorted((r for r in measured if r["pareto"]), key=lambda r: r["tflite_bytes"])
-    best = best_trial_id(rows)
+    best = best_trial_id(rows, max_bytes)
     figure, axes = pyplot.subplots(figsize=(7, 4.5))
     axes.scatter([r["tflite_bytes"] for r in measured], [r["val_mse"] for r in measured],
                  c=[r["final_sparsity"] for r in measured], cmap="viridis",
@@ -142,9 +154,25 @@ def plot(rows, path):
     pyplot.close(figure)
 
 
-def run_report(directory, output_format="table", plot_path=None):
-    """The report of the search in ``directory`` as text; writes the plot if asked."""
+def run_report(directory, output_format="table", plot_path=None, max_bytes=None):
+    """The report of the search in ``directory`` as text; writes the plot if asked.
+
+    Args:
+        directory: The search's ``--directory``.
+        output_format: ``table``, ``json`` or ``csv``.
+        plot_path: Where to draw the plot, or ``None``.
+        max_bytes: The size budget of the best mark; ``None`` takes the
+            search's own ``--max-bytes`` (none if it ran without one).
+
+    Raises:
+        InputError: ``directory`` holds no search, or ``max_bytes`` < 1.
+    """
+    if max_bytes is not None and max_bytes < 1:
+        raise InputError(f"Expected --max-bytes >= 1, received {max_bytes}.")
     rows = load_trials(directory)
+    budget = stored_budget(directory) if max_bytes is None else max_bytes
     if plot_path:
-        plot(rows, plot_path)
-    return {"table": as_table, "json": as_json, "csv": as_csv}[output_format](rows)
+        plot(rows, plot_path, budget)
+    if output_format == "csv":
+        return as_csv(rows)
+    return (as_table if output_format == "table" else as_json)(rows, budget)
