@@ -32,3 +32,13 @@ def test_sweep_refuses_bad_sparsity(tmp_path):
     assert result.returncode == 2
     assert "Expected --sparsities in [0, 1), received 1.2" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_plot_without_points_in_its_range_is_drawn_empty(tmp_path):
+    from tuner_prune.sweep import PLOTS, plot
+
+    rows = [{"final_sparsity": 0.5, "repeat": 0, "train_mse": 0.1, "val_mse": 0.2,
+             "test_mse": 0.2, "sparsity": 0.5}]
+    for name, limits in PLOTS.items():
+        plot(rows, tmp_path / name, limits)
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

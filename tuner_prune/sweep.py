@@ -184,7 +184,12 @@ def plot(rows, path, limits):
         axes.plot(sparsities, mean, marker="o", label=f"{label} MSE (mean)")
         axes.fill_between(sparsities, np.maximum(mean - spread, mean * 1e-3),
                           mean + spread, alpha=0.25)
-    axes.set_yscale("log")
+    if summary:
+        axes.set_yscale("log")
+    else:  # A log scale of no data cannot be drawn: say why the plot is empty.
+        axes.text(0.5, 0.5, f"no final sparsity of the sweep in [{limits[0]}, {limits[1]}]",
+                  ha="center", va="center", transform=axes.transAxes)
+        axes.set_yticks([])
     axes.set_xlim(*limits)
     axes.set_xlabel("final sparsity")
     axes.set_ylabel("MSE")
