@@ -7,6 +7,9 @@ from tuner_prune import config as config_lib
 from tuner_prune.data import DataError, load_arrays, load_dataset, split_dataset
 from tuner_prune.errors import InputError
 
+# A value too large for float32 is refused with its row, not with a numpy warning.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 
 def write(path, text):
     path.write_text(text, encoding="utf-8")

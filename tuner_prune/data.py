@@ -230,7 +230,8 @@ def _check_row(path, header, row, number):
                         f"received {len(row)}.")
     for name, cell in zip(header, row):
         try:
-            value = np.float32(float(cell))
+            with np.errstate(over="ignore"):  # Overflow gives inf, refused below.
+                value = np.float32(float(cell))
         except ValueError:
             raise DataError(f"{path}: Expected a number in row {number}, column "
                             f"{name!r}; received {cell!r}.") from None
