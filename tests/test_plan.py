@@ -135,6 +135,21 @@ def test_hp_frequency_and_article_are_part_of_the_search_identity(tmp_path):
         "--frequency", "--hp", "--article"]
 
 
+def test_a_search_resumes_only_with_its_own_budget_but_exports_with_any(tmp_path):
+    data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
+    config_lib.store(SearchConfig(**TINY, **folders(tmp_path), max_bytes=5000), data)
+    stored = config_lib.load_stored(str(tmp_path / "logs"))
+    wider = SearchConfig(**TINY, **folders(tmp_path), max_bytes=9000)
+    unbudgeted = SearchConfig(**TINY, **folders(tmp_path))
+    assert config_lib.differences(stored, wider, data) == [
+        "--max-bytes 9000 (the search has 5000)"]
+    assert config_lib.differences(stored, unbudgeted, data) == [
+        "--max-bytes default (the search has 5000)"]
+    assert config_lib.differences(stored, wider, data, reading=True) == []
+    same = SearchConfig(**TINY, **folders(tmp_path), max_bytes=5000)
+    assert config_lib.differences(stored, same, data) == []
+
+
 @pytest.mark.parametrize("settings,message", [
     (dict(article=True, model="m:f"), r"Expected --article \(the article's own model\) "
      r"or --model, received both \(--model m:f\)\."),

@@ -359,6 +359,10 @@ def differences(stored, config, fingerprint, reading=False):
     found += [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
               for name, value in identity.items()
               if name in old_config and old_config[name] != value]
+    if not reading and old_config.get("max_bytes") != config.max_bytes:
+        # The budget is in every trial's score; ``export --max-bytes`` may differ.
+        found.append(f"--max-bytes {_text(config.max_bytes)} (the search has "
+                     f"{_text(old_config.get('max_bytes'))})")
     return found + data_differences(stored.get("data") or {}, fingerprint)
 
 
