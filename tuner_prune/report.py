@@ -66,7 +66,6 @@ def as_json(rows, max_bytes=None):
 
 
 def as_csv(rows):
-
     buffer = io.StringIO()
     fields = [*records.FIELDS, *other_hyperparameters(rows), "pareto"]
     writer = csv.DictWriter(buffer, fieldnames=fields)
