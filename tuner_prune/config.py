@@ -21,6 +21,9 @@ CONFIG_FILE = "tuner_prune.json"
 # sum that misses reordered values) for one stored before it.
 IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.FLAGS, "model",
             "block_size", "hp", "article")
+# Settings a resumed search must keep but an ``export`` of it may change: the
+# budget is in every trial's score, and ``export --max-bytes`` picks another trial.
+RESUME_IDENTITY = ("max_bytes",)
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
 LEGACY_KEYS = ("rows", "features", "checksum")
@@ -293,15 +296,19 @@ def check_export_options(options):
         if options[name] not in allowed:
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
-    budget = options.get("max_bytes")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
-                               or budget < 1):
-        raise InputError(f"Expected --max-bytes >= 1, received {budget!r}.")
+    check_max_bytes(options.get("max_bytes"))
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):
         raise InputError(f"Expected --max-mse-increase >= 0 (0.05 is 5 %), received "
                          f"{increase!r}.")
+
+
+def check_max_bytes(budget):
+    """Raises ``InputError`` unless ``budget`` is ``None`` or a whole number >= 1."""
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
+                               or budget < 1):
+        raise InputError(f"Expected --max-bytes >= 1, received {budget!r}.")
 
 
 def parse_block_size(text):
@@ -349,6 +356,8 @@ def differences(stored, config, fingerprint, reading=False):
     """What differs between a stored search and this one, one phrase each."""
     old_config = stored["config"]
     identity = config.identity()
+    if not reading:
+        identity.update({name: getattr(config, name) for name in RESUME_IDENTITY})
     unknown = [name for name in identity if name not in old_config]
     if reading:
         defaults = {field.name: field.default for field in dataclasses.fields(config)}
@@ -359,10 +368,6 @@ def differences(stored, config, fingerprint, reading=False):
     found += [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
               for name, value in identity.items()
               if name in old_config and old_config[name] != value]
-    if not reading and old_config.get("max_bytes") != config.max_bytes:
-        # The budget is in every trial's score; ``export --max-bytes`` may differ.
-        found.append(f"--max-bytes {_text(config.max_bytes)} (the search has "
-                     f"{_text(old_config.get('max_bytes'))})")
     return found + data_differences(stored.get("data") or {}, fingerprint)
 
 

@@ -166,8 +166,7 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None)
     Raises:
         InputError: ``directory`` holds no search, or ``max_bytes`` < 1.
     """
-    if max_bytes is not None and max_bytes < 1:
-        raise InputError(f"Expected --max-bytes >= 1, received {max_bytes}.")
+    config_lib.check_max_bytes(max_bytes)
     rows = load_trials(directory)
     budget = stored_budget(directory) if max_bytes is None else max_bytes
     if plot_path:
