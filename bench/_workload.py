@@ -47,4 +47,4 @@ def base_model(builder, n_features):
     hp = keras_tuner.HyperParameters()
     for name, value in models.ARTICLE.items():
         hp.Fixed(name, value)
-    return builder(hp) if builder else models.article_mlp(hp, n_features)
+    return builder(hp) if builder else models.builtin_model(hp, n_features)

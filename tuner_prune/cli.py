@@ -211,6 +211,22 @@ def print_summary(manifest, export_dir):
     print(f"  {export_dir}/manifest.json; TFLite variants tried (chosen on val_mse):")
     for row in manifest["candidates"]:
         print("    " + _candidate_line(row))
+    _print_baseline(manifest)
+
+
+def _print_baseline(manifest):
+    """The baseline beside the shipped model, and advice if it beats the best trial."""
+    from tuner_prune import baseline
+
+    reference = manifest.get("baseline")
+    if reference is None:
+        return
+    shipped = manifest["tflite"]["val_mse"]
+    print(f"{baseline.describe(reference)}; the shipped model's val_mse is "
+          f"{baseline.ratio(shipped, reference):.3g} x the baseline's")
+    advice = baseline.advice(manifest["val_mse"], reference)
+    if advice:
+        print(advice)
 
 
 def _candidate_line(row):

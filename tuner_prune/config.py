@@ -126,6 +126,9 @@ class SearchConfig(TrainingConfig):
             InputError: As ``schedule_texts`` and ``model_hyperparameters``.
         """
         _ = self.schedule_texts, self.model_hyperparameters
+        if self.block_size and not self.model:
+            models.check_block_settings(self.model_hyperparameters,
+                                        parse_block_size(self.block_size))
 
     def _hp_texts(self):
         """``--hp`` as ``{name: text}`` (its syntax checked)."""

@@ -24,8 +24,9 @@ class PruningHyperModel(keras_tuner.HyperModel):
 
     Args:
         build_model: ``f(hp)`` returning an uncompiled tf_keras model; ``None``
-            builds the article's MLP over ``n_features`` inputs (after a
-            ``Flatten`` for N-d rows).
+            builds ``models.builtin_model``, which searches its own size (from a
+            linear model to the article's MLP), over ``n_features`` inputs
+            (after a ``Flatten`` for N-d rows).
         n_features: Input width of flat rows; give it or ``input_shape``.
         input_shape: Shape of one row, ``(n_features,)`` by default; for
             example ``(8, 8, 1)`` for images. Used by the default builder and
@@ -102,12 +103,14 @@ class PruningHyperModel(keras_tuner.HyperModel):
             bound = getattr(self.bounds, name)
             if bound is None:  # An unbounded frequency: the rule picks it.
                 continue
+            start = bound.clip(space_lib.STARTS.get(name, bound.low))
             if bound.fixed:
                 values[name] = hp.Fixed(name, bound.low)
             elif name in space_lib.INTEGERS:
-                values[name] = hp.Int(name, int(bound.low), int(bound.high))
+                values[name] = hp.Int(name, int(bound.low), int(bound.high),
+                                      default=int(start))
             else:
-                values[name] = hp.Float(name, bound.low, bound.high)
+                values[name] = hp.Float(name, bound.low, bound.high, default=start)
         return values
 
     def schedule(self, hp):
@@ -138,8 +141,8 @@ class PruningHyperModel(keras_tuner.HyperModel):
         return model
 
     def default_model(self, hp):
-        """The article's MLP over the rows, flattened first when they are N-d."""
-        mlp = models.article_mlp(hp, self.n_features)
+        """The built-in model over the rows, flattened first when they are N-d."""
+        mlp = models.builtin_model(hp, self.n_features, self.block_size)
         if len(self.input_shape) == 1:
             return mlp
         return keras.Sequential([keras.Input(shape=self.input_shape),

@@ -1,4 +1,5 @@
-"""Base-model builders: the article's MLP and user builders from ``--model``.
+"""Base-model builders: the built-in model, which searches its own size from a
+linear model up to the article's MLP, and user builders from ``--model``.
 
 Keras is imported on first use, so a ``--model`` is resolved (and its module's
 code run) without this module loading TensorFlow first.
@@ -13,43 +14,101 @@ class BuilderError(InputError):
     """A ``--model`` builder that cannot be imported or does not build a model."""
 
 
-# The built-in model's own hyperparameters. Measured on the built-in workload
-# (seed 0, 80 epochs, final sparsity 0.9, power 3, pruning steps 40 -> 280):
-# a glorot_uniform first kernel ended at 0.00097 validation MSE, the article's
-# he_normal at 0.00177; Adam at 3e-4 at 0.029, 1e-3 at 0.00177, 3e-3 at 0.0023.
+# The built-in model's hyperparameters: its size and its training. The data
+# behind the ranges is in BENCHMARKS.md ("Right-sized models"): on the built-in
+# workload a linear model wants Adam at about 1e-2, the article's MLP about 1e-3.
+HIDDEN_LAYERS = (0, 2)  # 0 is a linear model, 2 the article's depth.
+UNITS = (8, 1024)  # Width of each hidden layer, a power of two.
 INITIALIZERS = ("glorot_uniform", "he_normal")
-LEARNING_RATES = (5e-4, 3e-3)
+LEARNING_RATES = (5e-4, 3e-2)
+# Where a fresh search starts (its first trial): the smallest model.
+DEFAULTS = {"hidden_layers": 0, "units": 32, "kernel_initializer": "glorot_uniform",
+            "learning_rate": 1e-2}
 # ``--article``: the article's exact model and optimiser.
-ARTICLE = {"kernel_initializer": "he_normal", "learning_rate": 1e-3}
+ARTICLE = {"hidden_layers": 2, "units": 1024, "kernel_initializer": "he_normal",
+           "learning_rate": 1e-3}
 
 
-def article_mlp(hp, n_features):
-    """The article's MLP: Dense(1024), ReLU, Dense(1024), ReLU, Dense(1).
+def size_bounds(block_size=(1, 1)):
+    """``(hidden_layers, units)`` ranges of the built-in model under ``block_size``.
 
-    Declares ``kernel_initializer`` (of the first layer, ``INITIALIZERS``) and
-    ``learning_rate`` (Adam's, on a log scale in ``LEARNING_RATES``), which
-    ``PruningHyperModel`` compiles with; fixing them to ``ARTICLE`` gives the
+    tfmot cannot block-prune a ``Dense(1)`` kernel (a linear model's only one)
+    nor a kernel whose input is no wider than a block, so with blocks the
+    model has a hidden layer and its width is at least twice the block.
+
+    Raises:
+        InputError: A block wider than half the widest layer.
+    """
+    if tuple(block_size) == (1, 1):
+        return HIDDEN_LAYERS, UNITS
+    low = UNITS[0]
+    while low <= max(block_size):
+        low *= 2
+    if low > UNITS[1]:
+        raise InputError(f"Expected --block-size at most {UNITS[1] // 2} in each "
+                         f"dimension for the built-in model (its widest layer has "
+                         f"{UNITS[1]} units), received {block_size[0]}x{block_size[1]}.")
+    return (max(1, HIDDEN_LAYERS[0]), HIDDEN_LAYERS[1]), (low, UNITS[1])
+
+
+def check_block_settings(settings, block_size):
+    """Refuses ``--hp`` sizes of the built-in model that tfmot cannot block-prune.
+
+    Args:
+        settings: ``{name: value or space.Bound}`` (``--hp``).
+        block_size: tfmot's ``(rows, columns)``.
+
+    Raises:
+        InputError: ``hidden_layers`` or ``units`` below ``size_bounds``.
+    """
+    (fewest, _), (narrowest, _) = size_bounds(block_size)
+    why = {"hidden_layers": "tfmot cannot block-prune a linear model's Dense(1) kernel",
+           "units": "tfmot cannot block-prune a kernel no wider than its block"}
+    for name, least in (("hidden_layers", fewest), ("units", narrowest)):
+        setting = settings.get(name)
+        lowest = getattr(setting, "low", setting)
+        if isinstance(lowest, (int, float)) and lowest < least:
+            raise InputError(f"Expected --hp {name} >= {least} with --block-size "
+                             f"{block_size[0]}x{block_size[1]} ({why[name]}), received "
+                             f"{getattr(setting, 'as_text', lambda: setting)()}.")
+
+
+def builtin_model(hp, n_features, block_size=(1, 1)):
+    """The built-in model: up to two hidden ReLU layers of one width, then Dense(1).
+
+    Declares its size, ``hidden_layers`` (0 is a linear model, 2 the article's
+    MLP) and ``units`` (a power of two), the first kernel's
+    ``kernel_initializer`` and ``learning_rate`` (Adam's, log scale), which
+    ``PruningHyperModel`` compiles with. Each starts at ``DEFAULTS``, the
+    first trial of a fresh search; fixing them to ``ARTICLE`` gives the
     article's model and optimiser.
 
     Args:
         hp: The trial's ``HyperParameters``.
         n_features: Width of the input.
+        block_size: tfmot's block of the search (see ``size_bounds``).
 
     Returns:
         An uncompiled tf_keras ``Sequential`` model.
     """
     from tuner_prune._keras import keras
 
-    initializer = hp.Choice("kernel_initializer", list(INITIALIZERS))
-    hp.Float("learning_rate", *LEARNING_RATES, sampling="log")
-    return keras.Sequential([
-        keras.Input(shape=(n_features,)),
-        keras.layers.Dense(1024, kernel_initializer=initializer),
-        keras.layers.ReLU(),
-        keras.layers.Dense(1024),
-        keras.layers.ReLU(),
-        keras.layers.Dense(1),
-    ])
+    (fewest, most), (narrowest, widest) = size_bounds(block_size)
+    depth = hp.Int("hidden_layers", fewest, most,
+                   default=max(fewest, DEFAULTS["hidden_layers"]))
+    units = hp.Int("units", narrowest, widest, step=2, sampling="log",
+                   default=max(narrowest, DEFAULTS["units"]))
+    initializer = hp.Choice("kernel_initializer", list(INITIALIZERS),
+                            default=DEFAULTS["kernel_initializer"])
+    hp.Float("learning_rate", *LEARNING_RATES, sampling="log",
+             default=DEFAULTS["learning_rate"])
+    layers = []
+    for _ in range(depth):
+        layers += [keras.layers.Dense(units, kernel_initializer=initializer if not layers
+                                      else "glorot_uniform"), keras.layers.ReLU()]
+    last = keras.layers.Dense(1, kernel_initializer=initializer if not layers
+                              else "glorot_uniform")
+    return keras.Sequential([keras.Input(shape=(n_features,)), *layers, last])
 
 
 def import_builder(spec):

@@ -14,6 +14,11 @@ Two scales differ from keras-tuner's ``BayesianOptimizationOracle``:
   the space (keras-tuner's linear scale gives 0.9 to 0.98 a sixth of [0.5, 0.98];
   the log scale gives it half).
 
+A fresh search's first trial is the space's default point (each
+hyperparameter's ``default``), as SMAC and Optuna's ``enqueue_trial`` start
+from a known configuration: the built-in model and schedule default to the
+smallest model with mild pruning, so a search always measures it.
+
 Every proposal, random or from the Gaussian process, is clipped into the
 declared bounds: keras-tuner's ``Int.prob_to_value(1.0)`` is ``max_value + 1``
 for an ``Int`` without a step (log sampling), and float rounding of a log
@@ -86,6 +91,7 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
     ``initial_points(max_trials)``. A ``final_sparsity`` that is a continuous
     ``Float`` within ``[0, 1)`` is drawn and modelled on the log scale of
     ``1 - final_sparsity``; every other hyperparameter as keras-tuner does.
+    The first trial of a fresh search takes every hyperparameter's default.
     """
 
     def __init__(self, objective, max_trials, num_initial_points=None, seed=None,
@@ -101,6 +107,16 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
             raise ValueError(
                 f"Expected an objective to minimise, received direction "
                 f"{self.objective.direction!r} for {self.objective.name!r}.")
+
+    def populate_space(self, trial_id):
+        if not self.trials:  # The first trial of a fresh search.
+            return {"status": TrialStatus.RUNNING, "values": self._default_values()}
+        return super().populate_space(trial_id)
+
+    def _default_values(self):
+        """Every hyperparameter of the space at its ``default``, clipped into bounds."""
+        values = {hp.name: hp.default for hp in self.hyperparameters.space}
+        return clip_values(values, self.hyperparameters.space)
 
     def _log_sparsity(self, hp):
         """Whether ``hp`` is drawn and modelled on the log-kept scale."""

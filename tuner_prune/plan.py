@@ -20,7 +20,7 @@ class Plan:
         config: The ``SearchConfig`` or ``SweepConfig`` it was resolved from.
         dataset: The loaded ``Dataset``.
         space: The ``ScheduleSpace`` resolved for the training length.
-        builder: The ``--model`` builder, or ``None`` for the article's MLP.
+        builder: The ``--model`` builder, or ``None`` for the built-in model.
         block_size: tfmot's ``(rows, columns)``; ``(1, 1)`` is unstructured.
         steps_per_epoch: Optimizer steps in one epoch over the training split.
         export_options: ``export_model``'s options choosing ``model.tflite``;
@@ -117,5 +117,5 @@ def load_data(config):
 
 
 def import_builder(config):
-    """The ``--model`` builder, or ``None`` for the article's MLP."""
+    """The ``--model`` builder, or ``None`` for the built-in model."""
     return models.import_builder(config.model) if config.model else None

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 
-from tuner_prune import config as config_lib, records
+from tuner_prune import baseline as baseline_lib, config as config_lib, records
 from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
@@ -60,9 +60,22 @@ def stored_budget(directory):
     return stored["config"].get("max_bytes") if stored else None
 
 
-def as_json(rows, max_bytes=None):
+def as_json(rows, max_bytes=None, baseline=None):
     return json.dumps({"best": best_trial_id(rows, max_bytes), "max_bytes": max_bytes,
-                       "trials": rows}, indent=2)
+                       "baseline": baseline, "trials": rows}, indent=2)
+
+
+def baseline_line(rows, baseline, max_bytes=None):
+    """The baseline, and the best trial's validation MSE as a multiple of its."""
+    if baseline is None:
+        return "Baseline: none stored (a search from before tuner_prune fitted one)\n"
+    text = baseline_lib.describe(baseline)
+    best = best_trial_id(rows, max_bytes)
+    row = next((r for r in rows if r["trial_id"] == best), None)
+    if row is not None:
+        text += (f"; best trial {best}'s val_mse is "
+                 f"{baseline_lib.ratio(row['val_mse'], baseline):.3g} x the baseline's")
+    return text + "\n"
 
 
 def as_csv(rows):
@@ -113,8 +126,9 @@ def _cell(value):
     return str(value)
 
 
-def plot(rows, path, max_bytes=None):
-    """Scatter of validation MSE against ``.tflite`` bytes, front and best marked.
+def plot(rows, path, max_bytes=None, baseline=None):
+    """Scatter of validation MSE against ``.tflite`` bytes, front and best marked;
+    the baseline's validation MSE is a dashed line.
 
     Raises:
         InputError: No completed trial has a size to plot.
@@ -140,6 +154,9 @@ def plot(rows, path, max_bytes=None):
         if row["trial_id"] == best:
             axes.scatter([row["tflite_bytes"]], [row["val_mse"]], s=200, marker="*",
                          color="tab:orange", edgecolor="black", label="best", zorder=3)
+    if baseline is not None:
+        axes.axhline(baseline["val_mse"], color="gray", linestyle="--",
+                     label=f"ridge baseline ({baseline['weights']:,} weights)")
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.xaxis.set_minor_formatter(ticker.NullFormatter())
@@ -169,8 +186,11 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None)
     config_lib.check_max_bytes(max_bytes)
     rows = load_trials(directory)
     budget = stored_budget(directory) if max_bytes is None else max_bytes
+    baseline = baseline_lib.load(directory)
     if plot_path:
-        plot(rows, plot_path, budget)
+        plot(rows, plot_path, budget, baseline)
     if output_format == "csv":
         return as_csv(rows)
-    return (as_table if output_format == "table" else as_json)(rows, budget)
+    if output_format == "json":
+        return as_json(rows, budget, baseline)
+    return as_table(rows, budget) + baseline_line(rows, baseline, budget)

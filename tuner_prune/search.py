@@ -3,7 +3,7 @@
 import keras_tuner
 
 from tuner_prune import config as config_lib, distribute, models, resume
-from tuner_prune import choice, records
+from tuner_prune import baseline as baseline_lib, choice, records
 from tuner_prune._kt import TrialStatus
 from tuner_prune.config import SearchError
 from tuner_prune.errors import InputError
@@ -141,14 +141,27 @@ def run_search(plan):
     if strategy is not None and not config.quiet:
         print(f"Training each trial on {strategy.num_replicas_in_sync} replicas "
               f"(MirroredStrategy)", flush=True)
-    if mode != "worker" and not config.quiet:  # A worker's oracle is the chief's.
-        _report_resume(tuner, config)
+    if mode != "worker":  # A worker's oracle and baseline are the chief's.
+        if not config.quiet:
+            _report_resume(tuner, config)
+        tuner.baseline = _baseline(config, dataset)
     tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
                  input_scale=1.0 / dataset.x_scale,
                  batch_size=config.batch_size, target_scale=dataset.y_scale)
     if mode == "worker":
         return None
     return export_best(tuner, dataset, config.export_dir, **plan.export_options)
+
+
+def _baseline(config, dataset):
+    """The search's ridge baseline: stored with it, else fitted and stored now."""
+    reference, fitted = baseline_lib.ensure(config.directory, dataset,
+                                            refit=config.overwrite)
+    if not config.quiet:
+        how = (f"fitted in {reference['fit_seconds']:.2f} s" if fitted
+               else "stored with the search")
+        print(f"{baseline_lib.describe(reference)} ({how})", flush=True)
+    return reference
 
 
 def _report_resume(tuner, config):
@@ -214,11 +227,15 @@ def export_best(tuner, dataset, export_dir, **options):
         raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
     hyperparameters = dict(trial.hyperparameters.values)
     plan = tuner.hypermodel.schedule(trial.hyperparameters)
+    reference = baseline_lib.load(tuner.directory)
+    if reference is None:  # A search stored before baselines: fitted, not stored.
+        reference = baseline_lib.fit(dataset)
     try:
         return export_model(
             tuner.load_model(trial), dataset, export_dir,
             hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
             extra={"trial_id": trial.trial_id, "frequency": plan.frequency,
+                   "baseline": reference,
                    "completed_trials": sum(t.status == TrialStatus.COMPLETED
                                            for t in tuner.oracle.trials.values())},
             **options)

@@ -10,7 +10,9 @@ on any folder above it, shows everything):
   training steps (tfmot's ``PruningSummaries``).
 - ``search/``: the best validation MSE so far against the number of ended
   trials (the trial number, unless a distributed search ends trials out of
-  order), and a picture of validation MSE against final sparsity over them.
+  order), the ridge baseline's validation MSE beside it (``baseline_val_mse``,
+  with a text naming the baseline), and a picture of validation MSE against
+  final sparsity over them, the baseline drawn as a line.
 
 Under a size budget (``--max-bytes``) the objective is a penalised ``score``;
 it is then logged as such (HParams metric ``score``, ``best_score``) beside
@@ -47,6 +49,7 @@ METRICS = (
 SCORE = ("score", "hparams/score", "score (validation MSE, penalised over --max-bytes)")
 BEST_TAG = "best_val_mse"
 BEST_SCORE_TAG = "best_score"
+BASELINE_TAG = "baseline_val_mse"
 PLOT_TAG = "val_mse_vs_final_sparsity"
 
 
@@ -91,7 +94,17 @@ def write_experiment(root, space, budgeted=False):
         hp_api.hparams_config(hparams=hparams, metrics=metric_infos)
 
 
-def write_trial_end(root, trial, trials, budgeted=False):
+def write_baseline(root, baseline):
+    """Logs the search's ridge baseline in the search run: its MSE and a text."""
+    from tuner_prune.baseline import describe
+
+    with _writer(os.path.join(root, SEARCH_RUN)) as writer, writer.as_default(step=0):
+        tf.summary.scalar(BASELINE_TAG, baseline["val_mse"],
+                          description="Validation MSE of the ridge baseline.")
+        tf.summary.text("baseline", describe(baseline))
+
+
+def write_trial_end(root, trial, trials, budgeted=False, baseline=None):
     """Logs an ended trial: its HParams session and the search-level run.
 
     Args:
@@ -101,9 +114,10 @@ def write_trial_end(root, trial, trials, budgeted=False):
             large count lists them all, also through a distributed oracle).
         budgeted: Whether a size budget penalises the objective: the
             best-so-far is then the best ``score``, not ``val_mse``.
+        baseline: The search's ridge baseline, or ``None``.
     """
     _write_session(root, trial, budgeted)
-    _write_progress(root, trials, budgeted)
+    _write_progress(root, trials, budgeted, baseline)
 
 
 def _write_session(root, trial, budgeted):
@@ -122,7 +136,7 @@ def _write_session(root, trial, budgeted):
             hp_summary.session_end_pb(status).SerializeToString())
 
 
-def _write_progress(root, trials, budgeted):
+def _write_progress(root, trials, budgeted, baseline=None):
     ended = [t for t in trials if t.status == COMPLETED or t.status in FAILED]
     scores = [t.score for t in ended if _scored(t)]
     tag, what = ((BEST_SCORE_TAG, "score (validation MSE, penalised over --max-bytes)")
@@ -132,15 +146,17 @@ def _write_progress(root, trials, budgeted):
         if scores:
             tf.summary.scalar(tag, min(scores),
                               description=f"Best {what} once N trials have ended.")
-        tf.summary.image(PLOT_TAG, _plot(ended)[None],
+        if baseline is not None:
+            tf.summary.scalar(BASELINE_TAG, baseline["val_mse"])
+        tf.summary.image(PLOT_TAG, _plot(ended, baseline)[None],
                          description="Validation MSE against final sparsity; "
                                      "failed trials are marked on the x axis.")
 
 
-def _plot(trials):
+def _plot(trials, baseline=None):
     """A PNG (as a uint8 tensor) of validation MSE against final sparsity of ended trials.
 
-    The best trial (lowest score) is circled.
+    The best trial (lowest score) is circled; the baseline is a dashed line.
     """
     scored = [t for t in trials if _scored(t)]
     failed = [t for t in trials if t.status in FAILED]
@@ -160,6 +176,9 @@ def _plot(trials):
         axes.scatter([t.hyperparameters.get("final_sparsity") for t in failed],
                      [0.0] * len(failed), marker="x", color="gray",
                      transform=axes.get_xaxis_transform(), clip_on=False, label="failed")
+    if baseline is not None:
+        axes.axhline(baseline["val_mse"], color="gray", linestyle="--",
+                     label="ridge baseline")
     axes.set_xlabel("final_sparsity")
     axes.set_ylabel("validation MSE")
     axes.set_title(f"{len(scored)} completed, {len(failed)} failed")

@@ -63,6 +63,7 @@ class PruningTuner(base_tuner.BaseTuner):
         self.distribution_strategy = distribution_strategy
         self.worker_timeout = worker_timeout
         self.max_bytes = max_bytes
+        self.baseline = None  # ``baseline.fit``'s result, logged beside the trials.
         oracle = oracle or oracle_lib.PruningOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "min"),
             max_trials=max_trials,
@@ -280,6 +281,8 @@ class PruningTuner(base_tuner.BaseTuner):
         self.save()  # From here on, a killed search resumes instead of restarting.
         summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space(),
                                    budgeted=self.max_bytes is not None)
+        if self.baseline is not None:
+            summaries.write_baseline(self.tensorboard_dir, self.baseline)
 
     def on_trial_end(self, trial):
         self._clock.trial_ended()
@@ -293,7 +296,8 @@ class PruningTuner(base_tuner.BaseTuner):
         trial = self.oracle.get_trial(trial.trial_id)
         summaries.write_trial_end(self.tensorboard_dir, trial,
                                   self.oracle.get_best_trials(sys.maxsize),
-                                  budgeted=self.max_bytes is not None)
+                                  budgeted=self.max_bytes is not None,
+                                  baseline=self.baseline)
         if not self.verbose:
             return
         if trial.status == TrialStatus.COMPLETED:

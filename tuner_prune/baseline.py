@@ -1,0 +1,145 @@
+"""The baseline every search stands beside: a ridge regression, free of Keras.
+
+Before its first trial a search fits scikit-learn's ``Ridge`` on the same
+scaled training split as its trials (N-d rows flattened), chooses the
+regularisation on the validation split, and stores what it measured in
+``<directory>/baseline.json``. A resumed search, ``export`` and ``report`` read
+that file instead of fitting again. MSEs are in the target's units, as every
+MSE of tuner_prune.
+"""
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from tuner_prune import staging
+from tuner_prune.errors import InputError
+from tuner_prune.mse import mse
+
+FILE = "baseline.json"
+KIND = "ridge"
+# Ridge's ``alpha`` grid, on the training split's scaled features.
+ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def path(directory):
+    """Where the baseline of the search in ``directory`` is stored."""
+    return os.path.join(directory, FILE)
+
+
+def fit(dataset, alphas=ALPHAS):
+    """Fits the ridge baseline on ``dataset``'s training split.
+
+    Args:
+        dataset: A ``data.Dataset``; fitted on its scaled training split,
+            ``alpha`` chosen on the validation split.
+        alphas: The ``alpha`` values tried.
+
+    Returns:
+        ``{"kind", "settings", "val_mse", "test_mse", "weights",
+        "fit_seconds"}``: ``settings`` holds the chosen ``alpha`` and the
+        grid; ``weights`` counts the coefficients and the intercept.
+    """
+    from sklearn.linear_model import Ridge
+
+    started = time.perf_counter()
+    x_train, y_train = _flat(*dataset.scaled("train"))
+    x_val, y_val = _flat(*dataset.scaled("val"))
+    fitted = [(Ridge(alpha=alpha).fit(x_train, y_train), alpha) for alpha in alphas]
+    scores = [mse(model.predict(x_val), y_val, dataset.y_scale) for model, _ in fitted]
+    chosen = int(np.argmin(scores))
+    model, alpha = fitted[chosen]
+    x_test, y_test = _flat(*dataset.scaled("test"))
+    return {
+        "kind": KIND,
+        "settings": {"alpha": alpha, "alphas": list(alphas),
+                     "chosen_on": "validation split"},
+        "val_mse": scores[chosen],
+        "test_mse": mse(model.predict(x_test), y_test, dataset.y_scale),
+        "weights": x_train.shape[1] + 1,
+        "fit_seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _flat(x, y):
+    """Rows as float64 vectors (N-d rows flattened), targets as a float64 vector."""
+    return (np.asarray(x, np.float64).reshape(len(x), -1),
+            np.asarray(y, np.float64).reshape(-1))
+
+
+def store(directory, baseline):
+    """Writes ``baseline`` beside the search in ``directory``."""
+    staging.write_json(path(directory), baseline, indent=2)
+
+
+def load(directory):
+    """The baseline stored with the search in ``directory``, or ``None``.
+
+    Raises:
+        InputError: The file exists but is not a baseline tuner_prune wrote.
+    """
+    where = path(directory)
+    if not os.path.isfile(where):
+        return None
+    try:
+        with open(where, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        _check(stored)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise InputError(f"{where}: Expected the baseline of a tuner_prune search, "
+                         f"received a file that cannot be read ({error}).") from None
+    return stored
+
+
+def _check(stored):
+    if stored["kind"] != KIND or not all(
+            isinstance(stored[name], (int, float)) and math.isfinite(stored[name])
+            for name in ("val_mse", "test_mse", "weights")):
+        raise ValueError("missing or non-finite fields")
+
+
+def ensure(directory, dataset, refit=False):
+    """The stored baseline of the search in ``directory``, fitted and stored if absent.
+
+    Args:
+        directory: The search's ``--directory``.
+        dataset: Its ``Dataset``.
+        refit: Fit again even when one is stored (a search started over).
+
+    Returns:
+        ``(baseline, fitted)``: ``fitted`` says whether it was fitted now.
+    """
+    stored = None if refit else load(directory)
+    if stored is not None:
+        return stored, False
+    baseline = fit(dataset)
+    os.makedirs(directory, exist_ok=True)
+    store(directory, baseline)
+    return baseline, True
+
+
+def describe(baseline):
+    """One line naming the baseline and what it measured."""
+    return (f"Baseline: ridge regression (alpha {baseline['settings']['alpha']:g}, "
+            f"chosen on validation), {baseline['weights']:,} weights: "
+            f"val_mse {baseline['val_mse']:.6g}  test_mse {baseline['test_mse']:.6g}")
+
+
+def ratio(val_mse, baseline):
+    """``val_mse`` as a multiple of the baseline's (``inf`` if the baseline's is 0)."""
+    base = baseline["val_mse"]
+    return val_mse / base if base > 0 else math.inf
+
+
+def advice(val_mse, baseline):
+    """A plain line when a model is worse than the baseline on validation, else ``None``."""
+    if val_mse <= baseline["val_mse"]:
+        return None
+    return (f"Note: the ridge baseline beats the best trial on validation "
+            f"({ratio(val_mse, baseline):.3g} x its val_mse). Try a smaller model (the "
+            f"built-in one's size is bounded by --hp hidden_layers=0:1 --hp "
+            f"units=8:64; a --model can declare its size for --hp to bound), more "
+            f"--epochs or more --max-trials.")
