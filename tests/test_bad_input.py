@@ -94,8 +94,9 @@ CASES = {
                                r"\(None, 1\)\.$"),
     "hp not a hyperparameter": ({}, ["--hp", "width=3"],
                                 r"Expected --hp names among the schedule's and the model's "
-                                r"hyperparameters \(the model's: kernel_initializer, "
-                                r"learning_rate\), received 'width'\.$"),
+                                r"hyperparameters \(the model's: hidden_layers, "
+                                r"kernel_initializer, learning_rate, units\), "
+                                r"received 'width'\.$"),
     "article with a model": ({}, ["--article", "--model", "fault_models:two_outputs"],
                              r"Expected --article \(the article's own model\) or --model, "
                              r"received both"),

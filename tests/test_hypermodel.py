@@ -109,13 +109,34 @@ def declared_space(tmp_path, **kwargs):
     return {hp.name: hp for hp in tuner.oracle.get_space().space}
 
 
-def test_built_in_model_declares_initializer_and_learning_rate(tmp_path):
+def test_built_in_model_declares_its_size_initializer_and_learning_rate(tmp_path):
     space = declared_space(tmp_path)
     assert set(space) == {"final_sparsity", "power", "begin_step", "end_step",
-                          "kernel_initializer", "learning_rate"}
+                          "hidden_layers", "units", "kernel_initializer", "learning_rate"}
+    assert (space["hidden_layers"].min_value, space["hidden_layers"].max_value) == (0, 2)
+    assert (space["units"].min_value, space["units"].max_value,
+            space["units"].sampling) == (8, 1024, "log")
     assert list(space["kernel_initializer"].values) == ["glorot_uniform", "he_normal"]
     assert (space["learning_rate"].sampling, space["learning_rate"].min_value,
-            space["learning_rate"].max_value) == ("log", 5e-4, 3e-3)
+            space["learning_rate"].max_value) == ("log", 5e-4, 3e-2)
+
+
+@pytest.mark.parametrize("depth, units, kernels", [
+    (0, 8, [(6, 1)]), (1, 16, [(6, 16), (16, 1)]), (2, 32, [(6, 32), (32, 32), (32, 1)])])
+def test_built_in_model_builds_the_size_it_draws(depth, units, kernels):
+    hypermodel = PruningHyperModel(n_features=6, epochs=4, steps_per_epoch=6)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("hidden_layers", depth)
+    hp.Fixed("units", units)
+    model = hypermodel.build_base(hp)
+    assert [tuple(layer.kernel.shape) for layer in model.layers
+            if hasattr(layer, "kernel")] == kernels
+
+
+def test_block_size_keeps_only_models_tfmot_can_block_prune(tmp_path):
+    space = declared_space(tmp_path, block_size=(16, 1))
+    assert space["hidden_layers"].min_value == 1
+    assert space["units"].min_value == 32
 
 
 def test_the_trial_compiles_with_its_learning_rate_and_initializer():

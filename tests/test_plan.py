@@ -114,7 +114,8 @@ def test_hp_goes_to_the_schedule_or_the_model_and_article_fixes_the_model(tmp_pa
     assert plan.hyperparameters == {"units": Bound(8, 64),
                                     "kernel_initializer": "he_normal"}
     article = resolve_search(SearchConfig(**TINY, **folders(tmp_path), article=True))
-    assert article.hyperparameters == {"kernel_initializer": "he_normal",
+    assert article.hyperparameters == {"hidden_layers": 2, "units": 1024,
+                                       "kernel_initializer": "he_normal",
                                        "learning_rate": 1e-3}
     sweep = resolve_sweep(SweepConfig(**TINY, out=str(tmp_path)))
     assert sweep.hyperparameters == article.hyperparameters
@@ -154,7 +155,8 @@ def test_a_search_resumes_only_with_its_own_budget_but_exports_with_any(tmp_path
     (dict(article=True, model="m:f"), r"Expected --article \(the article's own model\) "
      r"or --model, received both \(--model m:f\)\."),
     (dict(article=True, hp=["learning_rate=0.01"]), r"Expected --article \(which fixes "
-     r"kernel_initializer, learning_rate\) or --hp learning_rate, received both\."),
+     r"hidden_layers, kernel_initializer, learning_rate, units\) or --hp learning_rate, "
+     r"received both\."),
     (dict(power="3", hp=["power=2"]), r"Expected --power or --hp power, received both\."),
     (dict(hp=["units"]), r"Expected --hp NAME=VALUE or NAME=LO:HI, received 'units'\."),
 ])

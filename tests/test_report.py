@@ -22,9 +22,11 @@ def test_every_trial_records_its_size(tiny_search):
     for row in rows:
         assert row["status"] == "COMPLETED"
         assert row["tflite_bytes"] > 0 and row["nonzero_weights"] > 0
-        assert abs(row["sparsity"] - row["final_sparsity"]) <= 0.01
+        # A linear model of the 20 tiny inputs prunes in steps of 1 / 20.
+        step = 0.05 if row["hidden_layers"] == 0 else 0.01
+        assert abs(row["sparsity"] - row["final_sparsity"]) <= step
         assert row["kernel_initializer"] in ("glorot_uniform", "he_normal")
-        assert 5e-4 <= row["learning_rate"] <= 3e-3
+        assert 5e-4 <= row["learning_rate"] <= 3e-2
     assert [r["val_mse"] for r in rows] == sorted(r["val_mse"] for r in rows)
 
 
@@ -59,13 +61,15 @@ def test_table_csv_and_plot(tiny_search, tmp_path):
     table = run_cli("report", "--directory", str(tiny_search["logs"]), "--plot", str(plot))
     assert table.returncode == 0, table.stderr[-2000:]
     assert "Pareto" in table.stdout and table.stdout.count("COMPLETED") == 3
-    assert table.stdout.split()[:9] == ["trial", "status", "final_sp", "power", "begin",
-                                        "end", "initializer", "lr", "val_mse"]
+    assert table.stdout.split()[:11] == ["trial", "status", "final_sp", "power", "begin",
+                                         "end", "layers", "units", "initializer", "lr",
+                                         "val_mse"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv_text = run_cli("report", "--directory", str(tiny_search["logs"]),
                        "--format", "csv").stdout
     assert csv_text.splitlines()[0].startswith("trial_id,status,final_sparsity")
-    assert csv_text.splitlines()[0].endswith(",kernel_initializer,learning_rate,pareto")
+    assert csv_text.splitlines()[0].endswith(
+        ",hidden_layers,units,kernel_initializer,learning_rate,pareto")
     assert len(csv_text.splitlines()) == 4
 
 

@@ -205,6 +205,17 @@ def test_search_run_tracks_the_best_score_and_plots_all_trials(tiny_board):
     assert image.imread(io.BytesIO(png), format="png").shape[:2] == (400, 600)
 
 
+def test_search_run_shows_the_ridge_baseline_beside_the_best(tiny_board, tiny_search):
+    url, _ = tiny_board
+    baseline = tiny_search["manifest"]["baseline"]
+    values = scalars(url, "tensorboard/search/search", "baseline_val_mse")
+    assert [step for step, _ in values] == [0, 1, 2, 3]
+    assert [value for _, value in values] == pytest.approx([baseline["val_mse"]] * 4)
+    texts = get(url, "/data/plugin/text/text", run="tensorboard/search/search",
+                tag="baseline")
+    assert "ridge regression" in json.dumps(texts)
+
+
 class FailSecondFit(keras.callbacks.Callback):
     """Makes the second trial's training raise, as a broken user callback would."""
 

@@ -13,6 +13,7 @@ from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
 SHORT = {"nonzero_weights": "nonzero", "kernel_initializer": "initializer",
+         "hidden_layers": "layers",
          "learning_rate": "lr"}
 
 
@@ -130,6 +131,9 @@ def plot(rows, path, max_bytes=None, baseline=None):
     """Scatter of validation MSE against ``.tflite`` bytes, front and best marked;
     the baseline's validation MSE is a dashed line.
 
+    Returns:
+        The labels of the plot's legend.
+
     Raises:
         InputError: No completed trial has a size to plot.
     """
@@ -163,11 +167,12 @@ def plot(rows, path, max_bytes=None, baseline=None):
     axes.set_xlabel(".tflite bytes")
     axes.set_ylabel("validation MSE")
     axes.set_title("Error against model size")
-    axes.legend()
+    legend = axes.legend()
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
+    return [text.get_text() for text in legend.get_texts()]
 
 
 def run_report(directory, output_format="table", plot_path=None, max_bytes=None):
