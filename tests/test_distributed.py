@@ -314,6 +314,19 @@ def test_a_run_stops_at_the_epoch_after_its_trial_was_taken(chief):
     assert epochs == [0]
 
 
+def test_a_worker_stops_when_its_chief_is_gone_between_calls(chief):
+    from tuner_prune import fencing
+
+    chief.client("worker0")  # Sets this worker's id.
+    client = fencing.FencedClient(chief.oracle, chief_timeout=1.0)
+    trial = client.create_trial("worker0")
+    chief.server.stop(grace=None)
+    started = time.time()
+    with pytest.raises(distribute.ChiefGone, match="within 1 s, .*the chief is gone"):
+        client.update_trial(trial.trial_id, {"val_mse": 1.0})
+    assert time.time() - started < 30
+
+
 def test_heartbeat_survives_a_failed_write(tmp_path):
     heartbeat = distribute.Heartbeat(str(tmp_path), "worker0", interval=0.05)
     path = tmp_path / distribute.HEARTBEAT_DIR / "worker0"
@@ -325,3 +338,34 @@ def test_heartbeat_survives_a_failed_write(tmp_path):
         first = path.stat().st_mtime_ns
         assert wait_for(lambda: path.stat().st_mtime_ns > first, timeout=10)
     assert not path.exists()
+
+
+def test_a_paused_worker_whose_chief_is_gone_stops_with_one_line(tmp_path):
+    """worker0 is paused mid-trial past --worker-timeout and its chief is
+    killed meanwhile: resumed, it stops within a bound (keras-tuner would wait
+    an hour), with status 1 and one line saying the chief is gone."""
+    port, flags = free_port(), ("--worker-timeout", "6", "--epochs", "2")
+    chief = start(tmp_path, "chief", port, *flags)
+    worker = start(tmp_path, "worker0", port, *flags)
+    try:
+        assert wait_for(lambda: begun(tmp_path, "worker0")), log_text(tmp_path, "worker0")
+        worker.send_signal(signal.SIGSTOP)
+        assert wait_for(lambda: "Worker worker0 stopped responding"
+                        in log_text(tmp_path, "chief"), timeout=60)
+        chief.kill()
+        chief.wait()
+        resumed = time.time()
+        worker.send_signal(signal.SIGCONT)
+        status = worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"Expected the worker to stop within 60 s of its chief's end, "
+                    f"received a worker still waiting: {log_text(tmp_path, 'worker0')[-1000:]}")
+    finally:
+        for process in (chief, worker):
+            process.kill()
+            process.wait()
+    text = log_text(tmp_path, "worker0")
+    assert status == 1, f"Expected exit status 1, received {status}: {text[-1000:]}"
+    assert "the chief is gone" in text.splitlines()[-1], text[-1000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert time.time() - resumed < 60

@@ -75,7 +75,8 @@ def _add_search_flags(parser):
     add("--tuner-id", help="distributed search: this process's id "
         "(KERASTUNER_TUNER_ID); an id containing 'chief' makes the chief")
     add("--worker-timeout", type=float, default=SearchConfig.worker_timeout,
-        help="chief: seconds without a worker heartbeat before its trial moves on")
+        help="chief: seconds without a worker heartbeat before its trial moves on; "
+        "worker: seconds it waits for an answer of a chief that answered before")
     add("--threads", type=int, metavar="N",
         help="TensorFlow intra- and inter-op threads of this process (default: "
         "TensorFlow's, one per core)")

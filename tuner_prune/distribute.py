@@ -12,12 +12,21 @@ trial of a worker whose heartbeat is older than ``worker_timeout`` to the
 remaining workers, or records it as failed when none is left. A worker that
 was only slow cannot then end the trial again nor replace its files: see
 ``tuner_prune.fencing``.
+
+keras-tuner's worker waits up to an hour for each answer of its chief. Here,
+once the chief has answered, a worker waits ``worker_timeout`` at most: a
+worker whose chief has exited stops with ``ChiefGone`` (``ChiefDeadline``).
 """
 
+import collections
+import math
 import os
 import sys
 import threading
 import time
+
+import grpc
+import keras_tuner
 
 from tuner_prune._kt import TrialStatus, metrics_tracking, protos, synchronized
 
@@ -28,6 +37,8 @@ CHIEF_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_P
 HEARTBEAT_DIR = "heartbeats"
 HEARTBEAT_SECONDS = 2.0
 DEFAULT_WORKER_TIMEOUT = SearchConfig.worker_timeout
+# What a call that waited for the chief ends with when no chief answered it.
+CHIEF_LOST = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 
 
 def configure(oracle=None, tuner_id=None, environ=os.environ):
@@ -59,6 +70,11 @@ def role(environ=os.environ):
     if "KERASTUNER_ORACLE_IP" not in environ:
         return "local"
     return "chief" if "chief" in environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def chief_address(environ=os.environ):
+    """The chief's ``HOST:PORT`` from keras-tuner's variables."""
+    return f"{environ['KERASTUNER_ORACLE_IP']}:{environ['KERASTUNER_ORACLE_PORT']}"
 
 
 def heartbeat_path(project_dir, tuner_id):
@@ -107,6 +123,70 @@ class Heartbeat:
             os.remove(self.path)
         except FileNotFoundError:
             pass
+
+
+class ChiefGone(keras_tuner.errors.FatalError):
+    """The chief of a distributed search stopped answering this worker.
+
+    A ``FatalError``: keras-tuner ends the search instead of failing a trial.
+    """
+
+
+class _CallDetails(collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials",
+                         "wait_for_ready", "compression")), grpc.ClientCallDetails):
+    """The details of one gRPC call, as an interceptor passes them on."""
+
+
+class ChiefDeadline(grpc.UnaryUnaryClientInterceptor):
+    """Bounds a worker's wait for its chief once the chief has answered.
+
+    Until the chief first answers, a call waits as long as its caller says
+    (keras-tuner: an hour, so that workers may start before the chief). After
+    that, a call that waits for the chief (``wait_for_ready``) waits
+    ``seconds`` at most; when it gets no answer by then, or its connection
+    drops, the chief is gone. A call that does not wait (a probe) fails as
+    gRPC fails it.
+
+    Args:
+        address: The chief's ``HOST:PORT``, for the message.
+        seconds: The longest wait for an answer of a chief that answered before.
+    """
+
+    def __init__(self, address, seconds):
+        self.address = address
+        self.seconds = seconds
+        self.answered = False
+
+    def intercept_unary_unary(self, continuation, details, request):
+        """Runs one call; raises ``ChiefGone`` if a bounded call got no answer."""
+        bounded = self.answered and bool(details.wait_for_ready)
+        if bounded:
+            details = _CallDetails(details.method,
+                                   min(details.timeout or math.inf, self.seconds),
+                                   details.metadata, details.credentials,
+                                   details.wait_for_ready, details.compression)
+        outcome = continuation(details, request)
+        lost = outcome.code() in CHIEF_LOST
+        if bounded and lost:
+            raise ChiefGone(
+                f"Expected the chief at {self.address} to answer within "
+                f"{self.seconds:g} s, received no answer ({outcome.code().name}): "
+                f"the chief is gone; this worker stops")
+        self.answered = self.answered or not lost
+        return outcome
+
+
+def chief_stub(seconds):
+    """keras-tuner's oracle stub to the chief, its waits bounded by ``ChiefDeadline``.
+
+    Args:
+        seconds: The longest wait for an answer of a chief that answered before.
+    """
+    address = chief_address()
+    channel = grpc.intercept_channel(grpc.insecure_channel(address),
+                                     ChiefDeadline(address, seconds))
+    return protos.get_service_grpc().OracleStub(channel)
 
 
 def stale_workers(oracle, project_dir, worker_timeout, now=None):
@@ -178,13 +258,11 @@ def serve(oracle, project_dir, worker_timeout=DEFAULT_WORKER_TIMEOUT, log=print)
     Like keras-tuner's ``oracle_chief.start_server``, but it does not wait for
     workers that died.
     """
-    import grpc
     from concurrent import futures
 
     from tuner_prune import fencing
 
-    address = (f"{os.environ['KERASTUNER_ORACLE_IP']}:"
-               f"{os.environ['KERASTUNER_ORACLE_PORT']}")
+    address = chief_address()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     servicer = fencing.FencedServicer(oracle, log)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)

@@ -35,7 +35,7 @@ import secrets
 
 import grpc
 
-from tuner_prune import records, resume
+from tuner_prune import distribute, records, resume
 from tuner_prune._kt import (Trial, TrialStatus, oracle_chief, oracle_client, protos,
                              synchronized)
 
@@ -103,11 +103,18 @@ def _remove(paths):
 class FencedClient(oracle_client.OracleClient):
     """keras-tuner's ``OracleClient`` that holds and presents its lease.
 
+    Its calls wait for a chief that answered before ``chief_timeout`` seconds
+    at most, then raise ``distribute.ChiefGone`` (``distribute.ChiefDeadline``).
+
     Attributes:
         lease: The ``Lease`` of the trial this worker runs, or ``None``.
     """
 
     lease = None
+
+    def __init__(self, oracle, chief_timeout=distribute.DEFAULT_WORKER_TIMEOUT):
+        super().__init__(oracle)
+        self.stub = distribute.chief_stub(chief_timeout)
 
     def create_trial(self, tuner_id):
         request = protos.get_service().CreateTrialRequest(tuner_id=tuner_id)

@@ -37,11 +37,26 @@ class Variant:
     sparse: bool = False
 
 
+# Not converted: under LiteRT's default XNNPACK delegate (ai-edge-litert 2.3)
+# ``sparse_dynamic_int8`` never computes right. Int8 weights the converter keeps
+# in 1x16 blocks (``--block-size 16x1``) make a hybrid fully-connected node that
+# XNNPACK computes wrongly (LiteRT's own kernel, without the delegate, is
+# right); other weights get a DENSIFY op, and XNNPACK fails to prepare the node.
+# tests/test_litert_variants.py fails when a LiteRT release fixes it.
+# ``sparse_float16`` stays: it is right when the converter densifies its weights
+# (unstructured up to about 0.96 sparsity) and predicts NaN when it keeps them in
+# 1x4 blocks (block pruning, or sparser): then a DEQUANTIZE op reads the
+# sparse-encoded float16 weights as dense (same test file); the NaN check keeps
+# that case out.
+LEFT_OUT = ("sparse_dynamic_int8",)
+
 VARIANTS = tuple(
-    Variant(("sparse_" if sparse else "") + base, quantization, sparse)
-    for base, quantization in (("float32", "none"), ("dynamic_int8", "dynamic"),
-                               ("float16", "float16"), ("int8", "int8"))
-    for sparse in (False, True))
+    variant for variant in (
+        Variant(("sparse_" if sparse else "") + base, quantization, sparse)
+        for base, quantization in (("float32", "none"), ("dynamic_int8", "dynamic"),
+                                   ("float16", "float16"), ("int8", "int8"))
+        for sparse in (False, True))
+    if variant.name not in LEFT_OUT)
 
 
 def convert(saved_model_dir, variant, representative=None):

@@ -48,7 +48,9 @@ class PruningTuner(base_tuner.BaseTuner):
         distribution_strategy: A ``tf.distribute`` strategy each trial trains
             under (as keras-tuner's ``Tuner`` takes), or ``None``.
         worker_timeout: Seconds without a heartbeat after which the chief of
-            a distributed search gives a worker's trial to another worker.
+            a distributed search gives a worker's trial to another worker; on
+            a worker, the longest wait for an answer of the chief, after which
+            the worker stops (``distribute.ChiefGone``).
         max_bytes: Size budget: a trial whose TFLite model is larger is
             scored ``sizes.budget_score`` (its MSE, penalised by how far over
             the budget it is).
@@ -76,7 +78,7 @@ class PruningTuner(base_tuner.BaseTuner):
             super().__init__(oracle, hypermodel, directory=directory,
                              project_name=project_name, overwrite=overwrite)
         if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
-            self.oracle = fencing.FencedClient(self.oracle._oracle)
+            self.oracle = fencing.FencedClient(self.oracle._oracle, worker_timeout)
         elif not overwrite and not os.path.exists(self._get_tuner_fname()) and \
                 os.path.exists(self.oracle._get_oracle_fname()):
             self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
