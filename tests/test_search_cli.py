@@ -33,8 +33,8 @@ def test_manifest_holds_the_documented_fields(tiny_search):
                 "sparsity", "layers", "saved_model", "tflite", "dense_tflite_bytes"):
         assert key in manifest
     assert set(manifest["best_hyperparameters"]) == {
-        "final_sparsity", "power", "begin_step", "end_step", "kernel_initializer",
-        "learning_rate"}
+        "final_sparsity", "power", "begin_step", "end_step", "hidden_layers", "units",
+        "kernel_initializer", "learning_rate"}
     for key in ("path", "bytes", "gzip_bytes", "val_mse", "test_mse"):
         assert key in manifest["tflite"]
     export = tiny_search["export"]
