@@ -66,8 +66,8 @@ class TrainingConfig:
         if self.data is None and self.n_informative > self.n_features:
             raise InputError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
-        if not self.noise >= 0:  # NaN too.
-            raise InputError(f"Expected --noise >= 0, received {self.noise!r}.")
+        if not 0 <= self.noise < float("inf"):  # NaN too.
+            raise InputError(f"Expected --noise >= 0 and finite, received {self.noise!r}.")
 
 
 def check_positive(name, value):

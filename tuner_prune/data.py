@@ -167,6 +167,9 @@ def _read_csv(path, target):
     if target not in header:
         raise DataError(f"{path}: Expected --target to be one of the columns "
                         f"{', '.join(header)}; received {target!r}.")
+    if len(header) < 2:
+        raise DataError(f"{path}: Expected feature columns besides the target "
+                        f"{target!r}, received only the target column.")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle, \
                 warnings.catch_warnings():
@@ -278,12 +281,34 @@ def _read_npz(path):
     if y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{path}: Expected y with one value per row of x ({len(x)} rows), "
                         f"received y of shape {y.shape}.")
-    for name, array in (("x", x), ("y", y)):
-        if not np.all(np.isfinite(array)):
-            where = tuple(np.argwhere(~np.isfinite(array))[0])
-            raise DataError(f"{path}: Expected finite values in array {name!r}, received "
-                            f"{array[where]} in row {where[0]}.")
-    return x.astype(np.float32), y.astype(np.float32)
+    return _as_float32(path, "x", x), _as_float32(path, "y", y)
+
+
+def _as_float32(path, name, array):
+    """``array`` as float32, refusing a value that is not finite once cast.
+
+    The check runs on the cast values: a float64 past float32's range becomes
+    infinity only in the cast.
+    """
+    with np.errstate(over="ignore"):
+        values = array.astype(np.float32)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    value = float(array[where])
+    beyond = " (beyond float32's range)" if np.isfinite(value) else ""
+    raise DataError(f"{path}: Expected finite float32 values in array {name!r}, "
+                    f"received {value!r}{beyond} in {_npz_place(name, where)}.")
+
+
+def _npz_place(name, where):
+    """``row 5``, ``row 5, column 1`` or ``row 5 (x[5, 1, 0])``: 0-based indices."""
+    if len(where) == 1:
+        return f"row {where[0]}"
+    if len(where) == 2:
+        return f"row {where[0]}, column {where[1]}"
+    return f"row {where[0]} ({name}[{', '.join(map(str, where))}])"
 
 
 def split_dataset(x, y, seed=0, source="built-in", columns=None):
