@@ -78,8 +78,9 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
         saved_model_dir = os.path.join(folder, SAVED_MODEL)
         with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.
             model.export(saved_model_dir)
-        found = tflite.candidates(saved_model_dir, validation, test,
-                                  representative_rows(dataset))
+        with tflite.without_glob_characters(saved_model_dir) as readable:
+            found = tflite.candidates(readable, validation, test,
+                                      representative_rows(dataset))
         manifest.update(_write_tflite(found, folder, manifest))
         manifest["saved_model"] = {"path": SAVED_MODEL,
                                    "bytes": _tree_bytes(saved_model_dir)}
