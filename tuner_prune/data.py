@@ -5,9 +5,11 @@ only and baked into the exported model, which takes raw features and predicts
 in the target's own units.
 """
 
+import collections
 import csv
 import dataclasses
 import hashlib
+import itertools
 import os
 import warnings
 
@@ -162,7 +164,7 @@ def _read_csv(path, target):
     errors do not say which file row and column failed, so on any error the
     file is scanned again, one row at a time, to name them.
     """
-    header = _read_header(path)
+    header, header_lines = _read_header(path)
     target = header[-1] if target is None else target
     if target not in header:
         raise DataError(f"{path}: Expected --target to be one of the columns "
@@ -174,8 +176,8 @@ def _read_csv(path, target):
         with open(path, newline="", encoding="utf-8-sig") as handle, \
                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
-            lines = (line for line in handle if _has_text(line.split(",")))
-            next(lines)  # The header row.
+            body = itertools.islice(handle, header_lines, None)  # Past the header.
+            lines = (line for line in body if _has_text(line.split(",")))
             values = np.loadtxt(lines, delimiter=",",
                                 quotechar='"', dtype=np.float32, ndmin=2)
     except (ValueError, UnicodeDecodeError):
@@ -191,10 +193,16 @@ def _read_csv(path, target):
 
 
 def _read_header(path):
-    """The column names of a CSV file's first non-blank row (a UTF-8 BOM stripped)."""
+    """The column names of a CSV file's first non-blank row (a UTF-8 BOM stripped).
+
+    Returns:
+        ``(names, lines)``: ``lines`` is the number of file lines up to the
+        end of the header row, which a quoted name with a line break spans.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            first = next((row for row in csv.reader(handle) if _has_text(row)), None)
+            reader = csv.reader(handle)
+            first = next((row for row in reader if _has_text(row)), None)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: Expected a UTF-8 CSV file, received one that cannot "
                         f"be read ({error}).") from None
@@ -206,7 +214,11 @@ def _read_header(path):
         raise DataError(f"{path}: Expected a header row of column names, received a "
                         f"first row of numbers ({', '.join(header[:3])}"
                         f"{', ...' if len(header) > 3 else ''}).")
-    return header
+    repeated = [name for name, count in collections.Counter(header).items() if count > 1]
+    if repeated:  # --target NAME, the columns a model was trained on: one each.
+        raise DataError(f"{path}: Expected distinct column names, received "
+                        f"{repeated[0]!r} more than once.")
+    return header, reader.line_num
 
 
 def _first_bad_cell(path, header):
