@@ -24,8 +24,8 @@ import tempfile
 import warnings
 
 _scratch = []  # Keeps the scratch file open for the life of the process.
-# The watcher: reads the faulthandler report until the process ends. None means
-# a normal end (or a kill no handler sees): the log goes. Else it is kept.
+# The watcher: reads the faulthandler report until the process ends. No report
+# means a normal end (or a kill no handler sees): the log goes. Else it is kept.
 WATCHER = r"""
 import os, sys
 log, report = sys.argv[1], sys.stdin.buffer.read()
