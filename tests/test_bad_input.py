@@ -22,6 +22,9 @@ OTHER_COMMANDS = {  # A case whose flags start with one of these runs that comma
     "report": ["report", "--directory", "{tmp}/logs"],
 }
 
+PAST_FLOAT32 = np.ones((20, 3))
+PAST_FLOAT32[5, 1] = 1e300  # A float64 that is infinity as float32.
+
 
 def store_search(tmp, fingerprint=None, **settings):
     """Stores a search in ``{tmp}/logs`` as ``search`` does before its first trial."""
@@ -68,6 +71,17 @@ CASES = {
                                       "y": np.arange(20.0)}}, ["--data", "{tmp}/d.npz"],
                            r"d\.npz: Expected an \.npz file of numeric arrays, received one "
                            r"that cannot be read without unpickling"),
+    "npz value past float32's range": ({"d.npz": {"x": PAST_FLOAT32, "y": np.arange(20.0)}},
+                                       ["--data", "{tmp}/d.npz"],
+                                       r"d\.npz: Expected finite float32 values in array "
+                                       r"'x', received 1e\+300 \(beyond float32's range\) "
+                                       r"in row 5, column 1\.$"),
+    "csv with only the target": ({"d.csv": "y\n" + "".join(f"{i}\n" for i in range(20))},
+                                 ["--data", "{tmp}/d.csv"],
+                                 r"d\.csv: Expected feature columns besides the target 'y', "
+                                 r"received only the target column\.$"),
+    "noise not finite": ({}, ["--noise", "inf"],
+                         r"Expected --noise >= 0 and finite, received inf\.$"),
     "unknown file type": ({"d.txt": GOOD_CSV}, ["--data", "{tmp}/d.txt"],
                           r"d\.txt: Expected a \.csv or \.npz file, received the file type "
                           r"'\.txt'"),

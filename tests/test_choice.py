@@ -100,3 +100,14 @@ def test_block_size_parses_and_is_part_of_the_search_identity():
     assert parse_block_size(None) == (1, 1)
     assert SearchConfig(block_size="4X1").identity()["block_size"] == "4X1"
     assert "quantization" not in SearchConfig().identity()
+
+
+def test_variants_that_all_failed_to_convert_get_no_tolerance_advice():
+    failed = [Candidate(name, kind, error="conversion failed: FileNotFoundError: no files")
+              for name, kind in (("float32", "none"), ("int8", "int8"))]
+    with pytest.raises(NoCandidateError) as error:
+        choose(failed, 1.0)
+    message = str(error.value)
+    assert message.endswith("received float32: conversion failed: FileNotFoundError: no "
+                            "files; int8: conversion failed: FileNotFoundError: no files")
+    assert "--max-mse-increase" not in message

@@ -57,12 +57,23 @@ def test_npz_is_read_without_pickle(tmp_path):
     ("nan.csv", "a,b\n1,2\nnan,4\n", r"finite float32 number in row 3, column 'a'; received 'nan'"),
     ("ragged.csv", "a,b\n1,2\n3\n", "Expected 2 cells in row 3, received 1"),
     ("data.txt", "a,b\n1,2\n", "Expected a .csv or .npz file, received the file type '.txt'"),
+    ("twice.csv", "a,b,a\n1,2,3\n", "Expected distinct column names, received 'a' more than "
+     "once"),
 ])
 def test_bad_files_are_named(tmp_path, name, text, message):
     path = write(tmp_path / name, text)
     with pytest.raises(DataError, match=message) as caught:
         load_arrays(path)
     assert name in str(caught.value)
+
+
+def test_a_quoted_name_with_a_line_break_is_one_header_row(tmp_path):
+    path = write(tmp_path / "d.csv", 'a,"b\nsecond line",y\n1,2,3\n4,5,nan\n')
+    with pytest.raises(DataError, match="finite float32 number in row 4, column 'y'"):
+        load_arrays(path)
+    write(tmp_path / "d.csv", 'a,"b\nsecond line",y\n1,2,3\n4,5,6\n')
+    x, y = load_arrays(path)
+    assert x.tolist() == [[1, 2], [4, 5]] and y.tolist() == [3, 6]
 
 
 def test_missing_target_column(tmp_path):

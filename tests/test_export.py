@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from test_micro import decode_c_array
-from tuner_prune import staging
+from tuner_prune import records, staging
 from tuner_prune.data import load_dataset
 from tuner_prune.tflite import io_quantization, predict
 
@@ -198,3 +198,16 @@ def test_export_without_a_search_is_one_line_exit_2(tmp_path):
     assert last.startswith("tuner_prune: error: Expected --directory to hold a search")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "export").exists()
+
+
+def test_glob_characters_in_the_folders_are_plain_characters(tmp_path):
+    logs, export = tmp_path / "runs[1]" / "logs[a]", tmp_path / "runs[1]" / "models[v2]"
+    result = run_cli("search", "--n-samples", "200", "--n-features", "8",
+                     "--n-informative", "4", "--epochs", "2", "--batch-size", "64",
+                     "--max-trials", "1", "--directory", str(logs), "--export-dir",
+                     str(export))
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert not [row for row in manifest["candidates"]
+                if (row["error"] or "").startswith("conversion failed")], manifest
+    assert [row["status"] for row in records.read_trials(str(logs))] == ["COMPLETED"]

@@ -166,3 +166,34 @@ def test_search_state_files_have_the_umasks_modes(tmp_path):
     for name in (".", "search", "search/trial_0"):
         assert stat.S_IMODE((logs / name).stat().st_mode) == 0o755, name
     assert not [name for name in os.listdir(logs / "search") if name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize("option, value", [
+    ("size_metric", "foo"), ("max_mse_increase", "0.1"), ("quantization", "bogus"),
+    ("export_dir", "a_file"), ("export_dir", "."),
+])
+def test_export_model_refuses_what_the_cli_refuses_before_any_work(tmp_path, monkeypatch,
+                                                                   option, value):
+    from tuner_prune._keras import keras, sparsity
+    from tuner_prune.data import load_dataset
+    from tuner_prune.export import export_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("the user's file")
+    (tmp_path / "notes.txt").write_text("the user's notes")
+    model = sparsity.prune_low_magnitude(keras.Sequential([
+        keras.Input(shape=(4,)), keras.layers.Dense(1)]))
+    dataset = load_dataset(n_samples=100, n_features=4, n_informative=2)
+    settings = {"export_dir": "export", option: value}
+    with pytest.raises(InputError) as error:
+        export_model(model, dataset, hyperparameters={}, total_steps=1,
+                     **settings)
+    if option == "export_dir":
+        with pytest.raises(InputError) as cli_error:
+            config_lib.check_writable(value, "--export-dir")
+            config_lib.check_export_target(config_lib.SearchConfig(export_dir=value))
+    else:
+        with pytest.raises(InputError) as cli_error:
+            config_lib.SearchConfig(**{option: value})
+    assert str(error.value) == str(cli_error.value)
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "notes.txt"]

@@ -48,3 +48,24 @@ def test_every_trial_failing_exits_non_zero_and_says_why(tmp_path):
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "export").exists()
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
+TWO_LINES = '''
+def two_lines(hp):
+    raise RuntimeError("boom in builder\\nsecond line")
+'''
+
+
+def test_a_failure_shows_its_first_line_with_its_type_and_records_all_of_it(tmp_path):
+    (tmp_path / "two_line_model.py").write_text(TWO_LINES)
+    result = run_cli("search", *TINY, "--max-trials", "1", "--model",
+                     "two_line_model:two_lines", "--directory", str(tmp_path / "logs"),
+                     "--export-dir", str(tmp_path / "export"),
+                     env={"PYTHONPATH": os.pathsep.join([REPO, str(tmp_path)])})
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "FAILED: RuntimeError: boom in builder" in result.stdout, result.stdout
+    assert "second line" not in result.stdout + result.stderr
+    assert result.stderr.endswith("no completed one: RuntimeError: boom in builder\n")
+    record, = (tmp_path / "logs" / "search").glob("trial_*/record.json")
+    assert json.loads(record.read_text())["reason"] == ("RuntimeError: boom in builder\n"
+                                                        "second line")

@@ -1,6 +1,7 @@
 """report, the Pareto front and the size budget, on the shared tiny search."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -183,3 +184,17 @@ def test_report_shows_the_score_only_where_a_budget_penalised_it(tmp_path):
     header = budget.splitlines()[0].split()
     assert header[header.index("val_mse") + 1] == "score"
     assert budget.splitlines()[2].split()[-5:-3] == ["0.125", "2.5"]
+
+
+@pytest.mark.parametrize("where", ["nodir/p.png", "folder"])
+def test_a_plot_that_cannot_be_written_is_refused_before_the_report(tiny_search, tmp_path,
+                                                                    capsys, where):
+    from tuner_prune import cli
+
+    (tmp_path / "folder").mkdir()
+    status = cli.main(["report", "--directory", str(tiny_search["logs"]), "--plot",
+                       str(tmp_path / where), "--verbose"])
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, "")
+    assert err.startswith(f"tuner_prune: error: --plot {tmp_path / where}: Expected a ")
+    assert err.count("\n") == 1 and sorted(os.listdir(tmp_path)) == ["folder"]

@@ -211,3 +211,14 @@ def test_previous_folder_comes_back_after_an_older_versions_death(tmp_path):
     staging.recover(target)
     assert contents(target) == {"previous.txt": "previous"}
     assert not retired.exists()
+
+
+def test_a_target_that_is_a_file_when_the_swap_comes_leaves_no_staging_folder(tmp_path):
+    target = tmp_path / "export"
+    with pytest.raises(FileExistsError):
+        with staging.staged_folder(str(target), ownership.owned_entries,
+                                   ownership.MANIFEST) as folder:
+            write_export(folder, "new", micro=False)
+            target.write_text("the user's file, made while the export ran")
+    assert os.listdir(tmp_path) == ["export"]
+    assert target.read_text() == "the user's file, made while the export ran"

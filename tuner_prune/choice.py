@@ -90,12 +90,14 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
         reasons = "; ".join(f"{c.name}: {c.error or f'validation MSE {c.val_mse:.6g}'}"
                             for c in allowed)
         budget = "" if max_bytes is None else f", at most {max_bytes} bytes"
+        measured = any(c.val_mse is not None for c in allowed)  # Over the tolerance.
+        advice = ("; raise --max-mse-increase or choose another --quantization"
+                  if measured else "")
         raise NoCandidateError(
             f"Expected a TFLite variant (quantization {quantization}{budget}) that "
             f"loads in LiteRT with validation MSE <= {limit:.6g} (Keras "
             f"{reference_mse:.6g} + {max_mse_increase:.0%}), received "
-            f"{reasons or 'none'}; raise --max-mse-increase or choose another "
-            f"--quantization")
+            f"{reasons or 'none'}{advice}")
     best = min(passing, key=lambda c: getattr(c, size_metric))
     best.chosen = True
     return best

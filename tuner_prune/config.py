@@ -66,8 +66,8 @@ class TrainingConfig:
         if self.data is None and self.n_informative > self.n_features:
             raise InputError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
-        if not self.noise >= 0:  # NaN too.
-            raise InputError(f"Expected --noise >= 0, received {self.noise!r}.")
+        if not 0 <= self.noise < float("inf"):  # NaN too.
+            raise InputError(f"Expected --noise >= 0 and finite, received {self.noise!r}.")
 
 
 def check_positive(name, value):
@@ -224,17 +224,23 @@ def check_export_target(config):
     Raises:
         InputError: Naming ``--export-dir`` and why.
     """
-    given, export = config.export_dir, os.path.realpath(config.export_dir)
+    check_export_dir(config.export_dir, config.directory, config.data)
+
+
+def check_export_dir(given, directory=None, data=None):
+    """``check_export_target`` of the folder ``given``; of the search's
+    ``directory`` and the ``data`` file only when they are given."""
+    export = os.path.realpath(given)
     if export == os.path.realpath(os.getcwd()):
         raise InputError(f"Expected --export-dir to be a folder of its own, received "
                          f"{given}, the working directory.")
-    relation = _relation(export, os.path.realpath(config.directory))
+    relation = directory and _relation(export, os.path.realpath(directory))
     if relation:
         raise InputError(f"Expected --export-dir outside the search's --directory "
-                         f"{config.directory}, received {given}, {relation}.")
-    if config.data is not None and _inside(os.path.realpath(config.data), export):
+                         f"{directory}, received {given}, {relation}.")
+    if data is not None and _inside(os.path.realpath(data), export):
         raise InputError(f"Expected --export-dir to be a folder without the --data file "
-                         f"{config.data}, received {given}, which holds it.")
+                         f"{data}, received {given}, which holds it.")
     if os.path.isdir(export):
         _check_export_contents(given, export)
 

@@ -5,9 +5,11 @@ only and baked into the exported model, which takes raw features and predicts
 in the target's own units.
 """
 
+import collections
 import csv
 import dataclasses
 import hashlib
+import itertools
 import os
 import warnings
 
@@ -162,17 +164,20 @@ def _read_csv(path, target):
     errors do not say which file row and column failed, so on any error the
     file is scanned again, one row at a time, to name them.
     """
-    header = _read_header(path)
+    header, header_lines = _read_header(path)
     target = header[-1] if target is None else target
     if target not in header:
         raise DataError(f"{path}: Expected --target to be one of the columns "
                         f"{', '.join(header)}; received {target!r}.")
+    if len(header) < 2:
+        raise DataError(f"{path}: Expected feature columns besides the target "
+                        f"{target!r}, received only the target column.")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle, \
                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
-            lines = (line for line in handle if _has_text(line.split(",")))
-            next(lines)  # The header row.
+            body = itertools.islice(handle, header_lines, None)  # Past the header.
+            lines = (line for line in body if _has_text(line.split(",")))
             values = np.loadtxt(lines, delimiter=",",
                                 quotechar='"', dtype=np.float32, ndmin=2)
     except (ValueError, UnicodeDecodeError):
@@ -188,10 +193,16 @@ def _read_csv(path, target):
 
 
 def _read_header(path):
-    """The column names of a CSV file's first non-blank row (a UTF-8 BOM stripped)."""
+    """The column names of a CSV file's first non-blank row (a UTF-8 BOM stripped).
+
+    Returns:
+        ``(names, lines)``: ``lines`` is the number of file lines up to the
+        end of the header row, which a quoted name with a line break spans.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            first = next((row for row in csv.reader(handle) if _has_text(row)), None)
+            reader = csv.reader(handle)
+            first = next((row for row in reader if _has_text(row)), None)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: Expected a UTF-8 CSV file, received one that cannot "
                         f"be read ({error}).") from None
@@ -203,7 +214,11 @@ def _read_header(path):
         raise DataError(f"{path}: Expected a header row of column names, received a "
                         f"first row of numbers ({', '.join(header[:3])}"
                         f"{', ...' if len(header) > 3 else ''}).")
-    return header
+    repeated = [name for name, count in collections.Counter(header).items() if count > 1]
+    if repeated:  # --target NAME, the columns a model was trained on: one each.
+        raise DataError(f"{path}: Expected distinct column names, received "
+                        f"{repeated[0]!r} more than once.")
+    return header, reader.line_num
 
 
 def _first_bad_cell(path, header):
@@ -278,12 +293,34 @@ def _read_npz(path):
     if y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{path}: Expected y with one value per row of x ({len(x)} rows), "
                         f"received y of shape {y.shape}.")
-    for name, array in (("x", x), ("y", y)):
-        if not np.all(np.isfinite(array)):
-            where = tuple(np.argwhere(~np.isfinite(array))[0])
-            raise DataError(f"{path}: Expected finite values in array {name!r}, received "
-                            f"{array[where]} in row {where[0]}.")
-    return x.astype(np.float32), y.astype(np.float32)
+    return _as_float32(path, "x", x), _as_float32(path, "y", y)
+
+
+def _as_float32(path, name, array):
+    """``array`` as float32, refusing a value that is not finite once cast.
+
+    The check runs on the cast values: a float64 past float32's range becomes
+    infinity only in the cast.
+    """
+    with np.errstate(over="ignore"):
+        values = array.astype(np.float32)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    value = float(array[where])
+    beyond = " (beyond float32's range)" if np.isfinite(value) else ""
+    raise DataError(f"{path}: Expected finite float32 values in array {name!r}, "
+                    f"received {value!r}{beyond} in {_npz_place(name, where)}.")
+
+
+def _npz_place(name, where):
+    """``row 5``, ``row 5, column 1`` or ``row 5 (x[5, 1, 0])``: 0-based indices."""
+    if len(where) == 1:
+        return f"row {where[0]}"
+    if len(where) == 2:
+        return f"row {where[0]}, column {where[1]}"
+    return f"row {where[0]} ({name}[{', '.join(map(str, where))}])"
 
 
 def split_dataset(x, y, seed=0, source="built-in", columns=None):

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from tuner_prune import choice, micro, ownership, padding, staging, tflite
+from tuner_prune import config as config_lib
 from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
 from tuner_prune.serving import serving_model
@@ -55,9 +56,17 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
 
     Raises:
         choice.NoCandidateError: No variant qualifies (nothing is written).
-        InputError: ``export_dir`` holds a file of another origin where the
-            export would write (nothing is written).
+        InputError: A bad option, or an ``export_dir`` the CLI refuses too (a
+            file, not writable, the working directory, a folder of other
+            files); checked before any work, nothing is written. Also
+            ``export_dir`` holding a file of another origin where the export
+            would write.
     """
+    options = {"max_mse_increase": max_mse_increase, "size_metric": size_metric,
+               "quantization": quantization, "max_bytes": max_bytes}
+    config_lib.check_export_options(options)
+    config_lib.check_writable(export_dir, "--export-dir")
+    config_lib.check_export_dir(export_dir)
     model = serving_model(pruned_model, dataset)
     validation = (dataset.x_val.astype(np.float32), dataset.y_val)
     test = (dataset.x_test.astype(np.float32), dataset.y_test)
@@ -70,16 +79,15 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
         "block_padding": padding.kernel_padding(pruned_model,
                                                 padding.block_rows(pruned_model)),
         **(extra or {}),
-        "export_options": {"max_mse_increase": max_mse_increase,
-                           "size_metric": size_metric, "quantization": quantization,
-                           "max_bytes": max_bytes},
+        "export_options": options,
     }
     with staging.staged_folder(export_dir, ownership.owned_entries, MANIFEST) as folder:
         saved_model_dir = os.path.join(folder, SAVED_MODEL)
         with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.
             model.export(saved_model_dir)
-        found = tflite.candidates(saved_model_dir, validation, test,
-                                  representative_rows(dataset))
+        with tflite.without_glob_characters(saved_model_dir) as readable:
+            found = tflite.candidates(readable, validation, test,
+                                      representative_rows(dataset))
         manifest.update(_write_tflite(found, folder, manifest))
         manifest["saved_model"] = {"path": SAVED_MODEL,
                                    "bytes": _tree_bytes(saved_model_dir)}

@@ -87,7 +87,7 @@ def read_trials(directory, project=PROJECT):
         InputError: ``directory`` holds no search.
     """
     folder = project_dir(directory, project)
-    paths = sorted(glob.glob(os.path.join(folder, "trial_*", TRIAL_FILE)))
+    paths = sorted(glob.glob(os.path.join(glob.escape(folder), "trial_*", TRIAL_FILE)))
     if not paths:
         raise InputError(f"Expected a search in {directory}, received a folder with "
                          f"no trials ({folder}).")

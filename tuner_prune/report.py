@@ -7,6 +7,8 @@ needs neither TensorFlow nor the data.
 import csv
 import io
 import json
+import os
+import tempfile
 
 from tuner_prune import baseline as baseline_lib, config as config_lib, records
 from tuner_prune.errors import InputError
@@ -175,6 +177,24 @@ def plot(rows, path, max_bytes=None, baseline=None):
     return [text.get_text() for text in legend.get_texts()]
 
 
+def check_plot_path(path):
+    """Raises ``InputError`` unless ``path`` names a file a plot can be written to.
+
+    Writes nothing: the test file is unnamed and gone when closed.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError(f"--plot {path}: Expected a file name, received a folder.")
+    if not os.path.isdir(folder):
+        raise InputError(f"--plot {path}: Expected a file in an existing folder, received "
+                         f"{os.path.dirname(path)}, which is not a folder.")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise InputError(f"--plot {path}: Expected a writable folder, received "
+                         f"{os.path.dirname(path)} ({error.strerror}).") from None
+
+
 def run_report(directory, output_format="table", plot_path=None, max_bytes=None):
     """The report of the search in ``directory`` as text; writes the plot if asked.
 
@@ -186,9 +206,12 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None)
             search's own ``--max-bytes`` (none if it ran without one).
 
     Raises:
-        InputError: ``directory`` holds no search, or ``max_bytes`` < 1.
+        InputError: ``directory`` holds no search, ``max_bytes`` < 1, or the
+            plot cannot be written there.
     """
     config_lib.check_max_bytes(max_bytes)
+    if plot_path:
+        check_plot_path(plot_path)
     rows = load_trials(directory)
     budget = stored_budget(directory) if max_bytes is None else max_bytes
     baseline = baseline_lib.load(directory)

@@ -10,7 +10,7 @@ from tuner_prune.errors import InputError
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.plan import Plan, resolve_search
-from tuner_prune.tuner import PruningTuner
+from tuner_prune.tuner import PruningTuner, failure_reason
 
 
 def prepare(plan):
@@ -262,12 +262,7 @@ def _nothing_to_export(trials):
     failed = [t for t in trials if t.status == TrialStatus.FAILED]
     if not failed:
         return "Expected a completed trial to export, received none yet."
-    reasons = sorted({_last_line(t.message).rpartition("FailedTrialError: ")[2]
-                      for t in failed})
+    reasons = sorted({failure_reason(t.message) for t in failed})
     return (f"Expected a completed trial to export, received {len(failed)} failed "
             f"trials and no completed one: {'; '.join(reasons)}")
 
-
-def _last_line(text):
-    lines = (text or "").strip().splitlines()
-    return lines[-1] if lines else "no reason recorded"

@@ -90,10 +90,10 @@ def staged_folder(target, owned, last):
     staging = _new_folder(parent, _prefix(name, STAGING))
     try:
         yield staging
+        os.makedirs(target, exist_ok=True)  # Fails if the target is now a file.
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    os.makedirs(target, exist_ok=True)
     with _locked(target):
         _swap_in(staging, target, owned(target) or (), last)
 

@@ -3,9 +3,12 @@
 Which one ships is ``tuner_prune.choice.choose``.
 """
 
+import contextlib
 import dataclasses
 import os
+import re
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -208,6 +211,23 @@ def candidates(saved_model_dir, validation, test, representative, variants=VARIA
             continue
         found.append(evaluate(variant, content, validation, test))
     return found
+
+
+@contextlib.contextmanager
+def without_glob_characters(saved_model_dir):
+    """``saved_model_dir``, or a link to it on a path without ``*?[]\\``.
+
+    TensorFlow's checkpoint reader finds a SavedModel's variables through a
+    glob of its path, so a ``[`` in the path (``--export-dir "models[v2]"``)
+    matched no files. The link lives in a temporary folder of its own.
+    """
+    if not re.search(r"[*?[\]\\]", saved_model_dir):
+        yield saved_model_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="tuner_prune-") as folder:
+        link = os.path.join(folder, "saved_model")
+        os.symlink(os.path.abspath(saved_model_dir), link, target_is_directory=True)
+        yield link
 
 
 def write(candidate, path):

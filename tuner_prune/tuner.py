@@ -305,8 +305,7 @@ class PruningTuner(base_tuner.BaseTuner):
         if trial.status == TrialStatus.COMPLETED:
             line = f"  {self._who()}{self._scores(trial)}"
         else:
-            line = (f"  {self._who()}{trial.status}: "
-                    f"{(trial.message or '').strip().splitlines()[-1]}")
+            line = f"  {self._who()}{trial.status}: {failure_reason(trial.message)}"
         best = self.best_trial()
         if best is not None:
             line += f" | best so far: trial {best.trial_id}, {self._scores(best)}"
@@ -323,6 +322,25 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def _who(self):
         return "" if distribute.role() == "local" else f"[{self.tuner_id}] "
+
+
+def failure_reason(message):
+    """The first line of why a trial failed, from its ``trial.message``.
+
+    keras-tuner stores the traceback of the exception that failed the trial;
+    the reason is the first line of that exception's text (``RuntimeError:
+    boom``, as ``_fail`` words it), without the ``FailedTrialError`` carrying
+    it. ``record.json`` keeps the whole reason.
+    """
+    lines = (message or "").strip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    start = frames[-1] + 1 if frames else 0
+    text = next((line for line in lines[start:] if line.strip() and not line[0].isspace()),
+                None)
+    if text is None:
+        return "no reason recorded"
+    _, carried, reason = text.partition("FailedTrialError: ")
+    return reason if carried else text
 
 
 def _non_finite_reason(history):
