@@ -115,6 +115,7 @@ class SearchConfig(TrainingConfig):
             raise InputError(f"Expected --worker-timeout > 0, received "
                              f"{self.worker_timeout!r}.")
         check_export_options(self.export_options)
+        check_tuner_id(self.tuner_id)
         parse_block_size(self.block_size)
         self.hp = sorted(self.hp) if self.hp else None  # Their order means nothing.
         self.check_hyperparameters()
@@ -187,15 +188,30 @@ class SearchConfig(TrainingConfig):
         return {name: getattr(self, name) for name in names}
 
 
-def check_writable(folder, flag):
-    """Raises ``InputError`` unless ``folder`` and its parent can be written.
+def check_tuner_id(tuner_id):
+    """Raises ``InputError`` unless ``tuner_id`` is ``None`` or a name, not a path.
 
-    Writes nothing: the test file is unnamed and gone when closed.
+    The id names files of the search (a worker's heartbeat, the tuner's state).
     """
-    target = os.path.abspath(folder)
+    if tuner_id is None:
+        return
+    if not isinstance(tuner_id, str) or tuner_id in ("", ".", "..") or any(
+            separator in tuner_id for separator in "/\\"):
+        raise InputError(f"Expected --tuner-id to be a name (no path separator, not . "
+                         f"or ..), received {tuner_id!r}.")
+
+
+def check_writable(folder, flag, staged=False):
+    """Raises ``InputError`` unless ``folder`` can be created and written.
+
+    Checks the folder links lead to, where the files really go; with
+    ``staged`` (an export, staged beside its folder) its parent too. Writes
+    nothing: the test file is unnamed and gone when closed.
+    """
+    target = os.path.realpath(folder)
     if os.path.exists(target) and not os.path.isdir(target):
         raise InputError(f"Expected {flag} to be a folder, received {folder}, a file.")
-    for place in (target, os.path.dirname(target)):  # Exports are staged beside.
+    for place in (target, os.path.dirname(target)) if staged else (target,):
         existing = place
         while not os.path.exists(existing):
             existing = os.path.dirname(existing)

@@ -68,7 +68,7 @@ def resolve_search(config, reading=False):
     """
     space = ScheduleSpace.from_text(**config.schedule_texts)
     config_lib.check_writable(config.directory, "--directory")
-    config_lib.check_writable(config.export_dir, "--export-dir")
+    config_lib.check_writable(config.export_dir, "--export-dir", staged=True)
     config_lib.check_export_target(config)
     dataset = load_data(config)
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
