@@ -6,11 +6,10 @@ run by ``tuner_prune.plan``, without TensorFlow.
 """
 
 import dataclasses
-import json
 import os
 import tempfile
 
-from tuner_prune import data as data_lib, models, ownership, staging
+from tuner_prune import data as data_lib, models, ownership, records, staging
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
@@ -347,16 +346,19 @@ def config_path(directory):
 
 
 def load_stored(directory):
-    """The config stored with a search in ``directory``, or ``None``."""
+    """The config stored with a search in ``directory``, or ``None``.
+
+    Raises:
+        InputError: The file is there but is not such a config (named).
+    """
     path = config_path(directory)
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8.
+    stored = records.read_json(path, "the settings of a tuner_prune search", ("config",))
+    if not isinstance(stored["config"], dict):
         raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
-                         f"received a file that cannot be read ({error}).") from None
+                         f"received JSON whose config is not an object.")
+    return stored
 
 
 def store(config, fingerprint):

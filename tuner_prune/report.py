@@ -8,7 +8,7 @@ import csv
 import io
 import json
 
-from tuner_prune import config as config_lib, records
+from tuner_prune import config as config_lib, records, state
 from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
@@ -55,9 +55,12 @@ def other_hyperparameters(rows):
 
 
 def stored_budget(directory):
-    """The ``--max-bytes`` the search in ``directory`` was run with, or ``None``."""
-    stored = config_lib.load_stored(directory)
-    return stored["config"].get("max_bytes") if stored else None
+    """The ``--max-bytes`` the search in ``directory`` was run with, or ``None``.
+
+    Raises:
+        InputError: The search's settings are missing or cannot be read.
+    """
+    return state.stored_settings(directory)["config"].get("max_bytes")
 
 
 def as_json(rows, max_bytes=None):
@@ -164,11 +167,13 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None)
             search's own ``--max-bytes`` (none if it ran without one).
 
     Raises:
-        InputError: ``directory`` holds no search, or ``max_bytes`` < 1.
+        InputError: ``directory`` holds no search, or trials without their
+            settings, a damaged file (named), or ``max_bytes`` < 1.
     """
     config_lib.check_max_bytes(max_bytes)
     rows = load_trials(directory)
-    budget = stored_budget(directory) if max_bytes is None else max_bytes
+    budget = stored_budget(directory)  # Refuses trials without their settings.
+    budget = budget if max_bytes is None else max_bytes
     if plot_path:
         plot(rows, plot_path, budget)
     if output_format == "csv":
