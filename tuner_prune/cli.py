@@ -170,7 +170,8 @@ def build_parser():
     report = commands.add_parser("report", help="all trials, their sizes and the "
                                  "Pareto front of error against size")
     _add_directory_flag(report, "the search's --directory")
-    report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                        help="how the trials are printed")
     report.add_argument("--plot", metavar="FILE.png",
                         help="also draw validation MSE against .tflite bytes")
     report.add_argument("--max-bytes", type=int, metavar="N",
