@@ -79,7 +79,8 @@ class PruningTuner(base_tuner.BaseTuner):
             super().__init__(oracle, hypermodel, directory=directory,
                              project_name=project_name, overwrite=overwrite)
         if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
-            self.oracle = fencing.FencedClient(self.oracle._oracle, worker_timeout)
+            self.oracle = fencing.FencedClient(self.oracle._oracle,
+                                               distribute.chief_stub(worker_timeout))
         elif not overwrite and not os.path.exists(self._get_tuner_fname()) and \
                 os.path.exists(self.oracle._get_oracle_fname()):
             self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
