@@ -4,7 +4,7 @@ from tuner_prune import baseline as baseline_lib, choice, records
 from tuner_prune._kt import TrialStatus
 from tuner_prune.config import SearchError
 from tuner_prune.export import export_model
-from tuner_prune.tuner import failure_reason
+from tuner_prune.failures import failure_reason
 
 
 def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=True, **options):

@@ -21,6 +21,7 @@ from tuner_prune._keras import keras, sparsity
 from tuner_prune._kt import TrialStatus, base_tuner, oracle_client
 from tuner_prune.callbacks import ScoreAtFinalSparsity, ShowProgress, StopWhenTaken
 from tuner_prune.errors import InputError
+from tuner_prune.failures import failure_reason
 
 # The oracle's objective: the validation MSE, multiplied by
 # ``sizes.budget_score``'s penalty when a trial's TFLite model is over
@@ -511,25 +512,6 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def _who(self):
         return "" if distribute.role() == "local" else f"[{self.tuner_id}] "
-
-
-def failure_reason(message):
-    """The first line of why a trial failed, from its ``trial.message``.
-
-    keras-tuner stores the traceback of the exception that failed the trial;
-    the reason is the first line of that exception's text (``RuntimeError:
-    boom``, as ``_fail`` words it), without the ``FailedTrialError`` carrying
-    it. ``record.json`` keeps the whole reason.
-    """
-    lines = (message or "").strip().splitlines()
-    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
-    start = frames[-1] + 1 if frames else 0
-    text = next((line for line in lines[start:] if line.strip() and not line[0].isspace()),
-                None)
-    if text is None:
-        return "no reason recorded"
-    _, carried, reason = text.partition("FailedTrialError: ")
-    return reason if carried else text
 
 
 def _non_finite_reason(history):
