@@ -43,9 +43,10 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
 
     Args:
         pruned_model: The pruning-wrapped model with its scored weights.
-        dataset: The ``Dataset`` the model was trained on (scaling, validation
-            and test splits, training rows that calibrate the full-integer
-            variant).
+        dataset: The ``data.Dataset`` the model was trained on (scaling,
+            validation and test splits, training rows that calibrate the
+            full-integer variant): ``data.load_dataset``'s, or
+            ``splits.from_arrays`` of raw arrays.
         export_dir: Target folder; the previous export's files in it are
             replaced only when the export is complete, other files are kept.
         hyperparameters: The trial's hyperparameter values

@@ -174,6 +174,10 @@ class PruningTuner(base_tuner.BaseTuner):
                 messages), a schedule space the training length cannot hold,
                 or a stored search with other settings or data.
         """
+        for name in set(fit_kwargs) & {"target_scale", "input_scale"}:  # Before issue 23.
+            raise InputError(f"Expected raw (unscaled) data and no {name}: search fits "
+                             f"the scaling on the training split itself, received "
+                             f"{name}={fit_kwargs[name]!r}.")
         train, val = self._start(x, y, validation_data, test_data, epochs, batch_size)
         fit_kwargs = {"validation_data": val, "epochs": self.hypermodel.epochs,
                       "batch_size": batch_size, "callbacks": list(callbacks or []),
