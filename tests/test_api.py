@@ -190,3 +190,18 @@ def test_bad_epochs_or_batch_size_get_the_clis_message(tmp_path, epochs, batch_s
                      str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"tuner_prune: error: {refused.value}"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"target_scale": 2.0}, r"Expected raw \(unscaled\) data and no target_scale: search "
+                            r"fits the scaling on the training split itself"),
+    ({"validation_data": (np.ones((20, 3), np.float32), np.ones(20, np.float32))},
+     r"Expected validation_data rows of the training rows' shape \(4,\), received rows "
+     r"of shape \(3,\)\."),
+])
+def test_refused_search_arguments_say_why_in_one_line(tmp_path, kwargs, message):
+    tuner = PruningTuner(PruningHyperModel(build), max_trials=1, directory=str(tmp_path),
+                         verbose=False)
+    arguments = {"validation_data": make_data(20, 1), "epochs": 3, **kwargs}
+    with pytest.raises(InputError, match=message):
+        tuner.search(*make_data(100, 0), **arguments)
