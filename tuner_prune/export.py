@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from tuner_prune import folders
 from tuner_prune import choice, micro, ownership, padding, staging, tflite
 from tuner_prune import config as config_lib
 from tuner_prune.measure import measure_sparsity, model_mse
@@ -76,8 +77,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
     options = {"max_mse_increase": max_mse_increase, "size_metric": size_metric,
                "quantization": quantization, "max_bytes": max_bytes}
     config_lib.check_export_options(options)
-    config_lib.check_writable(export_dir, "--export-dir")
-    config_lib.check_export_dir(export_dir)
+    folders.check_writable(export_dir, "--export-dir")
+    folders.check_export_dir(export_dir)
     model = serving_model(pruned_model, dataset)
     validation = (dataset.x_val.astype(np.float32), dataset.y_val)
     test = (dataset.x_test.astype(np.float32), dataset.y_test) if dataset.has_test else None

@@ -2,6 +2,7 @@
 
 import keras_tuner
 
+from tuner_prune import stored_search
 from tuner_prune import config as config_lib, distribute, models, records, resume
 from tuner_prune.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
 from tuner_prune.errors import InputError
@@ -108,7 +109,7 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
                          worker_timeout=config.worker_timeout,
                          max_bytes=config.max_bytes)
     if store and not worker:  # After --overwrite removed the old trials, not before.
-        config_lib.store(config, plan.dataset.fingerprint())
+        stored_search.store(config, plan.dataset.fingerprint())
     if not worker:
         tuner.oracle.max_trials = config.max_trials
     return tuner
@@ -182,10 +183,10 @@ def export_search(directory, export_dir, **options):
             options.
         SearchError: No trial has completed yet, or no TFLite variant qualifies.
     """
-    stored = config_lib.load_stored(directory)
+    stored = stored_search.load_stored(directory)
     if stored is None:
         raise InputError(f"Expected --directory to hold a search "
-                         f"({config_lib.CONFIG_FILE}), received {directory}.")
+                         f"({stored_search.CONFIG_FILE}), received {directory}.")
     chosen = {name: value for name, value in options.items() if value is not None}
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], **chosen, "directory": directory, "export_dir": export_dir,

@@ -13,6 +13,7 @@ import sys
 import keras_tuner
 import numpy as np
 
+from tuner_prune import folders
 from tuner_prune import baseline as baseline_lib, config as config_lib, distribute
 from tuner_prune import fencing, measure, progress, records, resume, schedule, search_data
 from tuner_prune import serving, sizes, splits, summaries
@@ -450,7 +451,7 @@ class PruningTuner(base_tuner.BaseTuner):
         from tuner_prune import best
 
         data = self._stored_data()
-        config_lib.check_export_dir(export_dir, self.directory)
+        folders.check_export_dir(export_dir, self.directory)
         test_data = self._search_test if test_data is None else test_data
         test = None if test_data is None else splits.split("test_data", test_data,
                                                            data.input_shape)
