@@ -8,6 +8,7 @@ import pytest
 from conftest import cli_env
 from tuner_prune.choice import Candidate, NoCandidateError, choose
 from tuner_prune.config import SearchConfig, parse_block_size
+from tuner_prune.stored_search import identity_of
 
 
 def found():
@@ -98,8 +99,8 @@ def test_bad_export_settings_are_refused_with_the_flag(setting, value, flag):
 def test_block_size_parses_and_is_part_of_the_search_identity():
     assert parse_block_size("16x1") == (16, 1)
     assert parse_block_size(None) == (1, 1)
-    assert SearchConfig(block_size="4X1").identity()["block_size"] == "4X1"
-    assert "quantization" not in SearchConfig().identity()
+    assert identity_of(SearchConfig(block_size="4X1"))["block_size"] == "4X1"
+    assert "quantization" not in identity_of(SearchConfig())
 
 
 def test_variants_that_all_failed_to_convert_get_no_tolerance_advice():
