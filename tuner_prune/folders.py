@@ -29,11 +29,22 @@ def check_writable(folder, flag, staged=False):
         if not os.path.isdir(existing):
             raise InputError(f"Expected {flag} to be a folder that can be created, "
                              f"received {folder}, inside the file {existing}.")
-        try:
-            tempfile.TemporaryFile(dir=existing).close()
-        except OSError as error:
+        refused = write_refusal(existing)
+        if refused:
             raise InputError(f"Expected {flag} to be writable, received {folder} "
-                             f"({existing}: {error.strerror}).") from None
+                             f"({existing}: {refused}).")
+
+
+def write_refusal(folder):
+    """Why a file cannot be created in the existing ``folder``, or ``None``.
+
+    Writes nothing: the test file is unnamed and gone when closed.
+    """
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        return error.strerror
+    return None
 
 
 def check_export_target(config):

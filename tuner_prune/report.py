@@ -8,9 +8,9 @@ import csv
 import io
 import json
 import os
-import tempfile
 
-from tuner_prune import baseline as baseline_lib, config as config_lib, records, state
+from tuner_prune import baseline as baseline_lib, config as config_lib, folders, records
+from tuner_prune import state
 from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
@@ -191,11 +191,10 @@ def check_plot_path(path):
     if not os.path.isdir(folder):
         raise InputError(f"--plot {path}: Expected a file in an existing folder, received "
                          f"{os.path.dirname(path)}, which is not a folder.")
-    try:
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as error:
+    refused = folders.write_refusal(folder)
+    if refused:
         raise InputError(f"--plot {path}: Expected a writable folder, received "
-                         f"{os.path.dirname(path)} ({error.strerror}).") from None
+                         f"{os.path.dirname(path)} ({refused}).")
 
 
 def run_report(directory, output_format="table", plot_path=None, max_bytes=None):
