@@ -123,3 +123,13 @@ def test_pareto_plot_draws_the_baseline(tiny_search, tmp_path):
     labels = report.plot(rows, str(tmp_path / "p.png"), baseline=stored)
     assert "ridge baseline (21 weights)" in labels
     assert "ridge baseline (21 weights)" not in report.plot(rows, str(tmp_path / "q.png"))
+
+
+def test_one_eigendecomposition_scores_every_alpha_as_ridge_does(monkeypatch):
+    dataset = tiny_dataset()
+    fast = baseline.fit(dataset)
+    monkeypatch.setattr(baseline, "EIGEN_LIMIT", 0)  # One sklearn Ridge per alpha.
+    slow = baseline.fit(dataset)
+    assert fast["settings"] == slow["settings"]
+    assert fast["val_mse"] == pytest.approx(slow["val_mse"], rel=1e-9)
+    assert fast["test_mse"] == pytest.approx(slow["test_mse"], rel=1e-9)
