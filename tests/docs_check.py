@@ -102,9 +102,37 @@ def flags(parser):
     return [a for a in parser._actions if a.option_strings and a.dest != "help"]
 
 
-def default_text(action):
-    """A flag's default as ``--help`` shows it (``%(default)s``)."""
-    return str(action.default)
+# "text (default: X)", "text (note; default: X)" or "text; default: X", at the end.
+DEFAULT = re.compile(r"(?:\s*\(default: (?P<paren>.*)\)|; default: (?P<inner>[^()]*)(?P<close>\))"
+                     r"|[;,]?\s*default: (?P<bare>.*))$")
+
+
+def help_text(parser, action):
+    """A flag's help as ``--help`` prints it (``%(default)s`` expanded, and the
+    ``(default: ...)`` the parser's formatter may add)."""
+    if action.help is None:
+        return ""
+    return " ".join(parser._get_formatter()._expand_help(action).split())
+
+
+def default_text(parser, action):
+    """A flag's default as ``--help`` words it, else as argparse holds it
+    (``off`` for a switch, ``none`` when unset)."""
+    found = DEFAULT.search(help_text(parser, action))
+    if found:
+        return (found["paren"] or found["inner"] or found["bare"]).strip()
+    if action.nargs == 0:
+        return "off" if not action.default else "on"
+    return "none" if action.default is None else str(action.default)
+
+
+def meaning_text(parser, action):
+    """The help without its default."""
+    meaning = DEFAULT.sub(lambda found: found["close"] or "",
+                          help_text(parser, action)).strip()
+    if action.choices and not meaning:
+        meaning = "one of " + ", ".join(f"`{c}`" for c in action.choices)
+    return meaning
 
 
 def flag_cell(action):
@@ -119,12 +147,9 @@ def flag_cell(action):
 def flag_rows(parser):
     rows = ["| flag | default | meaning |", "| --- | --- | --- |"]
     for action in flags(parser):
-        meaning = (argparse.HelpFormatter(parser.prog)._expand_help(action)
-                   if action.help else "").replace("|", "\\|")
-        if action.choices and not meaning:
-            meaning = "one of " + ", ".join(f"`{c}`" for c in action.choices)
-        rows.append(f"| {flag_cell(action).replace('|', chr(92) + '|')} | "
-                    f"`{default_text(action)}` | {meaning} |")
+        cells = (flag_cell(action), f"`{default_text(parser, action)}`",
+                 meaning_text(parser, action))
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return rows
 
 
