@@ -39,7 +39,9 @@ def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=(*PARTS, "table", "all"))
     parser.add_argument("--out", default="right_size_runs", help="results folder")
-    parser.add_argument("--rows", type=int, default=10000, help="rows of the nonlinear table")
+    parser.add_argument("--rows", type=int, default=20000, help="rows of the nonlinear table")
+    parser.add_argument("--table-noise", type=float, default=1.0,
+                        help="noise of the nonlinear table (make_friedman1's)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating latency rounds")
     parser.add_argument("--invokes", type=int, default=2000, help="invokes per round")
     return parser.parse_known_args(argv)
@@ -104,22 +106,22 @@ def support(export, flags):
             "recall": kept / int(informative.sum())}
 
 
-def run_part(part, out, flags, rows):
+def run_part(part, out, flags, rows, table_noise=1.0):
     folder = os.path.join(out, part)
     os.makedirs(folder, exist_ok=True)
     if part == "nonlinear":
-        return nonlinear(folder, flags, rows)
+        return nonlinear(folder, flags, rows, table_noise)
     result = search(folder, [*flags, *(["--article"] if part == "article" else [])])
     result["support"] = support(os.path.join(folder, "export"), flags)
     return result
 
 
-def nonlinear(folder, flags, rows):
+def nonlinear(folder, flags, rows, noise=1.0):
     """The default search on make_friedman1 beside ridge and gradient boosting."""
     from sklearn.datasets import make_friedman1
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    x, y = make_friedman1(n_samples=rows, noise=1.0, random_state=0)
+    x, y = make_friedman1(n_samples=rows, noise=noise, random_state=0)
     path = os.path.join(folder, "friedman1.csv")
     header = ",".join([*(f"x{i}" for i in range(x.shape[1])), "y"])
     np.savetxt(path, np.column_stack([x, y]), delimiter=",", header=header, comments="")
@@ -229,7 +231,7 @@ def main(argv=None):
     parts = PARTS if args.part == "all" else (() if args.part == "table" else (args.part,))
     for part in parts:
         started = time.perf_counter()
-        result = run_part(part, args.out, flags, args.rows)
+        result = run_part(part, args.out, flags, args.rows, args.table_noise)
         with open(os.path.join(args.out, f"{part}.json"), "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=2)
         print(f"{part}: {time.perf_counter() - started:.0f} s", flush=True)

@@ -48,7 +48,7 @@ RUNS = {
                    "latency / int8 | loaded |"),
          *(rf"\| {name}( \*\*chosen by [a-z_]+\*\*)* \| \d+ \| \d+ \| .* \| "
            rf"(yes|(yes|no): .+) \|"
-           for name in ("float32", "sparse_float32", "dynamic_int8", "sparse_dynamic_int8",
+           for name in ("float32", "sparse_float32", "dynamic_int8",
                         "float16", "sparse_float16", "int8", "sparse_int8")),
          r".*\*\*chosen by bytes\*\*.*", r".*\*\*chosen by gzip_bytes\*\*.*",
          rf"goals: by gzip_bytes \w+ {NUMBER} x limit \(<= 1.15\), {NUMBER} x smaller "
@@ -67,6 +67,25 @@ RUNS = {
          re.escape("| bare tfmot fit | tuner_prune trial | trial / bare | "
                    "of the extra: TFLite size record |"),
          r"\| [\d.]+ s \| [\d.]+ s \| [\d.]+ \| [\d.]+ s \([\d.]+ of the bare fit\) \|"]),
+    "right_size.py": (
+        ["all", "--out", "right_size_runs", "--rows", "300", "--rounds", "1",
+         "--invokes", "20", *WORKLOAD[:6], "--epochs", "3", "--max-trials", "1"],
+        [r"(main|article|nonlinear): \d+ s",
+         re.escape("| model | variant | bytes | val MSE | test MSE | test / ridge | "
+                   "nonzero weights | batch-1 latency us |"),
+         *(rf"\| {name} \| \w+ \| \d+ \| {NUMBER} \| {NUMBER} \| {NUMBER} \| \d+ \| "
+           rf"[\d.]+ \|" for name in ("default search", "--article search")),
+         rf"\| ridge baseline \(alpha {NUMBER}\) \| - \| - \| {NUMBER} \| {NUMBER} \| 1 "
+         rf"\| \d+ \| - \|",
+         rf"goal 1: test MSE {NUMBER} \(<= 1e-05\) and model.tflite \d+ bytes "
+         rf"\(<= 8192\): (met|not met)",
+         r"goal 2: first kernel reads \d+ inputs, \d+ informative: precision [\d.]+, "
+         r"recall [\d.]+ \(>= 0.99\): (met|not met)",
+         rf"goal 3: friedman1 test MSE {NUMBER}, {NUMBER} x ridge {NUMBER} \(<= 0.5\), "
+         rf"{NUMBER} x HistGradientBoosting {NUMBER} \(<= 1\): (met|not met)",
+         rf"goal 4: batch-1 latency [\d.]+ us against --article's [\d.]+ us: {NUMBER} x",
+         rf"goal 5: baseline fitted in [\d.]+ s of the main command's \d+ s: [\d.]+ % "
+         rf"\(< 2 %\): (met|not met)"]),
     "search_quality.py": (
         ["--seeds", "0", "--epochs", "3", "--trials", "1", "--article-epochs", "2",
          "--manual", "0.5", *WORKLOAD],

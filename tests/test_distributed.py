@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY, run_cli
+from conftest import ARTICLE_SIZE, REPO, TINY, run_cli
 from tuner_prune import distribute
 
 
@@ -24,8 +24,10 @@ def free_port():
 
 def start(tmp_path, tuner_id, port, *extra):
     log = open(tmp_path / f"{tuner_id}.log", "w", encoding="utf-8")
-    args = [sys.executable, "-m", "tuner_prune", "search", *TINY, "--max-trials", "3",
-            "--directory", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export"),
+    # The article's size: trials long enough to pause and kill a worker in one.
+    args = [sys.executable, "-m", "tuner_prune", "search", *TINY, *ARTICLE_SIZE,
+            "--max-trials", "3", "--directory", str(tmp_path / "logs"),
+            "--export-dir", str(tmp_path / "export"),
             "--oracle", f"127.0.0.1:{port}", "--tuner-id", tuner_id, *extra]
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
     for name in distribute.CHIEF_ENV:
@@ -318,7 +320,7 @@ def test_a_worker_stops_when_its_chief_is_gone_between_calls(chief):
     from tuner_prune import fencing
 
     chief.client("worker0")  # Sets this worker's id.
-    client = fencing.FencedClient(chief.oracle, chief_timeout=1.0)
+    client = fencing.FencedClient(chief.oracle, distribute.chief_stub(1.0))
     trial = client.create_trial("worker0")
     chief.server.stop(grace=None)
     started = time.time()

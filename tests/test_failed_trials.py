@@ -15,8 +15,9 @@ def search(tmp_path, model, max_trials, seed):
 
 
 def test_builder_error_and_nan_loss_fail_their_trials_and_the_search_goes_on(tmp_path):
-    # With seed 13 the oracle draws begin_step % 3 = 1, 0, 2 (see fault_models.flaky).
-    result = search(tmp_path, "flaky", max_trials=3, seed=13)
+    # With seed 3 the oracle draws begin_step % 3 = 0 (the default point), 2, 1
+    # (see fault_models.flaky).
+    result = search(tmp_path, "flaky", max_trials=3, seed=3)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     records = [json.loads(path.read_text())

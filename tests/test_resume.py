@@ -258,12 +258,12 @@ def test_an_error_after_the_input_checks_exits_1_in_one_line(csv_search):
     assert not (csv_search / "export_16").exists()
 
 
-def test_debug_prints_the_traceback_of_an_internal_error(csv_search, tmp_path):
-    shutil.copytree(csv_search / "logs", tmp_path / "logs")
-    (tmp_path / "logs" / "search" / "trial_0" / "trial.json").write_text("{")  # Damaged.
-    result = run_cli("report", "--directory", "logs", cwd=tmp_path,
-                     env={"TUNER_PRUNE_DEBUG": "1"})
+def test_debug_prints_the_traceback_of_an_internal_error(csv_search):
+    # A damaged state file is refused (exit 2); weights that no longer fit are not.
+    result = run_cli("export", "--directory", "logs", "--export-dir", "export_16",
+                     cwd=csv_search, env={**MODELS_ENV, "TUNER_PRUNE_DEBUG": "1",
+                                          "FAULT_MODELS_WIDTH": "16"})
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.splitlines()[-1].startswith(
-        "tuner_prune: error: JSONDecodeError: "), result.stderr[-3000:]
+        "tuner_prune: error: ValueError: "), result.stderr[-3000:]

@@ -79,3 +79,27 @@ def test_recovery_window_is_at_least_one_epoch():
     assert schedule.recovery_steps(1600, 8) == 160
     assert schedule.max_end_step(1600, 8) == 1440
     assert schedule.steps_per_epoch(8000, 1024) == 8
+
+
+@pytest.mark.parametrize("power", [1.0, 3.0, 5.5])
+@pytest.mark.parametrize("begin, end, frequency", [(0, 12, 1), (3, 23, 5), (10, 70, 12),
+                                                    (0, 200, 40)])
+@pytest.mark.parametrize("initial, final", [(0.0, 0.5), (0.2, 0.9), (0.0, 0.98)])
+def test_polynomial_sparsity_is_tfmots_polynomial_decay(power, begin, end, frequency,
+                                                         initial, final):
+    """The Keras-free arithmetic against tfmot's own schedule, step by step: the
+    sparsity of the last step at which tfmot's ``PolynomialDecay`` prunes."""
+    from tuner_prune._keras import sparsity
+
+    decay = sparsity.PolynomialDecay(initial_sparsity=initial, final_sparsity=final,
+                                     begin_step=begin, end_step=end, power=power,
+                                     frequency=frequency)
+    plan = PruningSchedule(final_sparsity=final, power=power, begin_step=begin,
+                           end_step=end, total_steps=end + 10, initial_sparsity=initial,
+                           frequency=frequency)
+    applied = 0.0
+    for step in range(end + 10):
+        should_prune, value = decay(step)
+        if bool(should_prune):
+            applied = float(value)
+        assert plan.sparsity_at(step) == pytest.approx(applied, abs=1e-6), step

@@ -170,8 +170,9 @@ def test_hparams_experiment_has_the_schedule_and_the_metrics(tiny_board):
     url, _ = tiny_board
     experiment = post(url, "/data/plugin/hparams/experiment", {"experimentName": ""})
     domains = {info["name"]: info.get("domainInterval") for info in experiment["hparamInfos"]}
-    assert set(domains) == SCHEDULE | {"kernel_initializer", "learning_rate"}
-    assert domains["final_sparsity"] == {"minValue": 0.5, "maxValue": 0.98}
+    assert set(domains) == SCHEDULE | {"hidden_layers", "units", "kernel_initializer",
+                                       "learning_rate"}
+    assert domains["final_sparsity"] == {"minValue": 0.3, "maxValue": 0.98}
     assert {info["name"]["tag"] for info in experiment["metricInfos"]} == METRIC_TAGS
 
 

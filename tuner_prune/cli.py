@@ -16,8 +16,24 @@ DEBUG_VARIABLE = "TUNER_PRUNE_DEBUG"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=_ShowDefaults, **kwargs)
+
     def error(self, message):
         raise SystemExit(_usage_error(f"{self.prog}: {message}"))
+
+
+class _ShowDefaults(argparse.HelpFormatter):
+    """Help that ends each flag's text with its default (``off`` for a switch)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            return f"{text} (default: off)"
+        default = "none" if action.default is None else "%(default)s"
+        return f"{text} (default: {default})"
 
 
 def _usage_error(message):
@@ -47,7 +63,7 @@ def _add_data_and_training_flags(parser, defaults):
 
 def _add_search_flags(parser):
     from tuner_prune.config import SearchConfig
-    from tuner_prune.space import FLAGS
+    from tuner_prune.space import DEFAULT_FINAL_SPARSITY, DEFAULT_POWER, FLAGS
 
     _add_data_and_training_flags(parser, SearchConfig)
     add = parser.add_argument
@@ -59,16 +75,23 @@ def _add_search_flags(parser):
     add("--overwrite", action="store_true", help="start over instead of resuming")
     add("--quiet", action="store_true", help="print only the final summary: no trial "
         "lines, no progress")
-    for name, kind in zip(FLAGS[:4], ("in [0, 1)", "> 0", "step", "step")):
+    searched = ("%s:%s" % DEFAULT_FINAL_SPARSITY, "%s:%s" % DEFAULT_POWER,
+                "0 to a third of the steps before end_step's lowest",
+                "a third of the steps to the last step that leaves a recovery window")
+    for name, kind, default in zip(FLAGS[:4], ("in [0, 1)", "> 0", "step", "step"),
+                                   searched):
         add(f"--{name.replace('_', '-')}", metavar="VALUE|LO:HI",
-            help=f"fix ({kind}) or bound this schedule hyperparameter")
+            help=f"fix ({kind}) or bound this schedule hyperparameter (default: "
+            f"searched in {default})")
     add("--frequency", metavar="VALUE|LO:HI", help="fix or search the steps between "
         "mask updates (each trial snaps it to a divisor of end_step - begin_step); "
         "default: the largest such divisor <= 5, not searched")
     add("--hp", action="append", metavar="NAME=VALUE|LO:HI",
-        help="fix or bound any hyperparameter, the model's included (repeatable)")
+        help="fix or bound any hyperparameter, the model's included (repeatable; "
+        "default: none, each searched over its declared range)")
     add("--article", action="store_true",
-        help="the article's own model and optimiser: he_normal first kernel, Adam 1e-3")
+        help="the article's own model and optimiser: two hidden layers of 1024 units, "
+        "he_normal first kernel, Adam 1e-3")
     add("--oracle", metavar="[HOST:]PORT",
         help="distributed search: the chief's address (KERASTUNER_ORACLE_IP/PORT); "
         "the chief listens on loopback unless HOST is given")
@@ -147,7 +170,8 @@ def build_parser():
     report = commands.add_parser("report", help="all trials, their sizes and the "
                                  "Pareto front of error against size")
     _add_directory_flag(report, "the search's --directory")
-    report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                        help="how the trials are printed")
     report.add_argument("--plot", metavar="FILE.png",
                         help="also draw validation MSE against .tflite bytes")
     report.add_argument("--max-bytes", type=int, metavar="N",

@@ -6,11 +6,10 @@ run by ``tuner_prune.plan``, without TensorFlow.
 """
 
 import dataclasses
-import json
 import os
 import tempfile
 
-from tuner_prune import data as data_lib, models, ownership, staging
+from tuner_prune import data as data_lib, models, ownership, records, staging
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
@@ -115,6 +114,7 @@ class SearchConfig(TrainingConfig):
             raise InputError(f"Expected --worker-timeout > 0, received "
                              f"{self.worker_timeout!r}.")
         check_export_options(self.export_options)
+        check_tuner_id(self.tuner_id)
         parse_block_size(self.block_size)
         self.hp = sorted(self.hp) if self.hp else None  # Their order means nothing.
         self.check_hyperparameters()
@@ -190,15 +190,30 @@ class SearchConfig(TrainingConfig):
         return {name: getattr(self, name) for name in names}
 
 
-def check_writable(folder, flag):
-    """Raises ``InputError`` unless ``folder`` and its parent can be written.
+def check_tuner_id(tuner_id):
+    """Raises ``InputError`` unless ``tuner_id`` is ``None`` or a name, not a path.
 
-    Writes nothing: the test file is unnamed and gone when closed.
+    The id names files of the search (a worker's heartbeat, the tuner's state).
     """
-    target = os.path.abspath(folder)
+    if tuner_id is None:
+        return
+    if not isinstance(tuner_id, str) or tuner_id in ("", ".", "..") or any(
+            separator in tuner_id for separator in "/\\"):
+        raise InputError(f"Expected --tuner-id to be a name (no path separator, not . "
+                         f"or ..), received {tuner_id!r}.")
+
+
+def check_writable(folder, flag, staged=False):
+    """Raises ``InputError`` unless ``folder`` can be created and written.
+
+    Checks the folder links lead to, where the files really go; with
+    ``staged`` (an export, staged beside its folder) its parent too. Writes
+    nothing: the test file is unnamed and gone when closed.
+    """
+    target = os.path.realpath(folder)
     if os.path.exists(target) and not os.path.isdir(target):
         raise InputError(f"Expected {flag} to be a folder, received {folder}, a file.")
-    for place in (target, os.path.dirname(target)):  # Exports are staged beside.
+    for place in (target, os.path.dirname(target)) if staged else (target,):
         existing = place
         while not os.path.exists(existing):
             existing = os.path.dirname(existing)
@@ -340,16 +355,19 @@ def config_path(directory):
 
 
 def load_stored(directory):
-    """The config stored with a search in ``directory``, or ``None``."""
+    """The config stored with a search in ``directory``, or ``None``.
+
+    Raises:
+        InputError: The file is there but is not such a config (named).
+    """
     path = config_path(directory)
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8.
+    stored = records.read_json(path, "the settings of a tuner_prune search", ("config",))
+    if not isinstance(stored["config"], dict):
         raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
-                         f"received a file that cannot be read ({error}).") from None
+                         f"received JSON whose config is not an object.")
+    return stored
 
 
 def store(config, fingerprint):

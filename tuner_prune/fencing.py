@@ -35,7 +35,7 @@ import secrets
 
 import grpc
 
-from tuner_prune import distribute, records, resume
+from tuner_prune import records, resume
 from tuner_prune._kt import (Trial, TrialStatus, oracle_chief, oracle_client, protos,
                              synchronized)
 
@@ -103,8 +103,9 @@ def _remove(paths):
 class FencedClient(oracle_client.OracleClient):
     """keras-tuner's ``OracleClient`` that holds and presents its lease.
 
-    Its calls wait for a chief that answered before ``chief_timeout`` seconds
-    at most, then raise ``distribute.ChiefGone`` (``distribute.ChiefDeadline``).
+    Its calls go through ``stub``: ``distribute.chief_stub`` bounds their wait
+    for a chief that answered before and raises ``distribute.ChiefGone``; without
+    one, keras-tuner's own stub waits as keras-tuner does.
 
     Attributes:
         lease: The ``Lease`` of the trial this worker runs, or ``None``.
@@ -112,9 +113,10 @@ class FencedClient(oracle_client.OracleClient):
 
     lease = None
 
-    def __init__(self, oracle, chief_timeout=distribute.DEFAULT_WORKER_TIMEOUT):
+    def __init__(self, oracle, stub=None):
         super().__init__(oracle)
-        self.stub = distribute.chief_stub(chief_timeout)
+        if stub is not None:
+            self.stub = stub
 
     def create_trial(self, tuner_id):
         request = protos.get_service().CreateTrialRequest(tuner_id=tuner_id)

@@ -8,7 +8,7 @@ the training length, importing ``--model``); ``search``, ``export`` and
 
 import dataclasses
 
-from tuner_prune import config as config_lib, data as data_lib, models, schedule
+from tuner_prune import config as config_lib, data as data_lib, models, schedule, state
 from tuner_prune.space import Bound, ScheduleSpace
 
 
@@ -50,8 +50,10 @@ def resolve_search(config, reading=False):
 
     In this order: the schedule flags parse, ``--directory`` and
     ``--export-dir`` can be written and an export there can touch no other
-    file, the data load, the schedule space fits the training length, a search
-    stored in ``--directory`` may be resumed with these settings, and the
+    file, the search state in ``--directory`` is tuner_prune's and can be
+    read (``state.check_directory``), the data load, the schedule space fits
+    the training length, a search stored in ``--directory`` may be resumed
+    with these settings, and the
     ``--model`` module imports (the only user code that runs; TensorFlow is
     not imported unless that module imports it).
 
@@ -68,8 +70,9 @@ def resolve_search(config, reading=False):
     """
     space = ScheduleSpace.from_text(**config.schedule_texts)
     config_lib.check_writable(config.directory, "--directory")
-    config_lib.check_writable(config.export_dir, "--export-dir")
+    config_lib.check_writable(config.export_dir, "--export-dir", staged=True)
     config_lib.check_export_target(config)
+    state.check_directory(config)
     dataset = load_data(config)
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
     resolved = space.resolve(config.epochs * per_epoch, per_epoch)

@@ -43,6 +43,10 @@ SCHEDULE = NAMES  # The four schedule hyperparameters, as the search names them.
 # search's objective, ``val_mse`` penalised when the trial is over --max-bytes.
 RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes")
 FIELDS = ("trial_id", "status", *SCHEDULE, *RECORDED)
+# What keras-tuner's ``Trial.set_state`` reads from a ``trial.json``.
+TRIAL_KEYS = ("trial_id", "hyperparameters", "metrics", "score", "best_step", "status",
+              "message")
+COUNTS = ("nonzero_weights", "tflite_bytes")  # Whole numbers, stored as floats as metrics.
 
 
 def project_dir(directory, project=PROJECT):
@@ -80,11 +84,12 @@ def read_trials(directory, project=PROJECT):
 
     A row has the ``FIELDS``: the trial's id and status, its schedule, its
     other hyperparameters (``frequency`` when searched, the model's), and the
-    ``RECORDED`` figures of its ``record.json``, which are ``None`` unless
+    ``RECORDED`` figures of its ``record.json`` (without one, of its
+    ``trial.json``'s metrics, which repeat them), which are ``None`` unless
     the trial completed.
 
     Raises:
-        InputError: ``directory`` holds no search.
+        InputError: ``directory`` holds no search, or a damaged file (named).
     """
     folder = project_dir(directory, project)
     paths = sorted(glob.glob(os.path.join(glob.escape(folder), "trial_*", TRIAL_FILE)))
@@ -95,9 +100,10 @@ def read_trials(directory, project=PROJECT):
 
 
 def _row(folder):
-    trial = _read_json(os.path.join(folder, TRIAL_FILE))
+    trial = read_trial(os.path.join(folder, TRIAL_FILE))
     record_path = os.path.join(folder, RECORD_FILE)
-    record = _read_json(record_path) if os.path.isfile(record_path) else {}
+    record = (read_json(record_path, "a tuner_prune trial record")
+              if os.path.isfile(record_path) else _metrics(trial))
     values = trial["hyperparameters"]["values"]
     completed = trial["status"] == COMPLETED
     row = {"trial_id": trial["trial_id"], "status": trial["status"]}
@@ -107,9 +113,53 @@ def _row(folder):
     return row
 
 
-def _read_json(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+def _metrics(trial):
+    """The ``RECORDED`` figures of a trial's ``trial.json`` (its record's, as metrics).
+
+    What a completed trial without its ``record.json`` is ranked on, as the
+    oracle ranks it.
+    """
+    tracked = (trial["metrics"] or {}).get("metrics") or {}
+    figures = {}
+    for name in RECORDED:
+        observations = (tracked.get(name) or {}).get("observations") or [{}]
+        value = observations[-1].get("value")
+        value = value[-1] if isinstance(value, list) and value else value
+        figures[name] = int(value) if name in COUNTS and value is not None else value
+    return figures
+
+
+def read_trial(path):
+    """A trial's ``trial.json``, as ``read_json`` reads it."""
+    return read_json(path, "a keras-tuner trial", TRIAL_KEYS)
+
+
+def read_json(path, expected, keys=()):
+    """The JSON object in ``path``, a file of the search.
+
+    Args:
+        path: The file.
+        expected: What it should hold, for the message (``"a keras-tuner trial"``).
+        keys: Keys the object must have.
+
+    Raises:
+        InputError: Naming ``path`` and what is wrong with it: unreadable, not
+            JSON (a truncated file), not an object, or without one of ``keys``.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle)
+    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8.
+        raise InputError(f"{path}: Expected {expected}, received a file that cannot "
+                         f"be read ({error}).") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: Expected {expected}, received JSON that is not an "
+                         f"object ({type(value).__name__}).")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise InputError(f"{path}: Expected {expected}, received JSON without "
+                         f"{', '.join(missing)}.")
+    return value
 
 
 def rank(row):

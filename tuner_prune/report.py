@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 
-from tuner_prune import baseline as baseline_lib, config as config_lib, records
+from tuner_prune import baseline as baseline_lib, config as config_lib, records, state
 from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
@@ -58,9 +58,12 @@ def other_hyperparameters(rows):
 
 
 def stored_budget(directory):
-    """The ``--max-bytes`` the search in ``directory`` was run with, or ``None``."""
-    stored = config_lib.load_stored(directory)
-    return stored["config"].get("max_bytes") if stored else None
+    """The ``--max-bytes`` the search in ``directory`` was run with, or ``None``.
+
+    Raises:
+        InputError: The search's settings are missing or cannot be read.
+    """
+    return state.stored_settings(directory)["config"].get("max_bytes")
 
 
 def as_json(rows, max_bytes=None, baseline=None):
@@ -206,14 +209,16 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None)
             search's own ``--max-bytes`` (none if it ran without one).
 
     Raises:
-        InputError: ``directory`` holds no search, ``max_bytes`` < 1, or the
-            plot cannot be written there.
+        InputError: ``directory`` holds no search, or trials without their
+            settings, a damaged file (named), ``max_bytes`` < 1, or the plot
+            cannot be written there.
     """
     config_lib.check_max_bytes(max_bytes)
     if plot_path:
         check_plot_path(plot_path)
     rows = load_trials(directory)
-    budget = stored_budget(directory) if max_bytes is None else max_bytes
+    budget = stored_budget(directory)  # Refuses trials without their settings.
+    budget = budget if max_bytes is None else max_bytes
     baseline = baseline_lib.load(directory)
     if plot_path:
         plot(rows, plot_path, budget, baseline)

@@ -244,13 +244,14 @@ def export_best(tuner, dataset, export_dir, **options):
 
 
 def _pick_trial(tuner, max_bytes):
-    if max_bytes is None:
-        return tuner.best_trial()
+    """The trial ``report`` marks best: ``records.best_trial_id`` of the records."""
+    if not tuner.oracle.trials:
+        return None
     rows = records.read_trials(tuner.directory, tuner.project_name)
     trial_id = records.best_trial_id(rows, max_bytes)
     if trial_id is None:
         sizes = [r["tflite_bytes"] for r in rows if r["tflite_bytes"] is not None]
-        if not sizes:
+        if max_bytes is None or not sizes:
             return None
         raise SearchError(f"Expected a completed trial whose .tflite fits in "
                           f"--max-bytes {max_bytes}, received none: the smallest is "

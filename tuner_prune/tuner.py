@@ -18,6 +18,7 @@ from tuner_prune import oracle as oracle_lib
 from tuner_prune._keras import keras, sparsity
 from tuner_prune._kt import TrialStatus, base_tuner, oracle_client
 from tuner_prune.callbacks import ScoreAtFinalSparsity, ShowProgress, StopWhenTaken
+from tuner_prune.errors import InputError
 
 # The oracle's objective: the validation MSE, multiplied by
 # ``sizes.budget_score``'s penalty when a trial's TFLite model is over
@@ -78,7 +79,8 @@ class PruningTuner(base_tuner.BaseTuner):
             super().__init__(oracle, hypermodel, directory=directory,
                              project_name=project_name, overwrite=overwrite)
         if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
-            self.oracle = fencing.FencedClient(self.oracle._oracle, worker_timeout)
+            self.oracle = fencing.FencedClient(self.oracle._oracle,
+                                               distribute.chief_stub(worker_timeout))
         elif not overwrite and not os.path.exists(self._get_tuner_fname()) and \
                 os.path.exists(self.oracle._get_oracle_fname()):
             self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
@@ -256,10 +258,21 @@ class PruningTuner(base_tuner.BaseTuner):
         model.save_weights(self._trial_file(trial_id, records.WEIGHTS_FILE))
 
     def load_model(self, trial):
-        """The pruning-wrapped model of ``trial`` with its scored weights."""
+        """The pruning-wrapped model of ``trial`` with its scored weights.
+
+        Raises:
+            InputError: Its weights file is missing or not HDF5 (named).
+        """
         model = self.hypermodel.build(trial.hyperparameters)
-        model.load_weights(os.path.join(self.get_trial_dir(trial.trial_id),
-                                        records.WEIGHTS_FILE))
+        path = os.path.join(self.get_trial_dir(trial.trial_id), records.WEIGHTS_FILE)
+        expected = f"{path}: Expected the weights of trial {trial.trial_id} (HDF5)"
+        if not os.path.isfile(path):
+            raise InputError(f"{expected}, received no such file.")
+        try:
+            model.load_weights(path)
+        except OSError as error:  # h5py's: not HDF5, truncated.
+            raise InputError(f"{expected}, received a file that cannot be read "
+                             f"({error}).") from None
         return model
 
     def best_trial(self):
