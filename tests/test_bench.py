@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Multi-process scenarios: `pytest -m "not slow"` skips them.
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "bench")
 TESTS = os.path.join(REPO, "tests")

@@ -15,6 +15,8 @@ import pytest
 from conftest import ARTICLE_SIZE, REPO, TINY, run_cli
 from tuner_prune import distribute
 
+pytestmark = pytest.mark.slow  # Multi-process scenarios: `pytest -m "not slow"` skips them.
+
 
 def free_port():
     with socket.socket() as sock:

@@ -114,6 +114,7 @@ def reexport(tiny_search, tmp_path_factory):
             "trials_before": trials_before}
 
 
+@pytest.mark.slow
 def test_killed_export_leaves_the_previous_export_intact(reexport, tiny_search):
     killed = reexport["after_kill"]
     assert killed["leftover_existed"], "the export was not killed midway"

@@ -99,6 +99,7 @@ def killed_search(tmp_path_factory):
     return seen
 
 
+@pytest.mark.slow
 def test_kill_during_a_trial_keeps_completed_ones_and_export_works(killed_search):
     first = killed_search["during_trial"]
     assert first["0"]["status"] == "COMPLETED" and first["1"]["status"] == "RUNNING"
@@ -116,6 +117,7 @@ def test_the_interrupted_trial_runs_again_with_its_hyperparameters(killed_search
     assert set(completed(second)) == {"0", "1"}
 
 
+@pytest.mark.slow
 def test_kill_during_export_keeps_trials_and_the_previous_export(killed_search):
     before, after = killed_search["between_trials"], killed_search["during_export"]
     assert {k: after[k] for k in completed(before)} == completed(before)

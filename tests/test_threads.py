@@ -12,6 +12,8 @@ import collections, os, sys
 from tuner_prune import search
 search.set_threads(int(sys.argv[1]) if sys.argv[1] != "default" else None)
 import tensorflow as tf
+
+pytestmark = pytest.mark.slow  # Multi-process scenarios: `pytest -m "not slow"` skips them.
 a = tf.random.normal((300, 300))
 tf.linalg.matmul(a, a).numpy()
 names = collections.Counter(open(f"/proc/self/task/{task}/comm").read().strip()

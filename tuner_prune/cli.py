@@ -6,7 +6,7 @@ import sys
 import traceback
 
 from tuner_prune import quiet
-from tuner_prune.errors import InputError
+from tuner_prune.errors import InputError, SearchError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -289,8 +289,6 @@ def main(argv=None):
     0 done; 1 nothing to export (``SearchError``) or the tool's own failure;
     2 refused input (``InputError``, bad flags); 130 interrupted.
     """
-    from tuner_prune.config import SearchError
-
     args = build_parser().parse_args(argv)
     if not vars(args).pop("verbose") and not _debugging():
         quiet.silence()

@@ -30,10 +30,6 @@ QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
 
 
-class SearchError(RuntimeError):
-    """The search ran but has nothing to export (no trial completed)."""
-
-
 @dataclasses.dataclass
 class TrainingConfig:
     """The data and training settings that ``search`` and ``sweep`` share."""

@@ -1,4 +1,4 @@
-"""The two kinds of error the CLI tells apart (Keras-free).
+"""The errors the CLI tells apart (Keras-free).
 
 ``InputError`` is input the tool refuses: a flag, a data file, a folder, a
 ``--model``. The CLI prints its one-line message and exits with status 2.
@@ -9,3 +9,8 @@ Any other exception is the tool's own failure: one line and exit status 1
 
 class InputError(ValueError):
     """Refused input; the message names it: ``Expected ..., received ...``."""
+
+
+class SearchError(RuntimeError):
+    """The search ran but has nothing to export (no trial completed, or no
+    TFLite variant qualifies): exit status 1 with its one-line message."""

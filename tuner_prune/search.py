@@ -5,7 +5,7 @@ import keras_tuner
 from tuner_prune import config as config_lib, distribute, models, resume
 from tuner_prune import baseline as baseline_lib, choice, records
 from tuner_prune._kt import TrialStatus
-from tuner_prune.config import SearchError
+from tuner_prune.errors import SearchError
 from tuner_prune.errors import InputError
 from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
