@@ -290,3 +290,16 @@ def test_manifest_page_names_every_key_of_a_real_export(tiny_search):
             *manifest["saved_model"], *(manifest["micro"] or {})}
     missing = sorted(key for key in keys if f"`{key}`" not in page)
     assert not missing, f"docs/manifest.md does not name {missing}"
+
+
+def test_microcontroller_names_are_the_header_s(tiny_search):
+    """The names the README's microcontroller paragraph uses are in model_data.h."""
+    paragraph = README.split("**On a microcontroller**", 1)[1].split("\n\n", 1)[0]
+    names = set(re.findall(r"`(g_model_\w+|kModel\w+)", paragraph))
+    assert {"kModelInputScale", "kModelOutputZeroPoint"} <= names
+    header = tiny_search["export"] / "model_data.h"
+    if not header.is_file():
+        pytest.skip("the tiny search's int8 variant was not within the tolerance")
+    text = header.read_text()
+    assert all(name in text for name in names), sorted(names)
+    assert "tflite::GetModel()" in text
