@@ -79,9 +79,9 @@ def train(sparsity, block, args, workdir):
     plan = resolve_search(dataclasses.replace(config, begin_step=str(begin),
                                               end_step=str(end)))
     dataset, tuner = plan.dataset, search.open_tuner(plan, store=True, verbose=False)
-    tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
-                 input_scale=1.0 / dataset.x_scale, batch_size=plan.config.batch_size,
-                 target_scale=dataset.y_scale)
+    tuner.search(dataset.x_train, dataset.y_train,
+                 validation_data=(dataset.x_val, dataset.y_val),
+                 epochs=plan.config.epochs, batch_size=plan.config.batch_size)
     return dataset, tuner.load_model(tuner.best_trial())
 
 

@@ -87,8 +87,9 @@ def tuner_trial(builder, dataset, epochs, begin, end):
     with tempfile.TemporaryDirectory() as folder:
         tuner = PruningTuner(hypermodel, max_trials=1, directory=folder, verbose=False)
         start = time.perf_counter()
-        tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
-                     batch_size=BATCH, target_scale=dataset.y_scale)
+        tuner.search(dataset.x_train, dataset.y_train,
+                     validation_data=(dataset.x_val, dataset.y_val), epochs=epochs,
+                     batch_size=BATCH)
         trial_seconds = time.perf_counter() - start
         model = tuner.load_model(tuner.best_trial())
         start = time.perf_counter()

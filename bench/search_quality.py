@@ -65,8 +65,9 @@ def searched(plan, trials, seed, oracle_class):
     with tempfile.TemporaryDirectory() as folder:
         tuner = PruningTuner(hypermodel, max_trials=trials, seed=seed, directory=folder,
                              oracle=oracle, verbose=False)
-        tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
-                     batch_size=BATCH, target_scale=dataset.y_scale)
+        tuner.search(dataset.x_train, dataset.y_train,
+                     validation_data=(dataset.x_val, dataset.y_val),
+                     epochs=plan.config.epochs, batch_size=BATCH)
         trial = tuner.best_trial()
         model = tuner.load_model(trial)
         return scaled_mse(model, dataset, "test"), trial.hyperparameters.values

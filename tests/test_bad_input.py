@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
+from tuner_prune import stored_search
 from tuner_prune import config as config_lib
 from tuner_prune.data import load_dataset
 
@@ -31,7 +32,7 @@ def store_search(tmp, fingerprint=None, **settings):
     data = os.path.join(tmp, "good.csv")
     config = config_lib.SearchConfig(data=data, epochs=6, batch_size=8, max_trials=1,
                                      directory=os.path.join(tmp, "logs"), **settings)
-    config_lib.store(config, {**load_dataset(data).fingerprint(), **(fingerprint or {})})
+    stored_search.store(config, {**load_dataset(data).fingerprint(), **(fingerprint or {})})
 
 
 CASES = {

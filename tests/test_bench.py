@@ -86,8 +86,8 @@ RUNS = {
          rf"goal 3: friedman1 test MSE {NUMBER}, {NUMBER} x ridge {NUMBER} \(<= 0.5\), "
          rf"{NUMBER} x HistGradientBoosting {NUMBER} \(<= 1\): (met|not met)",
          rf"goal 4: batch-1 latency [\d.]+ us against --article's [\d.]+ us: {NUMBER} x",
-         rf"goal 5: baseline fitted in [\d.]+ s of the main command's \d+ s: [\d.]+ % "
-         rf"\(< 2 %\): (met|not met)"]),
+         r"goal 5: baseline fitted in [\d.]+ s of the main command's \d+ s: [\d.]+ % "
+         r"\(< 2 %\): (met|not met)"]),
     "search_quality.py": (
         ["--seeds", "0", "--epochs", "3", "--trials", "1", "--article-epochs", "2",
          "--manual", "0.5", *WORKLOAD],

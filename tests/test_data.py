@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tuner_prune import config as config_lib
+from tuner_prune import stored_search
 from tuner_prune.data import DataError, load_arrays, load_dataset, split_dataset
 from tuner_prune.errors import InputError
 
@@ -139,7 +139,7 @@ def test_fingerprint_is_stable_and_names_the_columns(tmp_path):
     first = fingerprint(tmp_path, csv_text(CSV_ROWS))
     assert first == fingerprint(tmp_path, csv_text(CSV_ROWS))
     assert first["columns"] == ["a", "b", "c", "y"]
-    assert config_lib.data_differences(first, first) == []
+    assert stored_search.data_differences(first, first) == []
 
 
 def test_swapping_two_values_in_one_row_changes_the_fingerprint(tmp_path):
@@ -149,7 +149,7 @@ def test_swapping_two_values_in_one_row_changes_the_fingerprint(tmp_path):
     after = fingerprint(tmp_path, csv_text(rows))
     assert after["checksum"] == before["checksum"]  # What the plain sum missed.
     assert after["sha256"] != before["sha256"]
-    changed = config_lib.data_differences(before, after)
+    changed = stored_search.data_differences(before, after)
     assert len(changed) == 1 and changed[0].startswith("data with different values")
 
 
@@ -158,7 +158,7 @@ def test_swapping_two_columns_changes_the_fingerprint(tmp_path):
     swapped = [[r[1], r[0], r[2], r[3]] for r in CSV_ROWS]
     after = fingerprint(tmp_path, csv_text(swapped, header=("b", "a", "c", "y")))
     assert after["checksum"] == before["checksum"]
-    assert config_lib.data_differences(before, after) == [
+    assert stored_search.data_differences(before, after) == [
         "data with columns b, a, c, y (the search has a, b, c, y)"]
 
 
@@ -166,14 +166,14 @@ def test_another_target_changes_the_fingerprint(tmp_path):
     before = fingerprint(tmp_path, csv_text(CSV_ROWS))
     after = fingerprint(tmp_path, csv_text(CSV_ROWS), target="c")
     assert after["columns"] == ["a", "b", "y", "c"]
-    assert config_lib.data_differences(before, after) == [
+    assert stored_search.data_differences(before, after) == [
         "data with columns a, b, y, c (the search has a, b, c, y)"]
 
 
 def test_a_fingerprint_stored_before_the_hash_is_checked_by_its_sum(tmp_path):
     current = fingerprint(tmp_path, csv_text(CSV_ROWS))
     legacy = {key: current[key] for key in ("source", "rows", "features", "checksum")}
-    assert config_lib.data_differences(legacy, current) == []
-    changed = config_lib.data_differences({**legacy, "checksum": 1.5}, current)
+    assert stored_search.data_differences(legacy, current) == []
+    changed = stored_search.data_differences({**legacy, "checksum": 1.5}, current)
     assert changed == [f"data with different values (checksum {current['checksum']}, "
                        f"the search has 1.5)"]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ARTICLE_SIZE, REPO, TINY, run_cli
+from tuner_prune import stored_search
 from tuner_prune import distribute
 
 pytestmark = pytest.mark.slow  # Multi-process scenarios: `pytest -m "not slow"` skips them.
@@ -137,7 +138,7 @@ def assert_records_score_their_weights(directory):
     from tuner_prune import config as config_lib, search
     from tuner_prune.plan import resolve_search
 
-    stored = config_lib.load_stored(str(directory))
+    stored = stored_search.load_stored(str(directory))
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], "directory": str(directory), "overwrite": False})
     plan = resolve_search(config)

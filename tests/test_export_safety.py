@@ -12,6 +12,7 @@ import pytest
 
 from conftest import REPO, TINY, run_cli
 from test_bad_input import EARLIER_EXPORT, GOOD_CSV, store_search, tree
+from tuner_prune import folders
 from tuner_prune import config as config_lib, staging
 from tuner_prune.errors import InputError
 from tuner_prune.search import export_search
@@ -110,7 +111,7 @@ def test_export_dir_mixing_with_other_files_is_refused(tmp_path, args, message):
 
 
 def check_target(root, export_dir, directory="logs"):
-    config_lib.check_export_target(config_lib.SearchConfig(
+    folders.check_export_target(config_lib.SearchConfig(
         data=str(root / "data.csv"), directory=str(root / directory),
         export_dir=str(root / export_dir)))
 
@@ -190,8 +191,8 @@ def test_export_model_refuses_what_the_cli_refuses_before_any_work(tmp_path, mon
                      **settings)
     if option == "export_dir":
         with pytest.raises(InputError) as cli_error:
-            config_lib.check_writable(value, "--export-dir")
-            config_lib.check_export_target(config_lib.SearchConfig(export_dir=value))
+            folders.check_writable(value, "--export-dir")
+            folders.check_export_target(config_lib.SearchConfig(export_dir=value))
     else:
         with pytest.raises(InputError) as cli_error:
             config_lib.SearchConfig(**{option: value})

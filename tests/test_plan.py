@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from conftest import cli_env
-from tuner_prune import cli, config as config_lib, schedule
+from tuner_prune import stored_search
+from tuner_prune import cli, schedule
 from tuner_prune.config import SearchConfig
 from tuner_prune.errors import InputError
 from tuner_prune.plan import resolve_search, resolve_sweep
@@ -122,33 +123,31 @@ def test_hp_goes_to_the_schedule_or_the_model_and_article_fixes_the_model(tmp_pa
 
 
 def test_hp_frequency_and_article_are_part_of_the_search_identity(tmp_path):
-    from tuner_prune import config as config_lib
-
     data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
     stored = SearchConfig(**TINY, **folders(tmp_path), hp=["b=1", "a=2"])
-    config_lib.store(stored, data)
+    stored_search.store(stored, data)
     same = SearchConfig(**TINY, **folders(tmp_path), hp=["a=2", "b=1"])
-    assert config_lib.differences(config_lib.load_stored(same.directory), same, data) == []
+    assert stored_search.differences(stored_search.load_stored(same.directory), same, data) == []
     other = SearchConfig(**TINY, **folders(tmp_path), hp=["a=3", "b=1"], article=True,
                          frequency="5")
-    assert [d.split(" ")[0] for d in config_lib.differences(
-        config_lib.load_stored(other.directory), other, data)] == [
+    assert [d.split(" ")[0] for d in stored_search.differences(
+        stored_search.load_stored(other.directory), other, data)] == [
         "--frequency", "--hp", "--article"]
 
 
 def test_a_search_resumes_only_with_its_own_budget_but_exports_with_any(tmp_path):
     data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
-    config_lib.store(SearchConfig(**TINY, **folders(tmp_path), max_bytes=5000), data)
-    stored = config_lib.load_stored(str(tmp_path / "logs"))
+    stored_search.store(SearchConfig(**TINY, **folders(tmp_path), max_bytes=5000), data)
+    stored = stored_search.load_stored(str(tmp_path / "logs"))
     wider = SearchConfig(**TINY, **folders(tmp_path), max_bytes=9000)
     unbudgeted = SearchConfig(**TINY, **folders(tmp_path))
-    assert config_lib.differences(stored, wider, data) == [
+    assert stored_search.differences(stored, wider, data) == [
         "--max-bytes 9000 (the search has 5000)"]
-    assert config_lib.differences(stored, unbudgeted, data) == [
+    assert stored_search.differences(stored, unbudgeted, data) == [
         "--max-bytes default (the search has 5000)"]
-    assert config_lib.differences(stored, wider, data, reading=True) == []
+    assert stored_search.differences(stored, wider, data, reading=True) == []
     same = SearchConfig(**TINY, **folders(tmp_path), max_bytes=5000)
-    assert config_lib.differences(stored, same, data) == []
+    assert stored_search.differences(stored, same, data) == []
 
 
 @pytest.mark.parametrize("settings,message", [
@@ -169,10 +168,10 @@ def test_a_search_stored_by_an_earlier_version_is_read_but_not_resumed(tmp_path)
     config = SearchConfig(n_samples=60, n_features=4, n_informative=2, epochs=4,
                           batch_size=16, directory=str(tmp_path / "logs"))
     fingerprint = resolve_search(config).dataset.fingerprint()
-    config_lib.store(config, fingerprint)
-    stored = config_lib.load_stored(config.directory)
+    stored_search.store(config, fingerprint)
+    stored = stored_search.load_stored(config.directory)
     for name in ("article", "hp", "frequency"):  # Settings this version added.
         del stored["config"][name]
-    assert config_lib.differences(stored, config, fingerprint) == [
+    assert stored_search.differences(stored, config, fingerprint) == [
         "a search stored by an earlier tuner_prune, without --frequency, --hp, --article"]
-    assert config_lib.differences(stored, config, fingerprint, reading=True) == []
+    assert stored_search.differences(stored, config, fingerprint, reading=True) == []

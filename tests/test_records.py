@@ -10,6 +10,7 @@ import pytest
 
 from conftest import cli_env
 from test_hypermodel import small_model
+from tuner_prune import stored_search
 from tuner_prune import config as config_lib, records
 from tuner_prune._kt import Trial, TrialStatus
 from tuner_prune.errors import InputError
@@ -76,7 +77,7 @@ def test_a_folder_without_trials_is_an_input_error(tmp_path):
 
 def test_report_reads_a_search_without_tensorflow(tmp_path):
     end_trial(open_tuner(tmp_path), "0", TrialStatus.COMPLETED, FIGURES)
-    config_lib.store(config_lib.SearchConfig(directory=str(tmp_path)), {})  # Its settings.
+    stored_search.store(config_lib.SearchConfig(directory=str(tmp_path)), {})  # Its settings.
     script = ("import sys\n"
               "from tuner_prune import cli\n"
               f"status = cli.main(['report', '--directory', {str(tmp_path)!r}, "

@@ -12,12 +12,12 @@ MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])
 BUDGET = 1000  # Bytes: below any TFLite model, so the trial is scored over budget.
 
 
-def stored_search(directory):
+def stored_tuner(directory):
     """The tuner and data of the search stored in ``directory``, only read."""
-    from tuner_prune import config as config_lib, search
+    from tuner_prune import config as config_lib, search, stored_search
     from tuner_prune.plan import resolve_search
 
-    stored = config_lib.load_stored(str(directory))
+    stored = stored_search.load_stored(str(directory))
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], "directory": str(directory), "overwrite": False})
     plan = resolve_search(config)
@@ -38,7 +38,7 @@ def regularized_search(tmp_path_factory):
 
 def test_val_mse_is_the_mse_of_the_stored_weights_not_the_loss(regularized_search):
     record = regularized_search["record"]
-    tuner, dataset = stored_search(regularized_search["root"] / "logs")
+    tuner, dataset = stored_tuner(regularized_search["root"] / "logs")
     trial = tuner.oracle.get_trial("0")
     model = tuner.load_model(trial)
     x_val, y_val = dataset.scaled("val")

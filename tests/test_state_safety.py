@@ -11,6 +11,7 @@ import pytest
 
 from conftest import TINY, run_cli
 from test_bad_input import tree
+from tuner_prune import stored_search
 from tuner_prune import config as config_lib, plan as plan_lib
 from tuner_prune.errors import InputError
 
@@ -81,7 +82,7 @@ def test_overwrite_starts_over_a_stored_search_or_an_empty_folder(tmp_path):
     config = small_config(tmp_path, overwrite=True)
     (tmp_path / "logs" / "search").mkdir(parents=True)
     plan = plan_lib.resolve_search(config)
-    config_lib.store(config, plan.dataset.fingerprint())
+    stored_search.store(config, plan.dataset.fingerprint())
     (tmp_path / "logs" / "search" / "oracle.json").write_text("{")  # Discarded anyway.
     assert plan_lib.resolve_search(config).config is config
 

@@ -18,7 +18,8 @@ _EXPORTS = {
     "ScheduleSpace": "tuner_prune.space",
     "SearchConfig": "tuner_prune.config",
     "export_model": "tuner_prune.export",
-    "export_best": "tuner_prune.search",
+    "fit_scaling": "tuner_prune.data",
+    "export_best": "tuner_prune.best",
     "export_search": "tuner_prune.search",
     "run_search": "tuner_prune.search",
 }

@@ -41,7 +41,17 @@ def fit(dataset, alphas=ALPHAS):
     Returns:
         ``{"kind", "settings", "val_mse", "test_mse", "weights",
         "fit_seconds"}``: ``settings`` holds the chosen ``alpha`` and the
-        grid; ``weights`` counts the coefficients and the intercept.
+        grid; ``weights`` counts the coefficients and the intercept;
+        ``test_mse`` is ``None`` without a test split.
+    """
+    return fit_ridge(dataset, alphas)[0]
+
+
+def fit_ridge(dataset, alphas=ALPHAS):
+    """``fit``, and the chosen ridge as ``(coefficients, intercept)``.
+
+    The ridge predicts scaled targets from scaled rows; ``test_mse`` measures
+    it on a test split given later.
     """
     from sklearn.linear_model import Ridge
 
@@ -52,16 +62,25 @@ def fit(dataset, alphas=ALPHAS):
     scores = [mse(model.predict(x_val), y_val, dataset.y_scale) for model, _ in fitted]
     chosen = int(np.argmin(scores))
     model, alpha = fitted[chosen]
-    x_test, y_test = _flat(*dataset.scaled("test"))
+    ridge = (np.asarray(model.coef_, np.float64), float(model.intercept_))
     return {
         "kind": KIND,
         "settings": {"alpha": alpha, "alphas": list(alphas),
                      "chosen_on": "validation split"},
         "val_mse": scores[chosen],
-        "test_mse": mse(model.predict(x_test), y_test, dataset.y_scale),
+        "test_mse": ridge_test_mse(ridge, dataset),
         "weights": x_train.shape[1] + 1,
         "fit_seconds": round(time.perf_counter() - started, 3),
-    }
+    }, ridge
+
+
+def ridge_test_mse(ridge, dataset):
+    """MSE of ``ridge`` (``fit_ridge``'s) on the dataset's test split, or ``None``."""
+    if not dataset.has_test:
+        return None
+    coefficients, intercept = ridge
+    x_test, y_test = _flat(*dataset.scaled("test"))
+    return mse(x_test @ coefficients + intercept, y_test, dataset.y_scale)
 
 
 def _flat(x, y):
@@ -97,8 +116,12 @@ def load(directory):
 def _check(stored):
     if stored["kind"] != KIND or not all(
             isinstance(stored[name], (int, float)) and math.isfinite(stored[name])
-            for name in ("val_mse", "test_mse", "weights")):
+            for name in ("val_mse", "weights")):
         raise ValueError("missing or non-finite fields")
+    if stored["test_mse"] is not None and not (  # None: searched without a test split.
+            isinstance(stored["test_mse"], (int, float)) and
+            math.isfinite(stored["test_mse"])):
+        raise ValueError("a non-finite test_mse")
 
 
 def ensure(directory, dataset, refit=False):
@@ -112,20 +135,32 @@ def ensure(directory, dataset, refit=False):
     Returns:
         ``(baseline, fitted)``: ``fitted`` says whether it was fitted now.
     """
+    baseline, ridge = ensure_ridge(directory, dataset, refit)
+    return baseline, ridge is not None
+
+
+def ensure_ridge(directory, dataset, refit=False):
+    """``ensure``, returning ``(baseline, ridge)``: ``ridge`` is ``fit_ridge``'s
+    when fitted now, else ``None``."""
     stored = None if refit else load(directory)
     if stored is not None:
-        return stored, False
-    baseline = fit(dataset)
+        return stored, None
+    baseline, ridge = fit_ridge(dataset)
     os.makedirs(directory, exist_ok=True)
     store(directory, baseline)
-    return baseline, True
+    return baseline, ridge
 
 
 def describe(baseline):
     """One line naming the baseline and what it measured."""
     return (f"Baseline: ridge regression (alpha {baseline['settings']['alpha']:g}, "
             f"chosen on validation), {baseline['weights']:,} weights: "
-            f"val_mse {baseline['val_mse']:.6g}  test_mse {baseline['test_mse']:.6g}")
+            f"val_mse {baseline['val_mse']:.6g}  test_mse {_shown(baseline['test_mse'])}")
+
+
+def _shown(value):
+    """An MSE as printed, or that there was no test split to measure it on."""
+    return "none (no test split)" if value is None else f"{value:.6g}"
 
 
 def ratio(val_mse, baseline):

@@ -221,13 +221,13 @@ def print_summary(manifest, export_dir):
                        for k, v in manifest["best_hyperparameters"].items())
     tflite = manifest["tflite"]
     print(f"Best trial {manifest['trial_id']}: {values}")
-    print(f"  Keras: val_mse {manifest['val_mse']:.6g}  test_mse {manifest['test_mse']:.6g}  "
+    print(f"  Keras: val_mse {manifest['val_mse']:.6g}  test_mse {_mse(manifest['test_mse'])}  "
           f"sparsity {manifest['sparsity']:.4f}")
     print(f"  {export_dir}/{manifest['saved_model']['path']}/: "
           f"{manifest['saved_model']['bytes']} bytes")
     print(f"  {export_dir}/{tflite['path']} ({tflite['variant']}): {tflite['bytes']} bytes, "
           f"{tflite['gzip_bytes']} gzipped, val_mse {tflite['val_mse']:.6g}, "
-          f"test_mse {tflite['test_mse']:.6g} "
+          f"test_mse {_mse(tflite['test_mse'])} "
           f"(dense float32 TFLite: {manifest['dense_tflite_bytes']} bytes)")
     if manifest.get("micro"):
         micro = manifest["micro"]
@@ -260,8 +260,14 @@ def _candidate_line(row):
     mark = "chosen" if row["chosen"] else ("" if row["within_tolerance"] else
                                            "over the MSE tolerance")
     return (f"{row['name']:20s} {row['bytes']:>10} bytes {row['gzip_bytes']:>10} gzipped  "
-            f"val_mse {row['val_mse']:<10.6g} test_mse {row['test_mse']:<10.6g} "
+            f"val_mse {row['val_mse']:<10.6g} test_mse {_mse(row['test_mse'], 10)} "
             f"{row['latency_us']:8.1f} us  {mark}")
+
+
+def _mse(value, width=0):
+    """An MSE as the summary prints it; ``none`` without a test split."""
+    text = "none" if value is None else f"{value:.6g}"
+    return f"{text:<{width}}"
 
 
 def sweep_command(args):

@@ -1,31 +1,17 @@
-"""``SearchConfig``: every setting of a search, checked, stored with the search.
+"""``SearchConfig``: every setting of a search, checked.
 
 Each setting has its default here (``cli`` takes its flags' defaults from these
-dataclasses) and one check; the checks against the data and the folders are
-run by ``tuner_prune.plan``, without TensorFlow.
+dataclasses) and one check. The checks against the folders are in
+``tuner_prune.folders``, the stored search and the resume comparison in
+``tuner_prune.stored``; ``tuner_prune.plan`` runs them, without TensorFlow.
 """
 
 import dataclasses
-import os
-import tempfile
 
-from tuner_prune import data as data_lib, models, ownership, records, staging
+from tuner_prune import data as data_lib, models
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
-CONFIG_FILE = "tuner_prune.json"
-# Settings that define the search; a resumed search must not change them. The
-# data are compared by content (``Dataset.fingerprint``), not by path:
-# FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
-# sum that misses reordered values) for one stored before it.
-IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.FLAGS, "model",
-            "block_size", "hp", "article")
-# Settings a resumed search must keep but an ``export`` of it may change: the
-# budget is in every trial's score, and ``export --max-bytes`` picks another trial.
-RESUME_IDENTITY = ("max_bytes",)
-BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
-FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
-LEGACY_KEYS = ("rows", "features", "checksum")
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
 
@@ -180,11 +166,6 @@ class SearchConfig(TrainingConfig):
         return {"quantization": self.quantization, "size_metric": self.size_metric,
                 "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes}
 
-    def identity(self):
-        """The settings a resumed search must share with the stored one."""
-        names = IDENTITY + (BUILT_IN_WORKLOAD if self.data is None else ())
-        return {name: getattr(self, name) for name in names}
-
 
 def check_tuner_id(tuner_id):
     """Raises ``InputError`` unless ``tuner_id`` is ``None`` or a name, not a path.
@@ -197,117 +178,6 @@ def check_tuner_id(tuner_id):
             separator in tuner_id for separator in "/\\"):
         raise InputError(f"Expected --tuner-id to be a name (no path separator, not . "
                          f"or ..), received {tuner_id!r}.")
-
-
-def check_writable(folder, flag, staged=False):
-    """Raises ``InputError`` unless ``folder`` can be created and written.
-
-    Checks the folder links lead to, where the files really go; with
-    ``staged`` (an export, staged beside its folder) its parent too. Writes
-    nothing: the test file is unnamed and gone when closed.
-    """
-    target = os.path.realpath(folder)
-    if os.path.exists(target) and not os.path.isdir(target):
-        raise InputError(f"Expected {flag} to be a folder, received {folder}, a file.")
-    for place in (target, os.path.dirname(target)) if staged else (target,):
-        existing = place
-        while not os.path.exists(existing):
-            existing = os.path.dirname(existing)
-        if not os.path.isdir(existing):
-            raise InputError(f"Expected {flag} to be a folder that can be created, "
-                             f"received {folder}, inside the file {existing}.")
-        try:
-            tempfile.TemporaryFile(dir=existing).close()
-        except OSError as error:
-            raise InputError(f"Expected {flag} to be writable, received {folder} "
-                             f"({existing}: {error.strerror}).") from None
-
-
-def check_export_target(config):
-    """Refuses an ``--export-dir`` where an export would mix with other files.
-
-    An export replaces only the files of a previous export; refused up front,
-    writing nothing: the working directory, the search's ``--directory`` or a
-    folder inside or above it, a folder holding the ``--data`` file, and a
-    folder holding (besides dotfiles) anything but a previous export and the
-    user's files beside it.
-
-    Raises:
-        InputError: Naming ``--export-dir`` and why.
-    """
-    check_export_dir(config.export_dir, config.directory, config.data)
-
-
-def check_export_dir(given, directory=None, data=None):
-    """``check_export_target`` of the folder ``given``; of the search's
-    ``directory`` and the ``data`` file only when they are given."""
-    export = os.path.realpath(given)
-    if export == os.path.realpath(os.getcwd()):
-        raise InputError(f"Expected --export-dir to be a folder of its own, received "
-                         f"{given}, the working directory.")
-    relation = directory and _relation(export, os.path.realpath(directory))
-    if relation:
-        raise InputError(f"Expected --export-dir outside the search's --directory "
-                         f"{directory}, received {given}, {relation}.")
-    if data is not None and _inside(os.path.realpath(data), export):
-        raise InputError(f"Expected --export-dir to be a folder without the --data file "
-                         f"{data}, received {given}, which holds it.")
-    if os.path.isdir(export):
-        _check_export_contents(given, export)
-
-
-def _check_export_contents(given, export):
-    owned, pending = ownership.owned_entries(export), staging.pending(export)
-    visible = {entry for entry in os.listdir(export) if not entry.startswith(".")}
-    foreign = sorted(visible - (owned or set()) - pending)
-    if owned is None and not pending and foreign:
-        raise InputError(f"Expected --export-dir to be empty or to hold a previous "
-                         f"tuner_prune export ({ownership.MANIFEST}), received {given} "
-                         f"holding {_listed(foreign)}.")
-    clash = [entry for entry in foreign
-             if entry in (ownership.MANIFEST, *ownership.ENTRIES)]
-    if clash:
-        raise InputError(f"Expected --export-dir to hold {', '.join(clash)} only as "
-                         f"files its {ownership.MANIFEST} names, received {given} "
-                         f"holding {', '.join(clash)} of another origin.")
-
-
-def _relation(export, directory):
-    """How ``export`` overlaps the search's ``directory``, or ``None``."""
-    if export == directory:
-        return "the same folder"
-    if _inside(export, directory):
-        return "a folder inside it"
-    if _inside(directory, export):
-        return "a folder above it"
-    return None
-
-
-def _inside(path, folder):
-    return path != folder and os.path.commonpath([path, folder]) == folder
-
-
-def _listed(names, shown=5):
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
-
-
-def check_resumable(config, fingerprint, reading=False):
-    """Refuses to resume a search stored in ``config.directory`` with changes.
-
-    A setting the stored search lacks (an earlier tuner_prune stored it) is
-    refused when resuming, since its trials searched another space, and
-    counts as its default when the search is only read (``reading``).
-    """
-    stored = None if config.overwrite else load_stored(config.directory)
-    if stored is None:
-        return
-    changed = differences(stored, config, fingerprint, reading)
-    if changed:
-        raise InputError(
-            f"{config.directory}: Expected the settings and data of the search stored "
-            f"there, received {'; '.join(changed)}. Run it with its own settings to "
-            f"resume it, or add --overwrite to start over.")
 
 
 def check_export_options(options):
@@ -344,89 +214,3 @@ def parse_block_size(text):
         raise InputError(f"Expected --block-size ROWSxCOLUMNS (positive integers, "
                          f"e.g. 16x1), received {text!r}.")
     return int(parts[0]), int(parts[1])
-
-
-def config_path(directory):
-    return os.path.join(directory, CONFIG_FILE)
-
-
-def load_stored(directory):
-    """The config stored with a search in ``directory``, or ``None``.
-
-    Raises:
-        InputError: The file is there but is not such a config (named).
-    """
-    path = config_path(directory)
-    if not os.path.isfile(path):
-        return None
-    stored = records.read_json(path, "the settings of a tuner_prune search", ("config",))
-    if not isinstance(stored["config"], dict):
-        raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
-                         f"received JSON whose config is not an object.")
-    return stored
-
-
-def store(config, fingerprint):
-    """Writes the search's settings and data fingerprint beside its state."""
-    values = dataclasses.asdict(config)
-    if config.data is not None:  # So that `export` finds it from anywhere.
-        values["data"] = os.path.abspath(config.data)
-    staging.write_json(config_path(config.directory),
-                       {"config": values, "data": fingerprint}, indent=2)
-
-
-def differences(stored, config, fingerprint, reading=False):
-    """What differs between a stored search and this one, one phrase each."""
-    old_config = stored["config"]
-    identity = config.identity()
-    if not reading:
-        identity.update({name: getattr(config, name) for name in RESUME_IDENTITY})
-    unknown = [name for name in identity if name not in old_config]
-    if reading:
-        defaults = {field.name: field.default for field in dataclasses.fields(config)}
-        old_config = {**{name: defaults[name] for name in unknown}, **old_config}
-        unknown = []
-    found = [f"a search stored by an earlier tuner_prune, without "
-             f"{', '.join(_flag(name) for name in unknown)}"] if unknown else []
-    found += [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
-              for name, value in identity.items()
-              if name in old_config and old_config[name] != value]
-    return found + data_differences(stored.get("data") or {}, fingerprint)
-
-
-def _flag(name):
-    return f"--{name.replace('_', '-')}"
-
-
-def data_differences(old, new):
-    """What differs between two ``Dataset.fingerprint`` results, one phrase each.
-
-    Values are named only when rows, features and columns are the same. A
-    fingerprint stored before the data hash is compared by its plain sum.
-    """
-    keys = FINGERPRINT_KEYS if "sha256" in old else LEGACY_KEYS
-    *shape_keys, values_key = keys
-    found = [f"data with {key} {_data_text(new[key])} (the search has "
-             f"{_data_text(old.get(key))})"
-             for key in shape_keys if old.get(key) != new[key]]
-    if not found and old.get(values_key) != new[values_key]:
-        found.append(f"data with different values ({values_key} "
-                     f"{_short(new[values_key])}, the search has "
-                     f"{_short(old.get(values_key))})")
-    return found
-
-
-def _data_text(value):
-    if value is None:
-        return "none"
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return ", ".join(value)  # Column names.
-    return str(value)
-
-
-def _short(digest):
-    return digest[:12] if isinstance(digest, str) else digest
-
-
-def _text(value):
-    return "default" if value is None else str(value)

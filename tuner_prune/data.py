@@ -38,7 +38,8 @@ class Dataset:
     channel, the last axis, for N-d rows) and of the target over the training
     split (1 where that is 0), as the article scales its data. ``columns`` are
     the CSV names of the columns of ``x`` in order, then the target's; ``None``
-    for ``.npz`` and built-in data.
+    for ``.npz`` and built-in data. ``x_test`` and ``y_test`` are ``None`` when
+    there is no test split (data given to ``PruningTuner.search`` without one).
     """
 
     x_train: np.ndarray
@@ -61,6 +62,11 @@ class Dataset:
     def n_features(self):
         """Values in one row of ``x``: its width for flat rows."""
         return int(np.prod(self.input_shape))
+
+    @property
+    def has_test(self):
+        """Whether there is a test split."""
+        return self.x_test is not None
 
     def scale_x(self, x):
         return (x / self.x_scale).astype(np.float32)
@@ -85,11 +91,14 @@ class Dataset:
         digest = hashlib.sha256(repr(self.columns).encode())
         for split in ("train", "val", "test"):
             for array in (getattr(self, f"x_{split}"), getattr(self, f"y_{split}")):
+                if array is None:  # No test split.
+                    continue
                 values = np.ascontiguousarray(array, np.float32)
                 digest.update(repr(values.shape).encode())
                 digest.update(values.tobytes())
+        test_rows = len(self.x_test) if self.has_test else 0
         return {"source": self.source, "rows": [len(self.x_train), len(self.x_val),
-                len(self.x_test)], "features": self._features(),
+                test_rows], "features": self._features(),
                 "columns": None if self.columns is None else list(self.columns),
                 "sha256": digest.hexdigest(), "checksum": self._checksum()}
 
@@ -343,11 +352,28 @@ def split_dataset(x, y, seed=0, source="built-in", columns=None):
     n_test = max(1, round(TEST_FRACTION * rows))
     n_val = max(1, round(VALIDATION_FRACTION * rows))
     test, val, train = np.split(order, [n_test, n_test + n_val])
-    x_scale = channel_scale(x[train])
-    x_scale[x_scale == 0] = 1.0
-    y_scale = float(np.abs(y[train]).max()) or 1.0
+    x_scale, y_scale = fit_scaling(x[train], y[train])
     return Dataset(x[train], y[train], x[val], y[val], x[test], y[test],
-                   x_scale.astype(np.float32), y_scale, source, columns)
+                   x_scale, y_scale, source, columns)
+
+
+def fit_scaling(x_train, y_train):
+    """The scaling of a search, fitted on its training split only.
+
+    Args:
+        x_train: Raw training rows, ``(rows, features)`` or ``(rows, ..., channels)``.
+        y_train: Raw training targets.
+
+    Returns:
+        ``(x_scale, y_scale)``: the largest absolute value of each feature (of
+        each channel, the last axis, for N-d rows) as float32, 1 where that is
+        0; the largest absolute target as a float, 1 if it is 0. Training data
+        are the raw values divided by them.
+    """
+    x_scale = channel_scale(np.asarray(x_train)).astype(np.float32)
+    x_scale[x_scale == 0] = 1.0
+    y_scale = float(np.abs(np.asarray(y_train, np.float64)).max()) or 1.0
+    return x_scale, y_scale
 
 
 def channel_scale(x):

@@ -14,20 +14,28 @@ import os
 
 import numpy as np
 
+from tuner_prune import folders
 from tuner_prune import choice, micro, ownership, padding, staging, tflite
 from tuner_prune import config as config_lib
 from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
 from tuner_prune.serving import serving_model
 
-def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_steps,
-                 extra=None, max_mse_increase=0.05, size_metric="bytes",
+def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
+                 total_steps=None, extra=None, max_mse_increase=0.05, size_metric="bytes",
                  quantization="auto", max_bytes=None):
     """Writes ``saved_model/``, ``model.tflite``, ``manifest.json`` (and C++).
+
+    ``PruningTuner.export`` calls it for the best trial of a search; call it
+    directly to export any pruning-wrapped model trained on
+    ``dataset.scaled("train")``.
 
     The manifest's ``val_mse`` and ``test_mse`` are the stripped Keras model's,
     measured here on the dataset's validation and test splits in target units;
     each TFLite variant is measured on both, and chosen on validation only.
+    Without a test split (``dataset.has_test`` false) the manifest's
+    ``test_split`` and every ``test_mse`` are ``None``; otherwise
+    ``test_split`` is ``{"rows": ...}``.
 
     ``model_data.cc`` and ``model_data.h`` are written too when the
     full-integer variant is within the tolerance. ``block_padding`` names the
@@ -36,13 +44,17 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
 
     Args:
         pruned_model: The pruning-wrapped model with its scored weights.
-        dataset: The ``Dataset`` the model was trained on (scaling, validation
-            and test splits, training rows that calibrate the full-integer
-            variant).
+        dataset: The ``data.Dataset`` the model was trained on (scaling,
+            validation and test splits, training rows that calibrate the
+            full-integer variant): ``data.load_dataset``'s, or
+            ``splits.from_arrays`` of raw arrays.
         export_dir: Target folder; the previous export's files in it are
             replaced only when the export is complete, other files are kept.
-        hyperparameters: The four schedule values of the trial.
-        total_steps: Training steps of the trial.
+        hyperparameters: The trial's hyperparameter values
+            (``trial.hyperparameters.values``), recorded as
+            ``best_hyperparameters``; ``{}`` if ``None``.
+        total_steps: Training steps of the trial (epochs x steps per epoch),
+            recorded as ``total_steps``; ``None`` if not given.
         extra: More manifest fields.
         max_mse_increase: Tolerance of a TFLite variant's validation MSE over
             the Keras model's (the test split is measured, never used to choose).
@@ -65,16 +77,17 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters, total_st
     options = {"max_mse_increase": max_mse_increase, "size_metric": size_metric,
                "quantization": quantization, "max_bytes": max_bytes}
     config_lib.check_export_options(options)
-    config_lib.check_writable(export_dir, "--export-dir")
-    config_lib.check_export_dir(export_dir)
+    folders.check_writable(export_dir, "--export-dir")
+    folders.check_export_dir(export_dir)
     model = serving_model(pruned_model, dataset)
     validation = (dataset.x_val.astype(np.float32), dataset.y_val)
-    test = (dataset.x_test.astype(np.float32), dataset.y_test)
+    test = (dataset.x_test.astype(np.float32), dataset.y_test) if dataset.has_test else None
     manifest = {
-        "best_hyperparameters": hyperparameters,
+        "best_hyperparameters": dict(hyperparameters or {}),
         "total_steps": total_steps,
         "val_mse": model_mse(model, *validation),
-        "test_mse": model_mse(model, *test),
+        "test_mse": None if test is None else model_mse(model, *test),
+        "test_split": None if test is None else {"rows": len(test[0])},
         **measure_sparsity(pruned_model),
         "block_padding": padding.kernel_padding(pruned_model,
                                                 padding.block_rows(pruned_model)),

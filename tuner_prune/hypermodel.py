@@ -22,17 +22,23 @@ class PruningHyperModel(keras_tuner.HyperModel):
     bounds it (each trial snaps it to a divisor of ``end_step - begin_step``).
     A base model that declares ``learning_rate`` is compiled with it.
 
+    The training length and the row shape come from the data:
+    ``PruningTuner.search`` calls ``configure`` with the rows' shape, its
+    ``epochs`` and the steps per epoch of its ``batch_size`` before the first
+    trial, and resolves the schedule space against that training length.
+
     Args:
         build_model: ``f(hp)`` returning an uncompiled tf_keras model; ``None``
             builds ``models.builtin_model``, which searches its own size (from a
             linear model to the article's MLP), over ``n_features`` inputs
             (after a ``Flatten`` for N-d rows).
-        n_features: Input width of flat rows; give it or ``input_shape``.
-        input_shape: Shape of one row, ``(n_features,)`` by default; for
-            example ``(8, 8, 1)`` for images. Used by the default builder and
-            to build models that do not declare their input.
-        epochs: Epochs of one trial.
-        steps_per_epoch: Optimizer steps per epoch.
+        n_features: Input width of flat rows; optional, as ``input_shape``.
+        input_shape: Shape of one row, for example ``(8, 8, 1)`` for images;
+            by default the shape of the rows given to ``search``. Used by the
+            default builder and to build models that do not declare their input.
+        epochs: Epochs of one trial; optional, ``search(epochs=...)`` rules.
+        steps_per_epoch: Optimizer steps per epoch; optional, the data and
+            ``search``'s ``batch_size`` rule.
         space: A ``ScheduleSpace`` fixing or narrowing hyperparameters; one
             already resolved for this training length (a ``Plan``'s) is used
             as it is.
@@ -50,30 +56,59 @@ class PruningHyperModel(keras_tuner.HyperModel):
             against them by building the base model once.
 
     Raises:
-        InputError: A bad ``space``, or a ``hyperparameters`` name the base
-            model does not declare (or a value of the wrong type).
+        InputError: A bad ``space`` for the training length given, or a
+            ``hyperparameters`` name the base model does not declare (or a
+            value of the wrong type).
     """
 
-    def __init__(self, build_model=None, *, n_features=None, input_shape=None, epochs,
-                 steps_per_epoch, space=None, initial_sparsity=0.0, learning_rate=1e-3,
-                 block_size=(1, 1), hyperparameters=None, name="pruning_hypermodel"):
+    def __init__(self, build_model=None, *, n_features=None, input_shape=None,
+                 epochs=None, steps_per_epoch=None, space=None, initial_sparsity=0.0,
+                 learning_rate=1e-3, block_size=(1, 1), hyperparameters=None,
+                 name="pruning_hypermodel"):
         super().__init__(name=name)
         self.build_model = build_model
-        if input_shape is None and n_features is None:
-            raise TypeError("PruningHyperModel needs n_features or input_shape")
-        self.input_shape = tuple(input_shape) if input_shape is not None else (n_features,)
-        self.n_features = math.prod(self.input_shape)
+        self.input_shape = None
+        self.n_features = None
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.space = space
         self.initial_sparsity = initial_sparsity
         self.learning_rate = learning_rate
         self.block_size = block_size
-        self.bounds = (space or space_lib.ScheduleSpace()).resolve(
-            self.total_steps, steps_per_epoch)
+        self.bounds = None
         self.hyperparameters = dict(hyperparameters or {})
-        self.overrides = (overrides.prepare(self.hyperparameters, self.model_space())
-                          if self.hyperparameters else [])
+        self.overrides = None
+        shape = input_shape if input_shape is not None else (
+            None if n_features is None else (n_features,))
+        self.configure(shape, epochs, steps_per_epoch)
+
+    def configure(self, input_shape=None, epochs=None, steps_per_epoch=None):
+        """Sets the row shape and the training length, and resolves the space.
+
+        ``None`` keeps what is set. The schedule space is resolved once both
+        ``epochs`` and ``steps_per_epoch`` are known; the ``hyperparameters``
+        are checked once the base model can be built.
+
+        Raises:
+            InputError: As the constructor.
+        """
+        if input_shape is not None:
+            self.input_shape = tuple(input_shape)
+            self.n_features = math.prod(self.input_shape)
+        self.epochs = epochs if epochs is not None else self.epochs
+        self.steps_per_epoch = (steps_per_epoch if steps_per_epoch is not None
+                                else self.steps_per_epoch)
+        if self.epochs is not None and self.steps_per_epoch is not None:
+            self.bounds = (self.space or space_lib.ScheduleSpace()).resolve(
+                self.total_steps, self.steps_per_epoch)
+        if self.overrides is None and (self.input_shape is not None or self.build_model):
+            self.overrides = (overrides.prepare(self.hyperparameters, self.model_space())
+                              if self.hyperparameters else [])
+
+    @property
+    def configured(self):
+        """Whether the row shape and the training length are known (trials can run)."""
+        return self.bounds is not None and self.input_shape is not None
 
     @property
     def total_steps(self):
@@ -82,7 +117,8 @@ class PruningHyperModel(keras_tuner.HyperModel):
     def model_space(self):
         """``{name: hyperparameter}`` the base model declares; ``None`` if it raises."""
         hp = keras_tuner.HyperParameters()
-        schedule_names = set(self.declare_schedule(hp))
+        schedule_names = (set(self.declare_schedule(hp)) if self.bounds is not None
+                          else set(space_lib.FLAGS))
         try:
             self.build_base(hp)
         except Exception:  # A builder that raises fails its trials instead.
@@ -93,7 +129,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
         """Declares the schedule and the ``hyperparameters`` overrides; returns
         the schedule's values."""
         values = self.declare_schedule(hp)
-        overrides.declare(hp, self.overrides)
+        overrides.declare(hp, self.overrides or [])
         return values
 
     def declare_schedule(self, hp):
@@ -136,7 +172,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
         """The user's (or the default) base model, checked and built."""
         builder = self.build_model or self.default_model
         model = models.check_model(builder(hp), "model builder")
-        if not model.built:
+        if not model.built and self.input_shape is not None:
             model.build((None, *self.input_shape))
         return model
 
@@ -173,6 +209,18 @@ class PruningHyperModel(keras_tuner.HyperModel):
         model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                       loss="mse", metrics=[keras.metrics.MeanSquaredError(name=MSE)])
         return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Trains ``model``: ``model.fit(*args, **kwargs)``, as keras-tuner's default.
+
+        ``PruningTuner`` calls it with the scaled training data,
+        ``validation_data``, ``epochs``, ``batch_size``, ``verbose=0`` and
+        ``callbacks``. An override must pass those ``callbacks`` to
+        ``model.fit``: they update the pruning masks (``UpdatePruningStep``)
+        and score the trial at its final sparsity. Whatever it returns, the
+        trial is scored by the tuner's callback.
+        """
+        return model.fit(*args, **kwargs)
 
     def _prune_in_blocks(self, layer, schedule):
         """``layer`` wrapped for block pruning, for unstructured pruning or not at all.

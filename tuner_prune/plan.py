@@ -8,6 +8,8 @@ the training length, importing ``--model``); ``search``, ``export`` and
 
 import dataclasses
 
+from tuner_prune import folders
+from tuner_prune import stored_search
 from tuner_prune import config as config_lib, data as data_lib, models, schedule, state
 from tuner_prune.space import Bound, ScheduleSpace
 
@@ -69,14 +71,14 @@ def resolve_search(config, reading=False):
         InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
     """
     space = ScheduleSpace.from_text(**config.schedule_texts)
-    config_lib.check_writable(config.directory, "--directory")
-    config_lib.check_writable(config.export_dir, "--export-dir", staged=True)
-    config_lib.check_export_target(config)
+    folders.check_writable(config.directory, "--directory")
+    folders.check_writable(config.export_dir, "--export-dir", staged=True)
+    folders.check_export_target(config)
     state.check_directory(config)
     dataset = load_data(config)
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
     resolved = space.resolve(config.epochs * per_epoch, per_epoch)
-    config_lib.check_resumable(config, dataset.fingerprint(), reading)
+    stored_search.check_resumable(config, dataset.fingerprint(), reading)
     return Plan(config, dataset, resolved, import_builder(config),
                 config_lib.parse_block_size(config.block_size), per_epoch,
                 config.export_options, config.model_hyperparameters)

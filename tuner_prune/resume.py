@@ -14,7 +14,7 @@ import os
 
 from tuner_prune import records
 from tuner_prune._kt import TrialStatus, metrics_tracking
-from tuner_prune.staging import write_json  # Keras-free, so config.store shares it.
+from tuner_prune.staging import write_json  # Keras-free, so stored_search.store shares it.
 
 
 

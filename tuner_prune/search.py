@@ -2,15 +2,13 @@
 
 import keras_tuner
 
-from tuner_prune import config as config_lib, distribute, models, resume
-from tuner_prune import baseline as baseline_lib, choice, records
-from tuner_prune._kt import TrialStatus
-from tuner_prune.errors import SearchError
+from tuner_prune import stored_search
+from tuner_prune import config as config_lib, distribute, models, records, resume
+from tuner_prune.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
 from tuner_prune.errors import InputError
-from tuner_prune.export import export_model
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.plan import Plan, resolve_search
-from tuner_prune.tuner import PruningTuner, failure_reason
+from tuner_prune.tuner import PruningTuner
 
 
 def prepare(plan):
@@ -111,7 +109,7 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
                          worker_timeout=config.worker_timeout,
                          max_bytes=config.max_bytes)
     if store and not worker:  # After --overwrite removed the old trials, not before.
-        config_lib.store(config, plan.dataset.fingerprint())
+        stored_search.store(config, plan.dataset.fingerprint())
     if not worker:
         tuner.oracle.max_trials = config.max_trials
     return tuner
@@ -119,6 +117,10 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
 
 def run_search(plan):
     """Runs (or resumes) the search a plan describes, then exports its best trial.
+
+    A thin caller of the API: builds the hypermodel and the tuner, calls
+    ``tuner.search`` with the raw splits, then ``tuner.export`` with the test
+    split and the export options.
 
     Args:
         plan: A ``Plan`` from ``plan.resolve_search``, or a ``SearchConfig``
@@ -141,27 +143,15 @@ def run_search(plan):
     if strategy is not None and not config.quiet:
         print(f"Training each trial on {strategy.num_replicas_in_sync} replicas "
               f"(MirroredStrategy)", flush=True)
-    if mode != "worker":  # A worker's oracle and baseline are the chief's.
-        if not config.quiet:
-            _report_resume(tuner, config)
-        tuner.baseline = _baseline(config, dataset)
-    tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
-                 input_scale=1.0 / dataset.x_scale,
-                 batch_size=config.batch_size, target_scale=dataset.y_scale)
+    if mode != "worker" and not config.quiet:  # A worker's oracle is the chief's.
+        _report_resume(tuner, config)
+    test = (dataset.x_test, dataset.y_test)
+    tuner.search(dataset.x_train, dataset.y_train,
+                 validation_data=(dataset.x_val, dataset.y_val), test_data=test,
+                 epochs=config.epochs, batch_size=config.batch_size)
     if mode == "worker":
         return None
-    return export_best(tuner, dataset, config.export_dir, **plan.export_options)
-
-
-def _baseline(config, dataset):
-    """The search's ridge baseline: stored with it, else fitted and stored now."""
-    reference, fitted = baseline_lib.ensure(config.directory, dataset,
-                                            refit=config.overwrite)
-    if not config.quiet:
-        how = (f"fitted in {reference['fit_seconds']:.2f} s" if fitted
-               else "stored with the search")
-        print(f"{baseline_lib.describe(reference)} ({how})", flush=True)
-    return reference
+    return tuner.export(config.export_dir, test, **plan.export_options)
 
 
 def _report_resume(tuner, config):
@@ -193,10 +183,10 @@ def export_search(directory, export_dir, **options):
             options.
         SearchError: No trial has completed yet, or no TFLite variant qualifies.
     """
-    stored = config_lib.load_stored(directory)
+    stored = stored_search.load_stored(directory)
     if stored is None:
         raise InputError(f"Expected --directory to hold a search "
-                         f"({config_lib.CONFIG_FILE}), received {directory}.")
+                         f"({stored_search.CONFIG_FILE}), received {directory}.")
     chosen = {name: value for name, value in options.items() if value is not None}
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], **chosen, "directory": directory, "export_dir": export_dir,
@@ -204,66 +194,3 @@ def export_search(directory, export_dir, **options):
     plan = resolve_search(config, reading=True)
     tuner = open_tuner(plan, verbose=False)
     return export_best(tuner, plan.dataset, export_dir, **plan.export_options)
-
-
-def export_best(tuner, dataset, export_dir, **options):
-    """Exports the best completed trial of ``tuner``.
-
-    Args:
-        tuner: A ``PruningTuner`` with its trials.
-        dataset: The ``Dataset`` it searched on.
-        export_dir: Where to export.
-        **options: ``export_model``'s ``quantization``, ``size_metric``,
-            ``max_bytes`` (then the trial with the lowest validation MSE whose
-            recorded ``.tflite`` fits is exported),
-            ``max_mse_increase``. Without ``max_bytes``, the trial with the
-            lowest score is exported.
-
-    Raises:
-        SearchError: No trial completed, or no TFLite variant qualifies.
-    """
-    trial = _pick_trial(tuner, options.get("max_bytes"))
-    if trial is None:
-        raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
-    hyperparameters = dict(trial.hyperparameters.values)
-    plan = tuner.hypermodel.schedule(trial.hyperparameters)
-    reference = baseline_lib.load(tuner.directory)
-    if reference is None:  # A search stored before baselines: fitted, not stored.
-        reference = baseline_lib.fit(dataset)
-    try:
-        return export_model(
-            tuner.load_model(trial), dataset, export_dir,
-            hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
-            extra={"trial_id": trial.trial_id, "frequency": plan.frequency,
-                   "baseline": reference,
-                   "completed_trials": sum(t.status == TrialStatus.COMPLETED
-                                           for t in tuner.oracle.trials.values())},
-            **options)
-    except choice.NoCandidateError as error:
-        raise SearchError(str(error)) from None
-
-
-def _pick_trial(tuner, max_bytes):
-    """The trial ``report`` marks best: ``records.best_trial_id`` of the records."""
-    if not tuner.oracle.trials:
-        return None
-    rows = records.read_trials(tuner.directory, tuner.project_name)
-    trial_id = records.best_trial_id(rows, max_bytes)
-    if trial_id is None:
-        sizes = [r["tflite_bytes"] for r in rows if r["tflite_bytes"] is not None]
-        if max_bytes is None or not sizes:
-            return None
-        raise SearchError(f"Expected a completed trial whose .tflite fits in "
-                          f"--max-bytes {max_bytes}, received none: the smallest is "
-                          f"{min(sizes)} bytes")
-    return tuner.oracle.get_trial(trial_id)
-
-
-def _nothing_to_export(trials):
-    failed = [t for t in trials if t.status == TrialStatus.FAILED]
-    if not failed:
-        return "Expected a completed trial to export, received none yet."
-    reasons = sorted({failure_reason(t.message) for t in failed})
-    return (f"Expected a completed trial to export, received {len(failed)} failed "
-            f"trials and no completed one: {'; '.join(reasons)}")
-

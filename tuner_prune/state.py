@@ -1,6 +1,6 @@
 """Whose search state a ``--directory`` holds, and whether it can be read (Keras-free).
 
-A tuner_prune search stores its settings (``config.CONFIG_FILE``) before it
+A tuner_prune search stores its settings (``stored_search.CONFIG_FILE``) before it
 writes any other state: its project folder (``records.project_dir``) and its
 TensorBoard logs (``records.tensorboard_dir``). State there without the
 settings is not a tuner_prune search's: it is neither resumed (its trials ran
@@ -11,7 +11,8 @@ is read before any training, so that a damaged file is named up front.
 import glob
 import os
 
-from tuner_prune import config as config_lib, records
+from tuner_prune import stored_search
+from tuner_prune import records
 from tuner_prune.errors import InputError
 
 # The files keras-tuner reloads a search from, besides each trial's ``trial.json``.
@@ -30,7 +31,7 @@ def check_directory(config):
             or a damaged state file of the search to resume or read (named).
     """
     directory = config.directory
-    if os.path.isfile(config_lib.config_path(directory)):
+    if os.path.isfile(stored_search.config_path(directory)):
         if not config.overwrite:
             check_readable(directory)
         return
@@ -39,20 +40,20 @@ def check_directory(config):
         return
     if config.overwrite:
         raise InputError(f"{directory}: Expected --overwrite on a search tuner_prune "
-                         f"stored ({config_lib.CONFIG_FILE}) or on no search, received "
-                         f"{', '.join(held)} without {config_lib.CONFIG_FILE}; "
+                         f"stored ({stored_search.CONFIG_FILE}) or on no search, received "
+                         f"{', '.join(held)} without {stored_search.CONFIG_FILE}; "
                          f"--overwrite removes only what tuner_prune wrote. Move them "
                          f"away or choose another --directory.")
     raise InputError(_unsettled(directory, held))
 
 
 def stored_settings(directory):
-    """The settings stored with the search in ``directory`` (``config.load_stored``).
+    """The settings stored with the search in ``directory`` (``stored_search.load_stored``).
 
     Raises:
         InputError: The search has none, or they cannot be read.
     """
-    stored = config_lib.load_stored(directory)
+    stored = stored_search.load_stored(directory)
     if stored is None:
         raise InputError(_unsettled(directory, foreign_state(directory) or
                                     [records.project_dir(directory)]))
@@ -61,8 +62,8 @@ def stored_settings(directory):
 
 def _unsettled(directory, held):
     return (f"{directory}: Expected a search stored with its settings "
-            f"({config_lib.CONFIG_FILE}), received {', '.join(held)} without "
-            f"{config_lib.CONFIG_FILE}, so its trials' data and settings are unknown. "
+            f"({stored_search.CONFIG_FILE}), received {', '.join(held)} without "
+            f"{stored_search.CONFIG_FILE}, so its trials' data and settings are unknown. "
             f"Choose another --directory.")
 
 

@@ -130,9 +130,10 @@ def train_one(plan, final_sparsity, repeat):
                                    hyperparameters=plan.hyperparameters)
     with tempfile.TemporaryDirectory(dir=config.out) as folder:
         tuner = PruningTuner(hypermodel, max_trials=1, seed=config.seed + 1000 * repeat,
-                             directory=folder, verbose=False)
-        tuner.search(*dataset.scaled("train"), validation_data=dataset.scaled("val"),
-                     batch_size=config.batch_size, target_scale=dataset.y_scale)
+                             directory=folder, verbose=False, fit_baseline=False)
+        tuner.search(dataset.x_train, dataset.y_train,
+                     validation_data=(dataset.x_val, dataset.y_val),
+                     epochs=config.epochs, batch_size=config.batch_size)
         trial = tuner.best_trial()
         if trial is None:
             raise RuntimeError(f"sparsity {final_sparsity}, repeat {repeat} failed: "

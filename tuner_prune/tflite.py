@@ -164,7 +164,8 @@ def evaluate(variant, content, validation, test):
         variant: The ``Variant`` that ``content`` was converted as.
         content: The ``.tflite`` bytes.
         validation, test: ``(x, y)`` splits in the model's input and output
-            units. Latency is timed on the validation run only.
+            units; ``test`` may be ``None`` (then ``test_mse`` stays ``None``).
+            Latency is timed on the validation run only.
 
     Returns:
         A ``Candidate``, with ``error`` set if LiteRT could not load or run it
@@ -174,13 +175,14 @@ def evaluate(variant, content, validation, test):
                           gzip_bytes=sizes.gzip_size(content), content=content)
     try:
         val_prediction, candidate.latency_us = run(content, validation[0])
-        test_prediction = predict(content, test[0])
+        test_prediction = None if test is None else predict(content, test[0])
     except Exception as error:  # LiteRT raises RuntimeError/ValueError on load.
         candidate.error = _first_line(error)
         return candidate
     candidate.loaded = True
-    val_mse, test_mse = mse(val_prediction, validation[1]), mse(test_prediction, test[1])
-    if np.isfinite(val_mse) and np.isfinite(test_mse):
+    val_mse = mse(val_prediction, validation[1])
+    test_mse = None if test is None else mse(test_prediction, test[1])
+    if np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse)):
         candidate.val_mse, candidate.test_mse = val_mse, test_mse
     else:
         candidate.error = "loads and runs, but predicts NaN or infinity"
@@ -193,7 +195,7 @@ def candidates(saved_model_dir, validation, test, representative, variants=VARIA
     Args:
         saved_model_dir: The SavedModel to convert.
         validation, test: ``(x, y)`` splits in the model's input and output
-            units; each variant is run on both.
+            units; each variant is run on both (``test`` may be ``None``).
         representative: Input rows (from the training split) that calibrate
             full-integer variants.
         variants: The ``Variant``s to try.

@@ -1,0 +1,138 @@
+"""What a search keeps of its data, so that a reloaded tuner can predict and export.
+
+``PruningTuner.search`` writes ``<project_dir>/search_data.npz`` before its
+first trial: the training length (epochs, batch size, steps per epoch), the
+scaling fitted on the training split, a hash of the training and validation
+splits, the raw validation split and the raw training rows that calibrate a
+full-integer TFLite variant, and the ridge baseline's coefficients when the
+search fitted it. A tuner opened on that folder in another process rebuilds
+its models from it (``get_best_models``) and exports the best trial
+(``export``) as the process that searched would. Read without unpickling.
+"""
+
+import dataclasses
+import hashlib
+import os
+import secrets
+
+import numpy as np
+
+from tuner_prune.data import Dataset
+from tuner_prune.errors import InputError
+
+FILE = "search_data.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchData:
+    """The stored data of a search (see the module's docstring)."""
+
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    x_scale: np.ndarray
+    y_scale: float
+    sha256: str
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_calibration: np.ndarray
+    ridge: tuple = None  # ``baseline.fit_ridge``'s ``(coefficients, intercept)``.
+
+    @property
+    def input_shape(self):
+        return tuple(self.x_val.shape[1:])
+
+    @property
+    def total_steps(self):
+        return self.epochs * self.steps_per_epoch
+
+    def dataset(self, test_data=None):
+        """The ``Dataset`` an export measures on: validation, calibration rows, test.
+
+        Its training split holds only the calibration rows; its scaling is the
+        search's.
+        """
+        x_test, y_test = (None, None) if test_data is None else test_data
+        return Dataset(self.x_calibration, np.zeros(len(self.x_calibration), np.float32),
+                       self.x_val, self.y_val, x_test, y_test, self.x_scale, self.y_scale,
+                       "stored")
+
+
+def from_dataset(dataset, epochs, batch_size, steps_per_epoch, calibration, ridge=None):
+    """The ``SearchData`` of a search on ``dataset`` (``calibration``: raw rows)."""
+    return SearchData(epochs, batch_size, steps_per_epoch, dataset.x_scale,
+                      float(dataset.y_scale), data_hash(dataset), dataset.x_val,
+                      dataset.y_val, calibration, ridge)
+
+
+def data_hash(dataset):
+    """sha256 of the float32 training and validation splits (shapes included)."""
+    digest = hashlib.sha256()
+    for array in (dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val):
+        values = np.ascontiguousarray(array, np.float32)
+        digest.update(repr(values.shape).encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def path(project_dir):
+    return os.path.join(project_dir, FILE)
+
+
+def store(project_dir, data):
+    """Writes ``data`` into ``project_dir``, whole or not at all."""
+    arrays = {"epochs": data.epochs, "batch_size": data.batch_size,
+              "steps_per_epoch": data.steps_per_epoch, "x_scale": data.x_scale,
+              "y_scale": data.y_scale, "sha256": np.array(data.sha256),
+              "x_val": data.x_val, "y_val": data.y_val,
+              "x_calibration": data.x_calibration}
+    if data.ridge is not None:
+        arrays["ridge_coefficients"], arrays["ridge_intercept"] = data.ridge
+    os.makedirs(project_dir, exist_ok=True)
+    temporary = os.path.join(project_dir, f".tmp-{secrets.token_hex(6)}")
+    try:  # Mode 0666 less the umask, as staging's files.
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666),
+                       "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(temporary, path(project_dir))
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def load(project_dir):
+    """The ``SearchData`` stored in ``project_dir``, or ``None``.
+
+    Raises:
+        InputError: The file exists but cannot be read as one.
+    """
+    where = path(project_dir)
+    if not os.path.isfile(where):
+        return None
+    try:
+        with np.load(where, allow_pickle=False) as stored:
+            ridge = ((stored["ridge_coefficients"], float(stored["ridge_intercept"]))
+                     if "ridge_coefficients" in stored.files else None)
+            return SearchData(int(stored["epochs"]), int(stored["batch_size"]),
+                              int(stored["steps_per_epoch"]), stored["x_scale"],
+                              float(stored["y_scale"]), str(stored["sha256"]),
+                              stored["x_val"], stored["y_val"], stored["x_calibration"],
+                              ridge)
+    except Exception as error:  # np.load raises several types for bad files.
+        raise InputError(f"{where}: Expected the data of a tuner_prune search, received "
+                         f"a file that cannot be read ({error}).") from None
+
+
+def differences(stored, new):
+    """What differs between a stored search's data and training and ``new``'s."""
+    found = [f"{name} {getattr(new, name)} (the search has {getattr(stored, name)})"
+             for name in ("epochs", "batch_size", "steps_per_epoch")
+             if getattr(new, name) != getattr(stored, name)]
+    if new.input_shape != stored.input_shape:
+        found.append(f"rows of shape {new.input_shape} (the search has "
+                     f"{stored.input_shape})")
+    elif new.sha256 != stored.sha256:
+        found.append(f"other training or validation data (sha256 {new.sha256[:12]}, "
+                     f"the search has {stored.sha256[:12]})")
+    return found

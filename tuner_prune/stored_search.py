@@ -1,0 +1,137 @@
+"""The settings stored with a search, and what a resume may not change (Keras-free).
+
+A search writes its ``SearchConfig`` and its data's fingerprint to
+``<directory>/tuner_prune.json`` before any other state; a resumed search and
+an ``export`` compare themselves with it (``check_resumable``).
+"""
+
+import dataclasses
+import os
+
+from tuner_prune import records, staging
+from tuner_prune import space as space_lib
+from tuner_prune.errors import InputError
+
+CONFIG_FILE = "tuner_prune.json"
+# Settings that define the search; a resumed search must not change them. The
+# data are compared by content (``Dataset.fingerprint``), not by path:
+# FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
+# sum that misses reordered values) for one stored before it.
+IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.FLAGS, "model",
+            "block_size", "hp", "article")
+# Settings a resumed search must keep but an ``export`` of it may change: the
+# budget is in every trial's score, and ``export --max-bytes`` picks another trial.
+RESUME_IDENTITY = ("max_bytes",)
+BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
+FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
+LEGACY_KEYS = ("rows", "features", "checksum")
+
+
+def identity_of(config):
+    """The settings of ``config`` a resumed search must share with the stored one."""
+    names = IDENTITY + (BUILT_IN_WORKLOAD if config.data is None else ())
+    return {name: getattr(config, name) for name in names}
+
+
+def config_path(directory):
+    return os.path.join(directory, CONFIG_FILE)
+
+
+def load_stored(directory):
+    """The config stored with a search in ``directory``, or ``None``.
+
+    Raises:
+        InputError: The file is there but is not such a config (named).
+    """
+    path = config_path(directory)
+    if not os.path.isfile(path):
+        return None
+    stored = records.read_json(path, "the settings of a tuner_prune search", ("config",))
+    if not isinstance(stored["config"], dict):
+        raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
+                         f"received JSON whose config is not an object.")
+    return stored
+
+
+def store(config, fingerprint):
+    """Writes the search's settings and data fingerprint beside its state."""
+    values = dataclasses.asdict(config)
+    if config.data is not None:  # So that `export` finds it from anywhere.
+        values["data"] = os.path.abspath(config.data)
+    staging.write_json(config_path(config.directory),
+                       {"config": values, "data": fingerprint}, indent=2)
+
+
+def check_resumable(config, fingerprint, reading=False):
+    """Refuses to resume a search stored in ``config.directory`` with changes.
+
+    A setting the stored search lacks (an earlier tuner_prune stored it) is
+    refused when resuming, since its trials searched another space, and
+    counts as its default when the search is only read (``reading``).
+    """
+    stored = None if config.overwrite else load_stored(config.directory)
+    if stored is None:
+        return
+    changed = differences(stored, config, fingerprint, reading)
+    if changed:
+        raise InputError(
+            f"{config.directory}: Expected the settings and data of the search stored "
+            f"there, received {'; '.join(changed)}. Run it with its own settings to "
+            f"resume it, or add --overwrite to start over.")
+
+
+def differences(stored, config, fingerprint, reading=False):
+    """What differs between a stored search and this one, one phrase each."""
+    old_config = stored["config"]
+    identity = identity_of(config)
+    if not reading:
+        identity.update({name: getattr(config, name) for name in RESUME_IDENTITY})
+    unknown = [name for name in identity if name not in old_config]
+    if reading:
+        defaults = {field.name: field.default for field in dataclasses.fields(config)}
+        old_config = {**{name: defaults[name] for name in unknown}, **old_config}
+        unknown = []
+    found = [f"a search stored by an earlier tuner_prune, without "
+             f"{', '.join(_flag(name) for name in unknown)}"] if unknown else []
+    found += [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
+              for name, value in identity.items()
+              if name in old_config and old_config[name] != value]
+    return found + data_differences(stored.get("data") or {}, fingerprint)
+
+
+def _flag(name):
+    return f"--{name.replace('_', '-')}"
+
+
+def data_differences(old, new):
+    """What differs between two ``Dataset.fingerprint`` results, one phrase each.
+
+    Values are named only when rows, features and columns are the same. A
+    fingerprint stored before the data hash is compared by its plain sum.
+    """
+    keys = FINGERPRINT_KEYS if "sha256" in old else LEGACY_KEYS
+    *shape_keys, values_key = keys
+    found = [f"data with {key} {_data_text(new[key])} (the search has "
+             f"{_data_text(old.get(key))})"
+             for key in shape_keys if old.get(key) != new[key]]
+    if not found and old.get(values_key) != new[values_key]:
+        found.append(f"data with different values ({values_key} "
+                     f"{_short(new[values_key])}, the search has "
+                     f"{_short(old.get(values_key))})")
+    return found
+
+
+def _data_text(value):
+    if value is None:
+        return "none"
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)  # Column names.
+    return str(value)
+
+
+def _short(digest):
+    return digest[:12] if isinstance(digest, str) else digest
+
+
+def _text(value):
+    return "default" if value is None else str(value)
