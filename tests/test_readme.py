@@ -42,7 +42,6 @@ RUN_BY = {  # Block id -> the test that runs or checks it.
     "tensorboard": "test_tensorboard_block",
     "report-export": "test_report_and_export_block",
 }
-API_MERGED = "def export" in docs_check.read("tuner_prune/tuner.py")
 
 
 def commands(block):
@@ -155,9 +154,6 @@ def test_own_data_and_model(tmp_path):
     assert (tmp_path / "export/mymodel/model.tflite").is_file()
 
 
-@pytest.mark.xfail(not API_MERGED, strict=True, reason=(
-    "the README documents the Python API of issue 23 (PruningHyperModel(build), "
-    "tuner.search on raw data, tuner.export); it fails until that branch is merged"))
 def test_python_api_block(tmp_path):
     """The README's Python API block runs as written (2 trials of 3 epochs)."""
     result = run_python(BLOCKS["api"], tmp_path)
