@@ -112,8 +112,8 @@ def test_a_model_with_free_dimensions_fits_the_rows():
 
 
 def readme_example():
-    """The builder and the commands the README's conv example shows."""
-    readme = Path(REPO, "README.md").read_text(encoding="utf-8")
+    """The builder and the commands the conv example of docs/inputs.md shows."""
+    readme = Path(REPO, "docs", "inputs.md").read_text(encoding="utf-8")
     section = readme.split("## Image and sequence inputs", 1)[1].split("\n## ", 1)[0]
     blocks = [textwrap.dedent(block) for block in
               re.findall(r"(?:^    .*\n|^\n(?=    ))+", section, re.M)]

@@ -1,22 +1,301 @@
-"""The README's Python example runs as written."""
+"""The README and docs/ pages: every README block is run, its shown output compared.
 
+Each fenced block of README.md follows a comment ``<!-- run: ID, how -->``
+saying which test below runs it and how. The main command itself takes
+minutes, so its sample output is compared, line shape by line shape, with the
+output of the shared tiny search (``tiny_search`` in conftest.py).
+"""
+
+import json
+import os
+import queue
 import re
+import shlex
+import shutil
 import subprocess
 import sys
-from pathlib import Path
+import threading
+import time
+import urllib.request
 
-from conftest import REPO
+import pytest
+
+import docs_check
+from conftest import REPO, cli_env, run_cli
+
+README = docs_check.read("README.md")
+BLOCKS = docs_check.blocks(README)
+DOCS = sorted(f"docs/{name}" for name in os.listdir(os.path.join(REPO, "docs"))
+              if name.endswith(".md"))
+PAGES = ["README.md", "BENCHMARKS.md", "CHANGELOG.md", *DOCS]
+RUN_BY = {  # Block id -> the test that runs or checks it.
+    "setup-main": "test_main_command_sample_matches_a_tiny_run",
+    "setup-tests": "test_setup_commands",
+    "sample": "test_main_command_sample_matches_a_tiny_run",
+    "sample-more": "test_main_command_sample_matches_a_tiny_run",
+    "data-files": "test_own_data_and_model",
+    "data-csv": "test_own_data_and_model",
+    "model-file": "test_own_data_and_model",
+    "model-run": "test_own_data_and_model",
+    "api": "test_python_api_block",
+    "litert": "test_litert_block",
+    "tensorboard": "test_tensorboard_block",
+    "report-export": "test_report_and_export_block",
+}
 
 
-def test_python_api_example_runs(tmp_path):
-    readme = Path(REPO, "README.md").read_text(encoding="utf-8")
-    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=600, env={"PYTHONPATH": REPO,
-                                                          "PATH": "/usr/bin:/bin"})
+def commands(block):
+    """The commands of a shell block, continuation lines joined, as argument lists."""
+    text = block.replace("\\\n", " ")
+    return [shlex.split(line) for line in text.splitlines() if line.strip()]
+
+
+def run_tuner_prune(command, cwd):
+    """Runs a README command ``python -m tuner_prune ...`` as written, in ``cwd``."""
+    assert command[:3] == ["python", "-m", "tuner_prune"], command
+    return run_cli(*command[3:], cwd=cwd)
+
+
+def run_python(code, cwd, timeout=600):
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=cli_env())
+
+
+# ---- The README's form.
+
+def test_every_block_is_marked_with_how_it_is_run():
+    assert docs_check.fence_count(README) == len(BLOCKS), (
+        "a fenced block of README.md has no <!-- run: ID, how --> comment before it")
+    assert sorted(BLOCKS) == sorted(RUN_BY)
+    for match in docs_check.BLOCK.finditer(README):
+        assert RUN_BY[match["id"]] in match["how"] or match["id"] == "setup-tests", match[0]
+
+
+def test_readme_is_at_most_300_lines():
+    assert len(README.splitlines()) <= 300
+
+
+def test_setup_commands():
+    """Exactly two set-up commands: the main job, and .ci/run's test command."""
+    section = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    assert docs_check.fence_count(section) == 2
+    assert BLOCKS["setup-main"] == "pip install -e . && python -m tuner_prune search\n"
+    ci_command = docs_check.read(".ci/run").strip().splitlines()[-1]
+    assert BLOCKS["setup-tests"].strip() == ci_command
+
+
+def test_article_is_identified_once_with_its_address():
+    address = ("https://towardsdatascience.com/model-pruning-in-deep-neural-networks-"
+               "using-the-tensorflow-api-7cf52bdd32")
+    assert README.count(address) == 1
+    assert "Model Pruning in Deep Neural Networks Using the TensorFlow API" in README
+    assert README.index(address) < README.index("## Set-up")
+
+
+# ---- The main command's output.
+
+def test_main_command_sample_matches_a_tiny_run(tiny_search):
+    """The sample's lines have the shapes of a real search's lines, in order.
+
+    Numbers, hyperparameter values and variant names are masked; a trial's
+    two lines count once however many trials ran; the variants are the same,
+    in the same order. The lines of the ``sample-more`` block (the C++ files,
+    the note when the baseline wins) are printed by the tiny search and left
+    out of the sample: their shapes are checked where they appear.
+    """
+    run = tiny_search["result"].stdout
+    got = docs_check.shapes(run, export_dir=tiny_search["export"])
+    more = docs_check.shapes(BLOCKS["sample-more"])
+    for line in more:
+        assert line in got, f"{line!r} is not printed by a real search:\n{run}"
+    got = [line for line in got if line not in more]
+    expected = docs_check.shapes(BLOCKS["sample"])
+    assert expected == got, "\n".join(
+        f"{'  ' if a == b else '! '}{a}\n  {b}" for a, b in zip(expected, got))
+    assert docs_check.variant_names(BLOCKS["sample"]) == docs_check.variant_names(run)
+    assert any(docs_check.PROGRESS.match(line) for line in run.splitlines())
+    for line in BLOCKS["sample"].splitlines():
+        if docs_check.VARIANT_ROW.match(line) and " gzipped " in line:
+            assert line.rstrip().endswith(("us", *docs_check.MARKS)), line
+
+
+def test_sample_claims_match_the_sample():
+    sample = BLOCKS["sample"]
+    assert "Trial 00 (1 of 10): final_sparsity=0.5, power=3" in sample
+    assert "hidden_layers=0" in sample.splitlines()[1]
+    assert "export/model.tflite (float16): 3496 bytes" in sample
+    assert "0.949 x the baseline's" in sample
+    assert "sparse_dynamic_int8" not in sample  # No longer converted.
+
+
+# ---- Your own data and model.
+
+def test_own_data_and_model(tmp_path):
+    """The data files, the CSV search, the model file and the --model search,
+    each run as written in one folder (the model's module is found there)."""
+    written = run_python(BLOCKS["data-files"], tmp_path)
+    assert written.returncode == 0, written.stderr[-3000:]
+    assert (tmp_path / "mine.csv").is_file() and (tmp_path / "mine.npz").is_file()
+
+    (command,) = commands(BLOCKS["data-csv"])
+    result = run_tuner_prune(command, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "final_sparsity" in result.stdout
-    assert (tmp_path / "export" / "api_example" / "model.tflite").is_file()
-    trials = list((tmp_path / "logs" / "api_example").glob("trial_*/trial.json"))
-    assert len(trials) == 3
-    assert '"units"' in trials[-1].read_text()
+    manifest = json.loads((tmp_path / "export/mine/manifest.json").read_text())
+    assert manifest["best_hyperparameters"]["hidden_layers"] in (0, 1)
+    assert "Baseline: ridge regression" in result.stdout
+
+    (tmp_path / "mymodel.py").write_text(BLOCKS["model-file"])
+    (command,) = commands(BLOCKS["model-run"])
+    result = run_tuner_prune(command, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "export/mymodel/manifest.json").read_text())
+    assert 16 <= manifest["best_hyperparameters"]["units"] <= 32
+    assert "learning_rate" in manifest["best_hyperparameters"]
+    assert (tmp_path / "export/mymodel/model.tflite").is_file()
+
+
+def test_python_api_block(tmp_path):
+    """The README's Python API block runs as written (2 trials of 3 epochs)."""
+    result = run_python(BLOCKS["api"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "export" / "model.tflite").is_file()
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert result.stdout.split()[-1] == manifest["tflite"]["variant"]
+    assert len(list((tmp_path / "logs" / "mine").glob("trial_*"))) == 2
+
+
+# ---- Shipping, TensorBoard, report.
+
+def test_litert_block(tiny_search):
+    result = run_python(BLOCKS["litert"], tiny_search["root"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    float(result.stdout.split()[-1])
+
+
+def test_tensorboard_block(tiny_search):
+    (command,) = commands(BLOCKS["tensorboard"])
+    assert command == ["tensorboard", "--logdir", "logs"]
+    executable = shutil.which("tensorboard")
+    argv = ([executable] if executable else [sys.executable, "-m", "tensorboard.main"])
+    process = subprocess.Popen([*argv, *command[1:], "--port", "0"],
+                               cwd=tiny_search["root"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=cli_env())
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],
+                     daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        address = None
+        while address is None and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                assert process.poll() is None, "tensorboard exited"
+                continue
+            found = re.search(r"(http://\S+:\d+/)", line)
+            address = found and found[1]
+        assert address, "tensorboard did not say where it serves"
+        with urllib.request.urlopen(address + "data/environment", timeout=30) as page:
+            assert json.loads(page.read())["data_location"].endswith("logs")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_report_and_export_block(tiny_search, tmp_path):
+    shutil.copytree(tiny_search["logs"], tmp_path / "logs")
+    report, export = commands(BLOCKS["report-export"])
+    result = run_tuner_prune(report, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "front.png").is_file()
+    assert "aseline" in result.stdout
+    result = run_tuner_prune(export, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "export-int8" / "manifest.json").read_text())
+    assert manifest["tflite"]["variant"] in ("int8", "sparse_int8")
+
+
+# ---- docs/.
+
+@pytest.mark.parametrize("command", docs_check.COMMANDS)
+def test_flag_reference_lists_every_flag_with_its_default(command):
+    """docs/cli.md has a row per flag of ``COMMAND --help``, with its default;
+    ``python tests/docs_check.py`` regenerates the tables from the parser."""
+    rows = docs_check.flag_table(docs_check.read("docs/cli.md"), command)[2:]
+    documented = {}
+    for row in rows:
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
+        documented[cells[0].strip("`").split()[0]] = cells[1].replace("\\|", "|")
+    parser = docs_check.subparsers()[command]
+    expected = {action.option_strings[-1]: f"`{docs_check.default_text(parser, action)}`"
+                for action in docs_check.flags(parser)}
+    assert documented == expected, "run: python tests/docs_check.py"
+
+
+def test_module_tour_names_every_module():
+    tour = docs_check.read("docs/architecture.md")
+    modules = sorted(name for name in os.listdir(os.path.join(REPO, "tuner_prune"))
+                     if name.endswith(".py"))
+    missing = [name for name in modules if f"`{name}`" not in tour]
+    assert not missing, f"docs/architecture.md does not name {missing}"
+
+
+def test_module_tour_names_every_module_using_keras_tuner_private_members():
+    """Modules that reach into keras-tuner objects' private members (``._name``
+    of an oracle, a hyperparameter or a keras-tuner base class) are named."""
+    private = {"_retry_queue", "_save_trial", "_record_values", "_get_trial_dir",
+               "_get_oracle_fname", "_get_tuner_fname", "_retrieve", "_random_values",
+               "_vector_to_values", "_get_value_by_index", "_get_n_values",
+               "_random_state", "_seed_state", "_make_gpr", "_nonfixed_space", "_oracle"}
+    users = set()
+    for name in os.listdir(os.path.join(REPO, "tuner_prune")):
+        if name.endswith(".py") and name != "_kt.py":
+            text = docs_check.read(f"tuner_prune/{name}")
+            if any(re.search(rf"\.{member}\b", text) for member in private):
+                users.add(name)
+    section = docs_check.read("docs/architecture.md").split("## keras-tuner's internals")[1]
+    assert users and all(f"`{name}`" in section for name in users), sorted(users)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_links_resolve(page):
+    text = docs_check.read(page)
+    folder = os.path.dirname(page)
+    for target, anchor in docs_check.local_links(text):
+        path = os.path.normpath(os.path.join(folder, target)) if target else page
+        assert os.path.exists(os.path.join(REPO, path)), f"{page}: {target}"
+        if anchor and path.endswith(".md"):
+            assert anchor in docs_check.anchors(docs_check.read(path)), f"{page}: #{anchor}"
+
+
+def test_errors_page_block_pruning_refusal(tmp_path):
+    """The refusal docs/errors.md shows is the CLI's, word for word."""
+    page = docs_check.read("docs/errors.md")
+    shown = docs_check.blocks(page)["block-refusal"]
+    (command, line) = shown.strip().splitlines()
+    result = run_tuner_prune(shlex.split(command.removeprefix("$ ")), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == line
+
+
+def test_manifest_page_names_every_key_of_a_real_export(tiny_search):
+    page = docs_check.read("docs/manifest.md")
+    manifest = tiny_search["manifest"]
+    keys = {*manifest, *manifest["tflite"], *manifest["candidates"][0],
+            *manifest["baseline"], *manifest["baseline"]["settings"],
+            *manifest["saved_model"], *(manifest["micro"] or {})}
+    missing = sorted(key for key in keys if f"`{key}`" not in page)
+    assert not missing, f"docs/manifest.md does not name {missing}"
+
+
+def test_microcontroller_names_are_the_header_s(tiny_search):
+    """The names the README's microcontroller paragraph uses are in model_data.h."""
+    paragraph = README.split("**On a microcontroller**", 1)[1].split("\n\n", 1)[0]
+    names = set(re.findall(r"`(g_model_\w+|kModel\w+)", paragraph))
+    assert {"kModelInputScale", "kModelOutputZeroPoint"} <= names
+    header = tiny_search["export"] / "model_data.h"
+    if not header.is_file():
+        pytest.skip("the tiny search's int8 variant was not within the tolerance")
+    text = header.read_text()
+    assert all(name in text for name in names), sorted(names)
+    assert "tflite::GetModel()" in text
