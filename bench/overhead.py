@@ -61,9 +61,9 @@ def fit(builder, dataset, epochs, pruned, begin, end, timer=None):
     model = _workload.base_model(builder, dataset.n_features)
     callbacks = [timer] if timer else []
     if pruned:
-        plan = schedule_lib.PruningSchedule(FINAL, 3.0, begin, end, total_steps=end)
+        pruning = schedule_lib.PruningSchedule(FINAL, 3.0, begin, end, total_steps=end)
         model = sparsity.prune_low_magnitude(model, pruning_schedule=sparsity.PolynomialDecay(
-            0.0, FINAL, begin, end, power=3.0, frequency=plan.frequency))
+            0.0, FINAL, begin, end, power=3.0, frequency=pruning.frequency))
         callbacks.insert(0, sparsity.UpdatePruningStep())
     model.compile(loss="mse", optimizer=keras.optimizers.Adam(1e-3))
     start = time.perf_counter()

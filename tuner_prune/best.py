@@ -32,7 +32,7 @@ def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=True, **opt
     if trial is None:
         raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
     hyperparameters = dict(trial.hyperparameters.values)
-    plan = tuner.hypermodel.schedule(trial.hyperparameters)
+    pruning = tuner.hypermodel.schedule(trial.hyperparameters)
     reference = baseline_lib.load(tuner.directory)
     if reference is None and fit_baseline:  # Stored before baselines: fitted, not stored.
         reference = baseline_lib.fit(dataset)
@@ -42,7 +42,7 @@ def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=True, **opt
         return export_model(
             tuner.load_model(trial), dataset, export_dir,
             hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
-            extra={"trial_id": trial.trial_id, "frequency": plan.frequency,
+            extra={"trial_id": trial.trial_id, "frequency": pruning.frequency,
                    "baseline": reference,
                    "completed_trials": sum(t.status == TrialStatus.COMPLETED
                                            for t in tuner.oracle.trials.values())},

@@ -63,7 +63,8 @@ def _add_data_and_training_flags(parser, defaults):
 
 def _add_search_flags(parser):
     from tuner_prune.config import SearchConfig
-    from tuner_prune.space import DEFAULT_FINAL_SPARSITY, DEFAULT_POWER, FLAGS
+    from tuner_prune.space import (DEFAULT_FINAL_SPARSITY, DEFAULT_POWER,
+                                   SCHEDULE_HYPERPARAMETERS)
 
     _add_data_and_training_flags(parser, SearchConfig)
     add = parser.add_argument
@@ -78,7 +79,7 @@ def _add_search_flags(parser):
     searched = ("%s:%s" % DEFAULT_FINAL_SPARSITY, "%s:%s" % DEFAULT_POWER,
                 "0 to a third of the steps before end_step's lowest",
                 "a third of the steps to the last step that leaves a recovery window")
-    for name, kind, default in zip(FLAGS[:4], ("in [0, 1)", "> 0", "step", "step"),
+    for name, kind, default in zip(SCHEDULE_HYPERPARAMETERS[:4], ("in [0, 1)", "> 0", "step", "step"),
                                    searched):
         add(f"--{name.replace('_', '-')}", metavar="VALUE|LO:HI",
             help=f"fix ({kind}) or bound this schedule hyperparameter (default: "

@@ -125,7 +125,7 @@ class SearchConfig(TrainingConfig):
         Raises:
             InputError: One set both ways.
         """
-        texts = {name: getattr(self, name) for name in space_lib.FLAGS}
+        texts = {name: getattr(self, name) for name in space_lib.SCHEDULE_HYPERPARAMETERS}
         for name, text in self._hp_texts().items():
             if name not in texts:
                 continue
@@ -147,7 +147,7 @@ class SearchConfig(TrainingConfig):
         """
         settings = {name: value for name, value in
                     space_lib.parse_hyperparameters(self.hp).items()
-                    if name not in space_lib.FLAGS}
+                    if name not in space_lib.SCHEDULE_HYPERPARAMETERS}
         if not self.article:
             return settings
         if self.model:

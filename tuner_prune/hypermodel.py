@@ -118,7 +118,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
         """``{name: hyperparameter}`` the base model declares; ``None`` if it raises."""
         hp = keras_tuner.HyperParameters()
         schedule_names = (set(self.declare_schedule(hp)) if self.bounds is not None
-                          else set(space_lib.FLAGS))
+                          else set(space_lib.SCHEDULE_HYPERPARAMETERS))
         try:
             self.build_base(hp)
         except Exception:  # A builder that raises fails its trials instead.
@@ -135,7 +135,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
     def declare_schedule(self, hp):
         """Declares the schedule hyperparameters and returns their values."""
         values = {}
-        for name in space_lib.FLAGS:
+        for name in space_lib.SCHEDULE_HYPERPARAMETERS:
             bound = getattr(self.bounds, name)
             if bound is None:  # An unbounded frequency: the rule picks it.
                 continue
@@ -190,14 +190,14 @@ class PruningHyperModel(keras_tuner.HyperModel):
         Its loss is the MSE plus any penalty of the base model (regularizers,
         ``add_loss``); the ``mse`` metric is the MSE alone, the trial's score.
         """
-        plan = self.schedule(hp)
+        pruning = self.schedule(hp)
         tfmot_schedule = sparsity.PolynomialDecay(
-            initial_sparsity=plan.initial_sparsity,
-            final_sparsity=plan.final_sparsity,
-            begin_step=plan.begin_step,
-            end_step=plan.end_step,
-            power=plan.power,
-            frequency=plan.frequency,
+            initial_sparsity=pruning.initial_sparsity,
+            final_sparsity=pruning.final_sparsity,
+            begin_step=pruning.begin_step,
+            end_step=pruning.end_step,
+            power=pruning.power,
+            frequency=pruning.frequency,
         )
         base = self.build_base(hp)
         if tuple(self.block_size) == (1, 1):

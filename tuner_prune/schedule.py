@@ -7,12 +7,9 @@ The final sparsity is therefore applied only if ``end_step`` is reached and
 ``end_step - begin_step`` is a multiple of ``frequency``. The helpers here
 guarantee both.
 
-The default frequency is fine: on the built-in workload (the article's MLP,
-pruning from step 40 to 280) frequencies 10, 5 and 1 ended at validation MSE
-0.00153, 0.00152 and 0.00152, frequency 15 (the earlier rule's pick, at most
-100 and a sixteenth of the span) at 0.00177. Below 10 the error is flat, so the
-rule picks at most ``DEFAULT_FREQUENCY`` and the frequency is not searched
-unless asked (``--frequency``).
+The rule picks a frequency of at most ``DEFAULT_FREQUENCY`` and the frequency
+is not searched unless asked (``--frequency``): below 10 steps the error does
+not change (BENCHMARKS.md, "The pruning frequency").
 """
 
 import dataclasses

@@ -15,7 +15,8 @@ from tuner_prune.errors import InputError
 
 NAMES = ("final_sparsity", "power", "begin_step", "end_step")
 FREQUENCY = "frequency"
-FLAGS = (*NAMES, FREQUENCY)  # The schedule's own flags.
+# The names of the schedule's hyperparameters (each also a flag of its own).
+SCHEDULE_HYPERPARAMETERS = (*NAMES, FREQUENCY)
 INTEGERS = ("begin_step", "end_step", FREQUENCY)
 DEFAULT_FINAL_SPARSITY = (0.3, 0.98)  # A small model needs 0.5 on the built-in data.
 DEFAULT_POWER = (1.0, 6.0)
@@ -96,12 +97,13 @@ class ScheduleSpace:
     @classmethod
     def from_text(cls, **texts):
         """Builds a space from ``VALUE`` / ``LO:HI`` strings keyed by name."""
-        unknown = set(texts) - set(FLAGS)
+        unknown = set(texts) - set(SCHEDULE_HYPERPARAMETERS)
         if unknown:
-            raise InputError(f"Expected keys among {FLAGS}, received {sorted(unknown)}.")
+            raise InputError(f"Expected keys among {SCHEDULE_HYPERPARAMETERS}, "
+                             f"received {sorted(unknown)}.")
         return cls(**{
             name: parse_bound(texts.get(name), name, integer=name in INTEGERS)
-            for name in FLAGS
+            for name in SCHEDULE_HYPERPARAMETERS
         })
 
     def resolve(self, total_steps, steps_per_epoch):

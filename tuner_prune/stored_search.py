@@ -17,7 +17,7 @@ CONFIG_FILE = "tuner_prune.json"
 # data are compared by content (``Dataset.fingerprint``), not by path:
 # FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
 # sum that misses reordered values) for one stored before it.
-IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.FLAGS, "model",
+IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERPARAMETERS, "model",
             "block_size", "hp", "article")
 # Settings a resumed search must keep but an ``export`` of it may change: the
 # budget is in every trial's score, and ``export --max-bytes`` picks another trial.

@@ -318,8 +318,8 @@ class PruningTuner(base_tuner.BaseTuner):
         """
         with self._scope():
             model = self.hypermodel.build(trial.hyperparameters)
-        plan = self.hypermodel.schedule(trial.hyperparameters)
-        scorer = ScoreAtFinalSparsity(plan.end_step, self.hypermodel.steps_per_epoch)
+        pruning = self.hypermodel.schedule(trial.hyperparameters)
+        scorer = ScoreAtFinalSparsity(pruning.end_step, self.hypermodel.steps_per_epoch)
         result = self.hypermodel.fit(
             trial.hyperparameters, model, x, y,
             callbacks=[sparsity.UpdatePruningStep(), keras.callbacks.TerminateOnNaN(),
