@@ -11,6 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10",
         "--epochs", "6", "--batch-size", "32", "--seed", "1"]
 ARTICLE_SIZE = ["--hp", "hidden_layers=2", "--hp", "units=1024"]
+TINY_UNITS = 128  # The shared tiny search's width: two hidden layers of it.
 
 
 def cli_env(env=None):
@@ -35,11 +36,13 @@ def start_cli(*args, cwd=None, log=None, env=None):
 def tiny_search(tmp_path_factory):
     """A finished 3-trial search on tiny built-in data, with its export.
 
-    The built-in model's size is pinned to the article's (two hidden layers of
-    1024 units), which the tests of sparse kernels read.
+    The built-in model's size is pinned to the article's depth (two hidden
+    layers, of ``TINY_UNITS`` units), whose square kernel the tests of sparse
+    kernels read.
     """
     root = tmp_path_factory.mktemp("tiny_search")
-    result = run_cli("search", *TINY, "--max-trials", "3", *ARTICLE_SIZE,
+    result = run_cli("search", *TINY, "--max-trials", "3", "--hp", "hidden_layers=2",
+                     "--hp", f"units={TINY_UNITS}",
                      "--directory", str(root / "logs"),
                      "--export-dir", str(root / "export"))
     assert result.returncode == 0, result.stderr[-3000:]

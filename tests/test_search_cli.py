@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import TINY_UNITS
 from tuner_prune import tflite
 from tuner_prune.data import load_dataset
 
@@ -124,7 +125,7 @@ def test_tflite_weights_keep_sparsity(tiny_search):
     from ai_edge_litert import interpreter as litert
 
     manifest = tiny_search["manifest"]
-    # Reference kernels and every tensor kept: after one run, the 1024 x 1024
+    # Reference kernels and every tensor kept: after one run, the square hidden
     # kernel is readable whether stored dense or decoded from a sparse encoding.
     runner = litert.Interpreter(
         model_path=str(tiny_search["export"] / "model.tflite"),
@@ -135,7 +136,7 @@ def test_tflite_weights_keep_sparsity(tiny_search):
     runner.set_tensor(features["index"], np.zeros(features["shape"], features["dtype"]))
     runner.invoke()
     kernels = [runner.get_tensor(detail["index"]) for detail in runner.get_tensor_details()
-               if tuple(detail["shape"]) == (1024, 1024)
+               if tuple(detail["shape"]) == (TINY_UNITS, TINY_UNITS)
                and not detail["sparsity_parameters"]]
     assert kernels, manifest["tflite"]["variant"]
     final_sparsity = manifest["best_hyperparameters"]["final_sparsity"]
