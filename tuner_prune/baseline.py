@@ -144,7 +144,7 @@ def _check(stored):
         raise ValueError("a non-finite test_mse")
 
 
-def ensure(directory, dataset, refit=False):
+def ensure_ridge(directory, dataset, refit=False):
     """The stored baseline of the search in ``directory``, fitted and stored if absent.
 
     Args:
@@ -153,15 +153,9 @@ def ensure(directory, dataset, refit=False):
         refit: Fit again even when one is stored (a search started over).
 
     Returns:
-        ``(baseline, fitted)``: ``fitted`` says whether it was fitted now.
+        ``(baseline, ridge)``: ``ridge`` is ``fit_ridge``'s ``(coefficients,
+        intercept)`` when it was fitted now, else ``None``.
     """
-    baseline, ridge = ensure_ridge(directory, dataset, refit)
-    return baseline, ridge is not None
-
-
-def ensure_ridge(directory, dataset, refit=False):
-    """``ensure``, returning ``(baseline, ridge)``: ``ridge`` is ``fit_ridge``'s
-    when fitted now, else ``None``."""
     stored = None if refit else load(directory)
     if stored is not None:
         return stored, None

@@ -88,14 +88,10 @@ class Dataset:
         flat rows, the row shape as a list for N-d rows. ``checksum``, a plain
         sum, is only there to check searches stored before the hash.
         """
-        digest = hashlib.sha256(repr(self.columns).encode())
-        for split in ("train", "val", "test"):
-            for array in (getattr(self, f"x_{split}"), getattr(self, f"y_{split}")):
-                if array is None:  # No test split.
-                    continue
-                values = np.ascontiguousarray(array, np.float32)
-                digest.update(repr(values.shape).encode())
-                digest.update(values.tobytes())
+        splits = [getattr(self, f"{axis}_{split}") for split in ("train", "val", "test")
+                  for axis in ("x", "y")]
+        digest = hash_arrays([a for a in splits if a is not None],  # None: no test split.
+                             hashlib.sha256(repr(self.columns).encode()))
         test_rows = len(self.x_test) if self.has_test else 0
         return {"source": self.source, "rows": [len(self.x_train), len(self.x_val),
                 test_rows], "features": self._features(),
@@ -109,6 +105,17 @@ class Dataset:
     def _checksum(self):
         parts = [self.x_train, self.y_train, self.x_val, self.y_val]
         return round(float(sum(np.asarray(p, np.float64).sum() for p in parts)), 6)
+
+
+def hash_arrays(arrays, digest=None):
+    """``digest`` (a new sha256 by default) updated with each array's float32
+    values and shape, in order."""
+    digest = digest or hashlib.sha256()
+    for array in arrays:
+        values = np.ascontiguousarray(array, np.float32)
+        digest.update(repr(values.shape).encode())
+        digest.update(values.tobytes())
+    return digest
 
 
 def make_article_data(n_samples=N_SAMPLES, n_features=N_FEATURES,

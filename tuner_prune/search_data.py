@@ -11,13 +11,12 @@ its models from it (``get_best_models``) and exports the best trial
 """
 
 import dataclasses
-import hashlib
 import os
-import secrets
 
 import numpy as np
 
-from tuner_prune.data import Dataset
+from tuner_prune import staging
+from tuner_prune.data import Dataset, hash_arrays
 from tuner_prune.errors import InputError
 
 FILE = "search_data.npz"
@@ -67,12 +66,8 @@ def from_dataset(dataset, epochs, batch_size, steps_per_epoch, calibration, ridg
 
 def data_hash(dataset):
     """sha256 of the float32 training and validation splits (shapes included)."""
-    digest = hashlib.sha256()
-    for array in (dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val):
-        values = np.ascontiguousarray(array, np.float32)
-        digest.update(repr(values.shape).encode())
-        digest.update(values.tobytes())
-    return digest.hexdigest()
+    return hash_arrays((dataset.x_train, dataset.y_train, dataset.x_val,
+                        dataset.y_val)).hexdigest()
 
 
 def path(project_dir):
@@ -88,17 +83,7 @@ def store(project_dir, data):
               "x_calibration": data.x_calibration}
     if data.ridge is not None:
         arrays["ridge_coefficients"], arrays["ridge_intercept"] = data.ridge
-    os.makedirs(project_dir, exist_ok=True)
-    temporary = os.path.join(project_dir, f".tmp-{secrets.token_hex(6)}")
-    try:  # Mode 0666 less the umask, as staging's files.
-        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666),
-                       "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(temporary, path(project_dir))
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    staging.write_whole(path(project_dir), lambda handle: np.savez(handle, **arrays))
 
 
 def load(project_dir):

@@ -30,12 +30,23 @@ JOURNAL = ".swap.json"
 
 def write_json(path, value, indent=None):
     """Writes ``value`` as JSON to ``path`` so that it is never seen half-written."""
+    write_whole(path, lambda stream: json.dump(value, stream, indent=indent),
+                binary=False)
+
+
+def write_whole(path, write, binary=True):
+    """Writes ``path`` by ``write(stream)`` so that it is never seen half-written.
+
+    The file is written under a hidden name beside ``path`` (mode 0666 less the
+    umask) and renamed over it when complete.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     temporary, handle = _new_file(folder)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(value, stream, indent=indent)
+        with (os.fdopen(handle, "wb") if binary else
+              os.fdopen(handle, "w", encoding="utf-8")) as stream:
+            write(stream)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
