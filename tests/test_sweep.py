@@ -13,7 +13,10 @@ def test_sweep_writes_csv_and_plots(tmp_path):
     result = run_cli("sweep", *TINY_SWEEP, "--sparsities", "0,0.9", "--repeats", "1",
                      "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "2/2 runs" in result.stdout
+    runs = [line for line in result.stdout.splitlines() if line.startswith("  Sweep")]
+    assert [line.split(",")[0] for line in runs] == [
+        "  Sweep 1/2 runs: sparsity 0.0 repeat 0", "  Sweep 2/2 runs: sparsity 0.9 repeat 0"]
+    assert runs[1].endswith("~0s left") and "\r" not in result.stdout  # A line per run.
     with open(out / "sweep.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["final_sparsity"], r["repeat"]) for r in rows] == [("0.0", "0"), ("0.9", "0")]

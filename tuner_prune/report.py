@@ -10,7 +10,7 @@ import json
 import os
 
 from tuner_prune import baseline as baseline_lib, config as config_lib, folders, records
-from tuner_prune import state
+from tuner_prune import plots, state
 from tuner_prune.errors import InputError
 from tuner_prune.records import COMPLETED, RECORDED, SCHEDULE, best_trial_id
 
@@ -142,10 +142,7 @@ def plot(rows, path, max_bytes=None, baseline=None):
     Raises:
         InputError: No completed trial has a size to plot.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot, ticker
+    from matplotlib import ticker
 
     measured = [r for r in rows if _measured(r)]
     if not measured:
@@ -153,31 +150,24 @@ def plot(rows, path, max_bytes=None, baseline=None):
                          f"received none.")
     front = sorted((r for r in measured if r["pareto"]), key=lambda r: r["tflite_bytes"])
     best = best_trial_id(rows, max_bytes)
-    figure, axes = pyplot.subplots(figsize=(7, 4.5))
-    axes.scatter([r["tflite_bytes"] for r in measured], [r["val_mse"] for r in measured],
-                 c=[r["final_sparsity"] for r in measured], cmap="viridis",
-                 label="trials (colour: final sparsity)")
-    axes.step([r["tflite_bytes"] for r in front], [r["val_mse"] for r in front],
-              where="post", color="tab:red", label="Pareto front")
-    for row in measured:
-        if row["trial_id"] == best:
-            axes.scatter([row["tflite_bytes"]], [row["val_mse"]], s=200, marker="*",
-                         color="tab:orange", edgecolor="black", label="best", zorder=3)
-    if baseline is not None:
-        axes.axhline(baseline["val_mse"], color="gray", linestyle="--",
-                     label=f"ridge baseline ({baseline['weights']:,} weights)")
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.xaxis.set_minor_formatter(ticker.NullFormatter())
-    axes.set_xlabel(".tflite bytes")
-    axes.set_ylabel("validation MSE")
-    axes.set_title("Error against model size")
-    legend = axes.legend()
-    axes.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
-    return [text.get_text() for text in legend.get_texts()]
+    with plots.png_axes(path, ".tflite bytes", "validation MSE",
+                        "Error against model size") as axes:
+        axes.scatter([r["tflite_bytes"] for r in measured], [r["val_mse"] for r in measured],
+                     c=[r["final_sparsity"] for r in measured], cmap="viridis",
+                     label="trials (colour: final sparsity)")
+        axes.step([r["tflite_bytes"] for r in front], [r["val_mse"] for r in front],
+                  where="post", color="tab:red", label="Pareto front")
+        for row in measured:
+            if row["trial_id"] == best:
+                axes.scatter([row["tflite_bytes"]], [row["val_mse"]], s=200, marker="*",
+                             color="tab:orange", edgecolor="black", label="best", zorder=3)
+        if baseline is not None:
+            axes.axhline(baseline["val_mse"], color="gray", linestyle="--",
+                         label=f"ridge baseline ({baseline['weights']:,} weights)")
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.xaxis.set_minor_formatter(ticker.NullFormatter())
+    return [text.get_text() for text in axes.get_legend().get_texts()]
 
 
 def check_plot_path(path):

@@ -27,12 +27,11 @@ import shutil
 
 import tensorflow as tf
 from keras_tuner.engine import hyperparameters as kt_hp
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from tensorboard.plugins.hparams import api as hp_api
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
 
+from tuner_prune import plots
 from tuner_prune._kt import TrialStatus
 from tuner_prune.callbacks import TrialPruningSummaries
 
@@ -51,6 +50,7 @@ BEST_TAG = "best_val_mse"
 BEST_SCORE_TAG = "best_score"
 BASELINE_TAG = "baseline_val_mse"
 PLOT_TAG = "val_mse_vs_final_sparsity"
+PLOT_SIZE = (6, 4)  # Inches: 600 x 400 pixels.
 
 
 def trial_run(root, trial_id):
@@ -160,32 +160,28 @@ def _plot(trials, baseline=None):
     """
     scored = [t for t in trials if _scored(t)]
     failed = [t for t in trials if t.status in FAILED]
-    figure = Figure(figsize=(6, 4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
     x = [t.hyperparameters.get("final_sparsity") for t in scored]
     y = [_val_mse(t) for t in scored]
-    axes.scatter(x, y, label="completed")
-    for trial, xi, yi in zip(scored, x, y):
-        axes.annotate(trial.trial_id, (xi, yi), textcoords="offset points", xytext=(4, 4))
-    if scored:
-        best = min(scored, key=lambda t: t.score)
-        axes.scatter([best.hyperparameters.get("final_sparsity")], [_val_mse(best)],
-                     s=160, facecolors="none", edgecolors="red", label="best")
-    if failed:
-        axes.scatter([t.hyperparameters.get("final_sparsity") for t in failed],
-                     [0.0] * len(failed), marker="x", color="gray",
-                     transform=axes.get_xaxis_transform(), clip_on=False, label="failed")
-    if baseline is not None:
-        axes.axhline(baseline["val_mse"], color="gray", linestyle="--",
-                     label="ridge baseline")
-    axes.set_xlabel("final_sparsity")
-    axes.set_ylabel("validation MSE")
-    axes.set_title(f"{len(scored)} completed, {len(failed)} failed")
-    axes.legend(loc="best")
-    figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with plots.png_axes(buffer, "final_sparsity", "validation MSE",
+                        f"{len(scored)} completed, {len(failed)} failed",
+                        size=PLOT_SIZE) as axes:
+        axes.scatter(x, y, label="completed")
+        for trial, xi, yi in zip(scored, x, y):
+            axes.annotate(trial.trial_id, (xi, yi), textcoords="offset points",
+                          xytext=(4, 4))
+        if scored:
+            best = min(scored, key=lambda t: t.score)
+            axes.scatter([best.hyperparameters.get("final_sparsity")], [_val_mse(best)],
+                         s=160, facecolors="none", edgecolors="red", label="best")
+        if failed:
+            axes.scatter([t.hyperparameters.get("final_sparsity") for t in failed],
+                         [0.0] * len(failed), marker="x", color="gray",
+                         transform=axes.get_xaxis_transform(), clip_on=False,
+                         label="failed")
+        if baseline is not None:
+            axes.axhline(baseline["val_mse"], color="gray", linestyle="--",
+                         label="ridge baseline")
     return tf.image.decode_png(buffer.getvalue(), channels=4)
 
 

@@ -8,13 +8,11 @@ training and validation MSE against final sparsity as the article does.
 import csv
 import dataclasses
 import os
-import sys
 import tempfile
-import time
 
 import numpy as np
 
-from tuner_prune import plan as plan_lib, schedule as schedule_lib
+from tuner_prune import plan as plan_lib, plots, progress, schedule as schedule_lib
 from tuner_prune.config import TrainingConfig, check_positive
 from tuner_prune.errors import InputError
 from tuner_prune.space import Bound
@@ -68,26 +66,6 @@ def _parse_sparsities(text):
                          f"received {text!r}.") from None
 
 
-class Progress:
-    """One self-rewriting line: runs done, elapsed, estimated time left."""
-
-    def __init__(self, total, stream=sys.stdout):
-        self.total, self.done, self.stream = total, 0, stream
-        self.start = time.monotonic()
-
-    def step(self, label):
-        self.done += 1
-        elapsed = time.monotonic() - self.start
-        left = elapsed / self.done * (self.total - self.done)
-        filled = int(30 * self.done / self.total)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/"
-                          f"{self.total} runs, {label}, {elapsed:.0f} s elapsed, "
-                          f"~{left:.0f} s left ")
-        self.stream.flush()
-        if self.done == self.total:
-            self.stream.write("\n")
-
-
 def run_sweep(config):
     """Runs every (sparsity, repeat), writes the CSV and the two plots.
 
@@ -96,16 +74,30 @@ def run_sweep(config):
     """
     plan = plan_lib.resolve_sweep(config)
     os.makedirs(config.out, exist_ok=True)
-    progress = Progress(len(config.sparsities) * config.repeats)
-    rows = []
-    for final_sparsity in config.sparsities:
-        for repeat in range(config.repeats):
-            rows.append(train_one(plan, final_sparsity, repeat))
-            progress.step(f"sparsity {final_sparsity} repeat {repeat}: val_mse "
-                          f"{rows[-1]['val_mse']:.4g}")
+    rows = train_all(plan, [(value, repeat) for value in config.sparsities
+                            for repeat in range(config.repeats)])
     write_csv(rows, os.path.join(config.out, CSV_FILE))
     for name, limits in PLOTS.items():
         plot(rows, os.path.join(config.out, name), limits)
+    return rows
+
+
+def train_all(plan, runs):
+    """``train_one`` of each ``(final_sparsity, repeat)`` in ``runs``, in order,
+    with a ``progress.ProgressLine`` of the runs done and the time left."""
+    clock = progress.SearchClock(plan.config.epochs)
+    line = progress.ProgressLine("Sweep", len(runs), "{n}/{total} runs")
+    rows = []
+    try:
+        for final_sparsity, repeat in runs:
+            clock.trial_began()
+            rows.append(train_one(plan, final_sparsity, repeat))
+            clock.trial_ended()
+            line.step(f"sparsity {final_sparsity} repeat {repeat}, val_mse "
+                      f"{rows[-1]['val_mse']:.4g}, "
+                      f"{clock.describe('sweep', 0, len(runs) - len(rows))}")
+    finally:
+        line.close()
     return rows
 
 
@@ -171,33 +163,21 @@ def summarise(rows):
 
 def plot(rows, path, limits):
     """Mean and spread of train and validation MSE against final sparsity (log y)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     summary = {k: v for k, v in summarise(rows).items() if limits[0] <= k <= limits[1]}
-    figure, axes = pyplot.subplots(figsize=(7, 4.5))
-    sparsities = np.array(list(summary))
-    stats = np.array(list(summary.values())).reshape(-1, 4)
-    for offset, label in ((0, "training"), (2, "validation")):
-        mean, spread = stats[:, offset], stats[:, offset + 1]
-        axes.plot(sparsities, mean, marker="o", label=f"{label} MSE (mean)")
-        axes.fill_between(sparsities, np.maximum(mean - spread, mean * 1e-3),
-                          mean + spread, alpha=0.25)
-    if summary:
-        axes.set_yscale("log")
-    else:  # A log scale of no data cannot be drawn: say why the plot is empty.
-        axes.text(0.5, 0.5, f"no final sparsity of the sweep in [{limits[0]}, {limits[1]}]",
-                  ha="center", va="center", transform=axes.transAxes)
-        axes.set_yticks([])
-    axes.set_xlim(*limits)
-    axes.set_xlabel("final sparsity")
-    axes.set_ylabel("MSE")
-    axes.set_title(f"Loss against final sparsity ({len(rows) // max(1, len(summarise(rows)))}"
-                   f" initialisations each)")
-    axes.legend()
-    axes.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
+    repeats = len(rows) // max(1, len(summarise(rows)))
+    with plots.png_axes(path, "final sparsity", "MSE", f"Loss against final sparsity "
+                        f"({repeats} initialisations each)") as axes:
+        sparsities = np.array(list(summary))
+        stats = np.array(list(summary.values())).reshape(-1, 4)
+        for offset, label in ((0, "training"), (2, "validation")):
+            mean, spread = stats[:, offset], stats[:, offset + 1]
+            axes.plot(sparsities, mean, marker="o", label=f"{label} MSE (mean)")
+            axes.fill_between(sparsities, np.maximum(mean - spread, mean * 1e-3),
+                              mean + spread, alpha=0.25)
+        if summary:
+            axes.set_yscale("log")
+        else:  # A log scale of no data cannot be drawn: say why the plot is empty.
+            axes.text(0.5, 0.5, f"no final sparsity of the sweep in [{limits[0]}, "
+                      f"{limits[1]}]", ha="center", va="center", transform=axes.transAxes)
+            axes.set_yticks([])
+        axes.set_xlim(*limits)
