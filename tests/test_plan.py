@@ -1,6 +1,8 @@
 """Flags resolved once into a ``Plan``, without TensorFlow, and the flags' defaults."""
 
 import dataclasses
+import json
+import re
 import subprocess
 import sys
 
@@ -164,14 +166,18 @@ def test_conflicting_hp_settings_are_refused(settings, message):
         SearchConfig(**TINY, **settings)
 
 
-def test_a_search_stored_by_an_earlier_version_is_read_but_not_resumed(tmp_path):
+def test_stored_settings_without_what_a_resume_compares_are_refused(tmp_path):
     config = SearchConfig(n_samples=60, n_features=4, n_informative=2, epochs=4,
                           batch_size=16, directory=str(tmp_path / "logs"))
     fingerprint = resolve_search(config).dataset.fingerprint()
     stored_search.store(config, fingerprint)
-    stored = stored_search.load_stored(config.directory)
-    for name in ("article", "hp", "frequency"):  # Settings this version added.
+    path = tmp_path / "logs" / stored_search.CONFIG_FILE
+    stored = json.loads(path.read_text())
+    for name in ("article", "hp", "frequency"):
         del stored["config"][name]
-    assert stored_search.differences(stored, config, fingerprint) == [
-        "a search stored by an earlier tuner_prune, without --frequency, --hp, --article"]
-    assert stored_search.differences(stored, config, fingerprint, reading=True) == []
+    path.write_text(json.dumps(stored))
+    for reading in (False, True):
+        with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: Expected the "
+                           rf"settings of a tuner_prune search, received settings "
+                           rf"without --frequency, --hp, --article\.$"):
+            stored_search.check_resumable(config, fingerprint, reading)

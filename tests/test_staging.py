@@ -203,16 +203,6 @@ def test_leftovers_of_a_dead_process_are_removed(tmp_path):
     assert contents(target) == before
 
 
-def test_previous_folder_comes_back_after_an_older_versions_death(tmp_path):
-    # Before the journal, the whole folder was retired, then the new one renamed in.
-    target = tmp_path / "export"
-    retired = tmp_path / f".export.{staging.RETIRED}-{dead_pid()}-abc"
-    write_files(retired / "export", {"previous.txt": "previous"})
-    staging.recover(target)
-    assert contents(target) == {"previous.txt": "previous"}
-    assert not retired.exists()
-
-
 def test_a_target_that_is_a_file_when_the_swap_comes_leaves_no_staging_folder(tmp_path):
     target = tmp_path / "export"
     with pytest.raises(FileExistsError):

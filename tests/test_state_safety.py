@@ -145,6 +145,20 @@ def test_trials_without_their_settings_are_neither_resumed_nor_read(tiny_search,
     assert tree(tmp_path) == before
 
 
+def test_a_search_without_its_baseline_is_reported_and_exported_without_one(tiny_search,
+                                                                            tmp_path):
+    logs, _ = copy_search(tiny_search, tmp_path)
+    os.remove(logs / "baseline.json")
+    report = run_cli(*REPORT, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert report.stdout.endswith("Baseline: none stored with the search (baseline.json)\n")
+    exported = run_cli(*EXPORT, "--quantization", "none", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "Baseline:" not in exported.stdout
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["baseline"] is None and not (logs / "baseline.json").exists()
+
+
 DAMAGED = {  # file: (content, commands that read it, what the line says of it)
     "search/trial_0/trial.json": ('{"trial_id": "0", "hyper', (RESUME, EXPORT, REPORT),
                                   "Expected a keras-tuner trial, received a file that "

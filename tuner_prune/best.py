@@ -7,7 +7,7 @@ from tuner_prune.export import export_model
 from tuner_prune.failures import failure_reason
 
 
-def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=True, **options):
+def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=None, **options):
     """Exports the best completed trial of ``tuner``.
 
     Args:
@@ -22,8 +22,9 @@ def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=True, **opt
         ridge: The baseline's ``(coefficients, intercept)``
             (``baseline.fit_ridge``), which measures a stored baseline's
             ``test_mse`` when the search had no test split; ``None``: as stored.
-        fit_baseline: Fit the baseline on ``dataset`` when none is stored (a
-            search stored before baselines); else the manifest has none.
+            Without a stored baseline (a search with ``fit_baseline=False``),
+            the manifest has none.
+        fit_baseline: Ignored; ``PruningTuner.export`` still passes it.
 
     Raises:
         SearchError: No trial completed, or no TFLite variant qualifies.
@@ -34,9 +35,8 @@ def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=True, **opt
     hyperparameters = dict(trial.hyperparameters.values)
     pruning = tuner.hypermodel.schedule(trial.hyperparameters)
     reference = baseline_lib.load(tuner.directory)
-    if reference is None and fit_baseline:  # Stored before baselines: fitted, not stored.
-        reference = baseline_lib.fit(dataset)
-    elif reference is not None and reference["test_mse"] is None and ridge is not None and dataset.has_test:
+    if (reference is not None and reference["test_mse"] is None and ridge is not None
+            and dataset.has_test):
         reference = {**reference, "test_mse": baseline_lib.ridge_test_mse(ridge, dataset)}
     try:
         return export_model(

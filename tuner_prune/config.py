@@ -3,7 +3,7 @@
 Each setting has its default here (``cli`` takes its flags' defaults from these
 dataclasses) and one check. The checks against the folders are in
 ``tuner_prune.folders``, the stored search and the resume comparison in
-``tuner_prune.stored``; ``tuner_prune.plan`` runs them, without TensorFlow.
+``tuner_prune.stored_search``; ``tuner_prune.plan`` runs them, without TensorFlow.
 """
 
 import dataclasses

@@ -85,8 +85,7 @@ class Dataset:
         ``sha256`` hashes the float32 values of every split, as loaded (before
         scaling), with the column names: it changes when any value, the order
         of the columns or the target changes. ``features`` is the width of
-        flat rows, the row shape as a list for N-d rows. ``checksum``, a plain
-        sum, is only there to check searches stored before the hash.
+        flat rows, the row shape as a list for N-d rows.
         """
         splits = [getattr(self, f"{axis}_{split}") for split in ("train", "val", "test")
                   for axis in ("x", "y")]
@@ -96,15 +95,11 @@ class Dataset:
         return {"source": self.source, "rows": [len(self.x_train), len(self.x_val),
                 test_rows], "features": self._features(),
                 "columns": None if self.columns is None else list(self.columns),
-                "sha256": digest.hexdigest(), "checksum": self._checksum()}
+                "sha256": digest.hexdigest()}
 
     def _features(self):
         shape = self.input_shape
         return self.n_features if len(shape) == 1 else list(shape)
-
-    def _checksum(self):
-        parts = [self.x_train, self.y_train, self.x_val, self.y_val]
-        return round(float(sum(np.asarray(p, np.float64).sum() for p in parts)), 6)
 
 
 def hash_arrays(arrays, digest=None):

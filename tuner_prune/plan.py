@@ -61,8 +61,8 @@ def resolve_search(config, reading=False):
 
     Args:
         config: A ``SearchConfig``.
-        reading: The stored search is only read (``export``): settings an
-            earlier tuner_prune did not store count as their defaults.
+        reading: The stored search is only read (``export``), which may
+            choose another ``--max-bytes`` than the search's.
 
     Returns:
         The ``Plan``.

@@ -74,7 +74,7 @@ def as_json(rows, max_bytes=None, baseline=None):
 def baseline_line(rows, baseline, max_bytes=None):
     """The baseline, and the best trial's validation MSE as a multiple of its."""
     if baseline is None:
-        return "Baseline: none stored (a search from before tuner_prune fitted one)\n"
+        return f"Baseline: none stored with the search ({baseline_lib.FILE})\n"
     text = baseline_lib.describe(baseline)
     best = best_trial_id(rows, max_bytes)
     row = next((r for r in rows if r["trial_id"] == best), None)

@@ -190,17 +190,8 @@ def recover(target):
     for kind, path in leftovers:
         if kind == RETIRED:
             _finish(path, target)
-            _restore_whole_folder(path, target)
     for _, path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _restore_whole_folder(retired, target):
-    # Versions before the journal retired the whole target folder.
-    previous = os.path.join(retired, os.path.basename(target))
-    if not os.path.lexists(os.path.join(retired, JOURNAL)) and not os.path.exists(
-            target) and os.path.isdir(previous):
-        os.rename(previous, target)
 
 
 def pending(target):

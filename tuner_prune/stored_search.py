@@ -14,9 +14,8 @@ from tuner_prune.errors import InputError
 
 CONFIG_FILE = "tuner_prune.json"
 # Settings that define the search; a resumed search must not change them. The
-# data are compared by content (``Dataset.fingerprint``), not by path:
-# FINGERPRINT_KEYS for a search stored with the data hash, LEGACY_KEYS (a plain
-# sum that misses reordered values) for one stored before it.
+# data are compared by content (``Dataset.fingerprint``'s FINGERPRINT_KEYS), not
+# by path.
 IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERPARAMETERS, "model",
             "block_size", "hp", "article")
 # Settings a resumed search must keep but an ``export`` of it may change: the
@@ -24,7 +23,7 @@ IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERP
 RESUME_IDENTITY = ("max_bytes",)
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
-LEGACY_KEYS = ("rows", "features", "checksum")
+STORED = (*IDENTITY, *RESUME_IDENTITY, *BUILT_IN_WORKLOAD)  # Compared, so always stored.
 
 
 def identity_of(config):
@@ -41,7 +40,8 @@ def load_stored(directory):
     """The config stored with a search in ``directory``, or ``None``.
 
     Raises:
-        InputError: The file is there but is not such a config (named).
+        InputError: The file is there but is not such a config, or lacks a
+            setting a resume compares (named).
     """
     path = config_path(directory)
     if not os.path.isfile(path):
@@ -50,6 +50,11 @@ def load_stored(directory):
     if not isinstance(stored["config"], dict):
         raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
                          f"received JSON whose config is not an object.")
+    missing = [name for name in STORED if name not in stored["config"]]
+    if missing:
+        raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
+                         f"received settings without "
+                         f"{', '.join(_flag(name) for name in missing)}.")
     return stored
 
 
@@ -65,9 +70,8 @@ def store(config, fingerprint):
 def check_resumable(config, fingerprint, reading=False):
     """Refuses to resume a search stored in ``config.directory`` with changes.
 
-    A setting the stored search lacks (an earlier tuner_prune stored it) is
-    refused when resuming, since its trials searched another space, and
-    counts as its default when the search is only read (``reading``).
+    When the search is only read (``reading``, an ``export``), the
+    ``RESUME_IDENTITY`` settings may change.
     """
     stored = None if config.overwrite else load_stored(config.directory)
     if stored is None:
@@ -86,16 +90,8 @@ def differences(stored, config, fingerprint, reading=False):
     identity = identity_of(config)
     if not reading:
         identity.update({name: getattr(config, name) for name in RESUME_IDENTITY})
-    unknown = [name for name in identity if name not in old_config]
-    if reading:
-        defaults = {field.name: field.default for field in dataclasses.fields(config)}
-        old_config = {**{name: defaults[name] for name in unknown}, **old_config}
-        unknown = []
-    found = [f"a search stored by an earlier tuner_prune, without "
-             f"{', '.join(_flag(name) for name in unknown)}"] if unknown else []
-    found += [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
-              for name, value in identity.items()
-              if name in old_config and old_config[name] != value]
+    found = [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
+             for name, value in identity.items() if old_config[name] != value]
     return found + data_differences(stored.get("data") or {}, fingerprint)
 
 
@@ -106,11 +102,9 @@ def _flag(name):
 def data_differences(old, new):
     """What differs between two ``Dataset.fingerprint`` results, one phrase each.
 
-    Values are named only when rows, features and columns are the same. A
-    fingerprint stored before the data hash is compared by its plain sum.
+    Values are named only when rows, features and columns are the same.
     """
-    keys = FINGERPRINT_KEYS if "sha256" in old else LEGACY_KEYS
-    *shape_keys, values_key = keys
+    *shape_keys, values_key = FINGERPRINT_KEYS
     found = [f"data with {key} {_data_text(new[key])} (the search has "
              f"{_data_text(old.get(key))})"
              for key in shape_keys if old.get(key) != new[key]]
