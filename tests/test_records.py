@@ -15,6 +15,7 @@ from tuner_prune import config as config_lib, records
 from tuner_prune._kt import Trial, TrialStatus
 from tuner_prune.errors import InputError
 from tuner_prune.hypermodel import PruningHyperModel
+from tuner_prune.trial_runner import TrialFiles
 from tuner_prune.tuner import PruningTuner
 
 SCHEDULE = {"final_sparsity": 0.75, "power": 3.0, "begin_step": 6, "end_step": 18}
@@ -34,7 +35,8 @@ def end_trial(tuner, trial_id, status, record):
         hp.Fixed(name, value)
     trial = Trial(hp, trial_id=trial_id, status=status)
     tuner.oracle._save_trial(trial)
-    tuner._write_record(trial, {"status": status, **record})
+    TrialFiles(tuner.oracle, tuner.get_trial_dir).write_record(
+        trial, {"status": status, **record})
 
 
 def test_the_status_names_are_keras_tuners():

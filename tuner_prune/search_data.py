@@ -8,6 +8,10 @@ full-integer TFLite variant, and the ridge baseline's coefficients when the
 search fitted it. A tuner opened on that folder in another process rebuilds
 its models from it (``get_best_models``) and exports the best trial
 (``export``) as the process that searched would. Read without unpickling.
+
+``prepare`` checks and scales the raw arrays ``search`` is given; ``keep``
+stores their ``SearchData`` with a new search, or checks it against the stored
+one, with the ridge baseline.
 """
 
 import dataclasses
@@ -15,6 +19,7 @@ import os
 
 import numpy as np
 
+from tuner_prune import baseline as baseline_lib, config as config_lib, schedule, splits
 from tuner_prune import staging
 from tuner_prune.data import Dataset, hash_arrays
 from tuner_prune.errors import InputError
@@ -55,6 +60,69 @@ class SearchData:
         return Dataset(self.x_calibration, np.zeros(len(self.x_calibration), np.float32),
                        self.x_val, self.y_val, x_test, y_test, self.x_scale, self.y_scale,
                        "stored")
+
+
+def prepare(x, y, validation_data, test_data, epochs, batch_size, input_shape=None):
+    """Checks and scales the raw arrays of a search: its ``Dataset`` and ``SearchData``.
+
+    Args:
+        x, y, validation_data, test_data: As ``PruningTuner.search`` takes them.
+        epochs: Epochs of each trial.
+        batch_size: Rows per optimizer step.
+        input_shape: The shape of a row the hypermodel expects, or ``None``.
+
+    Returns:
+        ``(dataset, data)``: the ``data.Dataset``, its scaling fitted on the
+        training split, and the ``SearchData`` of the search on it (no ridge).
+
+    Raises:
+        InputError: Bad arrays, ``epochs``, ``batch_size`` or row shape.
+    """
+    config_lib.check_positive("epochs", epochs)
+    config_lib.check_positive("batch_size", batch_size)
+    dataset = splits.from_arrays(x, y, validation_data, test_data)
+    if input_shape not in (None, dataset.input_shape):
+        raise InputError(f"Expected rows of shape {input_shape} (the hypermodel's "
+                         f"input_shape), received rows of shape {dataset.input_shape}.")
+    per_epoch = schedule.steps_per_epoch(len(dataset.x_train), batch_size)
+    from tuner_prune.export import representative_rows
+
+    return dataset, from_dataset(dataset, epochs, batch_size, per_epoch,
+                                 representative_rows(dataset))
+
+
+def keep(project_dir, directory, dataset, data, fit_baseline=True):
+    """Stores ``data`` with a new search, or checks it against the stored one.
+
+    With ``fit_baseline``, the ridge baseline is fitted and stored beside a new
+    search, or the stored one reused (``baseline.ensure_ridge``); its
+    coefficients are kept with the data.
+
+    Args:
+        project_dir: The search's project folder.
+        directory: The search's ``--directory``, which holds the baseline.
+        dataset: The ``Dataset`` of ``data``.
+        data: The ``SearchData`` of this search (``prepare``'s).
+        fit_baseline: Fit or reuse the baseline.
+
+    Returns:
+        ``(data, baseline, fitted)``: the ``SearchData`` in use, the baseline
+        (``None`` without ``fit_baseline``) and whether it was fitted now.
+
+    Raises:
+        InputError: The stored search has other settings or data.
+    """
+    stored = _load_matching(project_dir, data)
+    ridge = stored.ridge if stored is not None else None
+    baseline = fitted = None
+    if fit_baseline:
+        baseline, fitted = baseline_lib.ensure_ridge(directory, dataset,
+                                                     refit=stored is None)
+        ridge = fitted if fitted is not None else ridge
+    data = dataclasses.replace(data, ridge=ridge)
+    if stored is None or ridge is not stored.ridge:
+        store(project_dir, data)
+    return data, baseline, fitted is not None
 
 
 def from_dataset(dataset, epochs, batch_size, steps_per_epoch, calibration, ridge=None):
@@ -107,6 +175,23 @@ def load(project_dir):
     except Exception as error:  # np.load raises several types for bad files.
         raise InputError(f"{where}: Expected the data of a tuner_prune search, received "
                          f"a file that cannot be read ({error}).") from None
+
+
+def _load_matching(project_dir, data):
+    """The ``SearchData`` stored in ``project_dir``, or ``None``, checked against ``data``.
+
+    Raises:
+        InputError: The stored search has other settings or data (``differences``),
+            or its file cannot be read.
+    """
+    stored = load(project_dir)
+    changed = [] if stored is None else differences(stored, data)
+    if changed:
+        raise InputError(
+            f"{project_dir}: Expected the settings and data of the search stored "
+            f"there, received {'; '.join(changed)}. Search with them to resume it, "
+            f"or pass overwrite=True to start over.")
+    return stored
 
 
 def differences(stored, new):

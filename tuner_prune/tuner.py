@@ -2,33 +2,24 @@
 
 keras-tuner's ``Tuner`` accepts only Keras 3 models, so this tuner runs each
 trial itself on tf_keras; the oracle and the trial bookkeeping are keras-tuner's.
+The tuner sets up the search and runs its hooks; a ``trial_runner.TrialRunner``
+trains and scores each trial, and a ``display.Display`` prints.
 """
 
 import contextlib
-import dataclasses
 import io
 import os
 import sys
 
 import keras_tuner
-import numpy as np
 
-from tuner_prune import folders
-from tuner_prune import baseline as baseline_lib, config as config_lib, distribute
-from tuner_prune import fencing, measure, progress, records, resume, schedule, search_data
-from tuner_prune import serving, sizes, splits, summaries
+from tuner_prune import distribute, fencing, folders, records, resume, search_data
+from tuner_prune import serving, splits, summaries
 from tuner_prune import oracle as oracle_lib
-from tuner_prune._keras import keras, sparsity
 from tuner_prune._kt import TrialStatus, base_tuner, oracle_client
-from tuner_prune.callbacks import ScoreAtFinalSparsity, ShowProgress, StopWhenTaken
+from tuner_prune.display import Display
 from tuner_prune.errors import InputError
-from tuner_prune.failures import failure_reason
-
-# The oracle's objective: the validation MSE, multiplied by
-# ``sizes.budget_score``'s penalty when a trial's TFLite model is over
-# ``--max-bytes``. ``VAL_MSE`` is always the model's own validation MSE.
-OBJECTIVE = "score"
-VAL_MSE = "val_mse"
+from tuner_prune.trial_runner import OBJECTIVE, TrialFiles, TrialRunner
 
 
 class PruningTuner(base_tuner.BaseTuner):
@@ -105,6 +96,14 @@ class PruningTuner(base_tuner.BaseTuner):
                 os.path.exists(self.oracle._get_oracle_fname()):
             self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
         self.oracle.verbose = 0
+        self._display = Display(self.oracle, self.hypermodel, self.tuner_id,
+                                verbose=verbose, max_bytes=max_bytes,
+                                worker=self._is_worker())
+        self._files = TrialFiles(self.oracle, self.get_trial_dir)
+        self._runner = TrialRunner(self.hypermodel, self._files, self.tensorboard_dir,
+                                   self._display.progress_callbacks, seed=seed,
+                                   max_bytes=max_bytes,
+                                   distribution_strategy=distribution_strategy)
         if overwrite:
             summaries.clear(self.tensorboard_dir)
         self.search_data = search_data.load(self.project_dir)
@@ -188,7 +187,7 @@ class PruningTuner(base_tuner.BaseTuner):
         if mode == "chief":
             self.save()
             distribute.serve(self.oracle, self.project_dir, self.worker_timeout,
-                             log=print if self.verbose else _silent)
+                             log=self._display.log)
             return
         if mode == "worker":
             with distribute.Heartbeat(self.project_dir, self.tuner_id):
@@ -203,174 +202,45 @@ class PruningTuner(base_tuner.BaseTuner):
             The scaled ``(x, y)`` and validation ``(x_val, y_val)``.
         """
         epochs = self.hypermodel.epochs if epochs is None else epochs
-        config_lib.check_positive("epochs", epochs)
-        config_lib.check_positive("batch_size", batch_size)
-        dataset = splits.from_arrays(x, y, validation_data, test_data)
-        if self.hypermodel.input_shape not in (None, dataset.input_shape):
-            raise InputError(
-                f"Expected rows of shape {self.hypermodel.input_shape} (the "
-                f"hypermodel's input_shape), received rows of shape "
-                f"{dataset.input_shape}.")
-        per_epoch = schedule.steps_per_epoch(len(dataset.x_train), batch_size)
-        self.hypermodel.configure(dataset.input_shape, epochs, per_epoch)
-        from tuner_prune.export import representative_rows
-
-        data = search_data.from_dataset(dataset, epochs, batch_size, per_epoch,
-                                        representative_rows(dataset))
+        dataset, data = search_data.prepare(x, y, validation_data, test_data, epochs,
+                                            batch_size, self.hypermodel.input_shape)
+        self.hypermodel.configure(dataset.input_shape, epochs, data.steps_per_epoch)
         if not self._is_worker():  # A worker's stored data and baseline are the chief's.
-            data = self._store(dataset, data)
+            data, self.baseline, fitted = search_data.keep(
+                self.project_dir, self.directory, dataset, data, self.fit_baseline)
+            if self.baseline is not None:
+                self._display.baseline(self.baseline, fitted)
         self.search_data, self._search_test = data, test_data
         if not self._populated:
             self._populate_initial_space()
         return dataset.scaled("train"), dataset.scaled("val")
 
-    def _store(self, dataset, data):
-        """Stores ``data`` with a new search, or checks it against the stored one;
-        fits or reloads the baseline. Returns the ``SearchData`` in use."""
-        stored = search_data.load(self.project_dir)
-        changed = [] if stored is None else search_data.differences(stored, data)
-        if changed:
-            raise InputError(
-                f"{self.project_dir}: Expected the settings and data of the search "
-                f"stored there, received {'; '.join(changed)}. Search with them to "
-                f"resume it, or pass overwrite=True to start over.")
-        ridge = stored.ridge if stored is not None else None
-        if self.fit_baseline:
-            self.baseline, fitted = baseline_lib.ensure_ridge(
-                self.directory, dataset, refit=stored is None)
-            ridge = fitted if fitted is not None else ridge
-            if self.verbose:
-                how = (f"fitted in {self.baseline['fit_seconds']:.2f} s" if fitted
-                       else "stored with the search")
-                print(f"{baseline_lib.describe(self.baseline)} ({how})", flush=True)
-        data = dataclasses.replace(data, ridge=ridge)
-        if stored is None or ridge is not stored.ridge:
-            search_data.store(self.project_dir, data)
-        return data
-
     def run_trial(self, trial, x, y, validation_data, epochs, batch_size=32,
                   callbacks=(), **fit_kwargs):
-        """Trains one pruned model and returns its metrics.
-
-        The model is trained by ``self.hypermodel.fit`` (``model.fit`` unless
-        overridden), with the tuner's callbacks first in ``callbacks``.
+        """Trains, scores and records one pruned model (``TrialRunner.run``).
 
         Args:
             trial: The keras-tuner ``Trial``.
             x, y: Training data, scaled.
             validation_data: ``(x_val, y_val)``, scaled; scores are MSE on it,
                 in the target's units.
-            epochs: Epochs of the trial.
-            batch_size: Rows per optimizer step.
+            epochs, batch_size: Epochs of the trial, rows per optimizer step.
             callbacks: Extra Keras callbacks for this trial's fit.
             **fit_kwargs: More arguments of ``HyperModel.fit``.
+
+        Returns:
+            The trial's metrics, ``OBJECTIVE`` (``score``) first.
 
         Raises:
             keras_tuner.errors.FailedTrialError: The model could not be built or
                 trained, or its loss was not finite.
         """
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(self.seed + int(trial.trial_id))
-        try:
-            callbacks = [*callbacks, *self._lease_callbacks(trial),
-                         *summaries.trial_callbacks(self.tensorboard_dir, trial.trial_id),
-                         *self._progress_callbacks(trial)]
-            fit_kwargs = {"validation_data": validation_data, "epochs": epochs,
-                          "batch_size": batch_size, "verbose": 0, **fit_kwargs}
-            return self._train_and_score(trial, x, y, fit_kwargs, callbacks)
-        except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError,
-                fencing.TrialTaken):
-            raise
-        except Exception as error:  # A trial must fail alone, whatever the cause.
-            self._fail(trial, f"{type(error).__name__}: {error}")
-
-    def _train_and_score(self, trial, x, y, fit_kwargs, callbacks):
-        model, scorer, history = self._fit(trial, x, y, fit_kwargs, callbacks)
-        reason = _non_finite_reason(history)
-        if reason or scorer.best_weights is None:
-            self._fail(trial, reason or "no finite validation MSE after end_step")
-        scorer.restore()
-        self.save_model(trial.trial_id, model)
-        figures = measure.measure_sparsity(model)
-        data = self.search_data
-        val_mse = measure.in_target_units(scorer.best_mse, data.y_scale)
-        tflite_bytes = measure.trial_tflite_bytes(model, 1.0 / data.x_scale, data.y_scale,
-                                                  data.input_shape)
-        metrics = {OBJECTIVE: sizes.budget_score(val_mse, tflite_bytes, self.max_bytes),
-                   VAL_MSE: val_mse,
-                   "sparsity": figures["sparsity"],
-                   "nonzero_weights": float(figures["nonzero_weights"]),
-                   "tflite_bytes": float(tflite_bytes)}
-        self._write_record(trial, {
-            "status": TrialStatus.COMPLETED, "best_epoch": scorer.best_epoch, **metrics,
-            "tflite_bytes": tflite_bytes,
-            "nonzero_weights": figures["nonzero_weights"],
-            "within_budget": self.max_bytes is None or tflite_bytes <= self.max_bytes,
-            "layers": figures["layers"]})
-        return metrics
-
-    def _fit(self, trial, x, y, fit_kwargs, callbacks):
-        """Builds and trains the trial's model with ``hypermodel.fit``.
-
-        Returns:
-            ``(model, scorer, history)``: ``history`` is the ``History`` of
-            the model's last fit, whatever ``hypermodel.fit`` returned.
-        """
-        with self._scope():
-            model = self.hypermodel.build(trial.hyperparameters)
-        pruning = self.hypermodel.schedule(trial.hyperparameters)
-        scorer = ScoreAtFinalSparsity(pruning.end_step, self.hypermodel.steps_per_epoch)
-        result = self.hypermodel.fit(
-            trial.hyperparameters, model, x, y,
-            callbacks=[sparsity.UpdatePruningStep(), keras.callbacks.TerminateOnNaN(),
-                       scorer, *callbacks], **fit_kwargs)
-        history = (result if isinstance(result, keras.callbacks.History)
-                   else getattr(model, "history", None))
-        return model, scorer, history
-
-    def _progress_callbacks(self, trial):
-        """The progress line of ``trial`` (none unless verbose)."""
-        if not self.verbose:
-            return []
-        trials_after = (None if self._is_worker() else
-                        max(0, self.oracle.max_trials - int(trial.trial_id) - 1))
-        line = progress.TrialProgress(f"{self._who()}Trial {trial.trial_id}",
-                                      self.hypermodel.epochs, self._clock, trials_after)
-        return [ShowProgress(line, self.hypermodel.schedule(trial.hyperparameters),
-                             self.hypermodel.steps_per_epoch, self.search_data.y_scale)]
-
-    def _scope(self):
-        if self.distribution_strategy is None:
-            return contextlib.nullcontext()
-        return self.distribution_strategy.scope()
-
-    def _fail(self, trial, reason):
-        self._write_record(trial, {"status": TrialStatus.FAILED, "reason": reason})
-        raise keras_tuner.errors.FailedTrialError(reason)
-
-    def _lease(self, trial_id):
-        """This worker's lease on ``trial_id``, or ``None`` (not a worker)."""
-        lease = getattr(self.oracle, "lease", None)
-        return lease if lease is not None and lease.trial_id == trial_id else None
-
-    def _lease_callbacks(self, trial):
-        if self._lease(trial.trial_id) is None:
-            return []
-        return [StopWhenTaken(self.oracle, self.get_trial_dir(trial.trial_id))]
-
-    def _trial_file(self, trial_id, name):
-        """Where this run writes ``name``: under an attempt-private name on a
-        worker (the chief renames it when it accepts the run)."""
-        path = os.path.join(self.get_trial_dir(trial_id), name)
-        lease = self._lease(trial_id)
-        return path if lease is None else fencing.attempt_path(path, lease.attempt)
-
-    def _write_record(self, trial, record):
-        records.write_record(self._trial_file(trial.trial_id, records.RECORD_FILE),
-                             trial.trial_id, trial.hyperparameters.values, record)
+        fit_kwargs = {"validation_data": validation_data, "epochs": epochs,
+                      "batch_size": batch_size, "verbose": 0, **fit_kwargs}
+        return self._runner.run(trial, self.search_data, x, y, fit_kwargs, callbacks)
 
     def save_model(self, trial_id, model, step=0):
-        model.save_weights(self._trial_file(trial_id, records.WEIGHTS_FILE))
+        self._files.save_weights(trial_id, model)
 
     def load_model(self, trial):
         """The pruning-wrapped model of ``trial`` with its scored weights.
@@ -477,15 +347,11 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
-        self._clock.trial_began()
-        if self.verbose:
-            values = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.hyperparameters.values.items())
-            print(f"{self._who()}Trial {trial.trial_id} ({int(trial.trial_id) + 1} of "
-                  f"{self.oracle.max_trials}): {values}", flush=True)
+        self._display.trial_began(trial)
 
     def on_search_begin(self):
         super().on_search_begin()
-        self._clock = progress.SearchClock(self.hypermodel.epochs)
+        self._display.search_began()
         self.save()  # From here on, a killed search resumes instead of restarting.
         summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space(),
                                    budgeted=self.max_bytes is not None)
@@ -493,54 +359,15 @@ class PruningTuner(base_tuner.BaseTuner):
             summaries.write_baseline(self.tensorboard_dir, self.baseline)
 
     def on_trial_end(self, trial):
-        self._clock.trial_ended()
+        self._display.trial_stopped()
         try:
             super().on_trial_end(trial)
         except fencing.TrialTaken as taken:  # Nothing of this run is kept.
-            if self.verbose:
-                print(f"  {self._who()}Trial {trial.trial_id} dropped: {taken}; "
-                      f"asking for the next trial", flush=True)
+            self._display.trial_dropped(trial, taken)
             return
         trial = self.oracle.get_trial(trial.trial_id)
         summaries.write_trial_end(self.tensorboard_dir, trial,
                                   self.oracle.get_best_trials(sys.maxsize),
                                   budgeted=self.max_bytes is not None,
                                   baseline=self.baseline)
-        if not self.verbose:
-            return
-        if trial.status == TrialStatus.COMPLETED:
-            line = f"  {self._who()}{self._scores(trial)}"
-        else:
-            line = f"  {self._who()}{trial.status}: {failure_reason(trial.message)}"
-        best = self.best_trial()
-        if best is not None:
-            line += f" | best so far: trial {best.trial_id}, {self._scores(best)}"
-        print(line, flush=True)
-
-    def _scores(self, trial):
-        """``val_mse ...``, or with a size budget ``score ... (val_mse ..., size)``."""
-        val_mse = trial.metrics.get_last_value(VAL_MSE)
-        if self.max_bytes is None:
-            return f"val_mse {val_mse:.6g}"
-        size = int(trial.metrics.get_last_value("tflite_bytes"))
-        over = f" > --max-bytes {self.max_bytes}" if size > self.max_bytes else ""
-        return f"score {trial.score:.6g} (val_mse {val_mse:.6g}, {size} bytes{over})"
-
-    def _who(self):
-        return "" if distribute.role() == "local" else f"[{self.tuner_id}] "
-
-
-def _non_finite_reason(history):
-    losses = [] if history is None else history.history.get("loss", [])
-    bad = [i for i, loss in enumerate(losses) if not np.isfinite(loss)]
-    if bad:
-        return f"training loss became {losses[bad[0]]} in epoch {bad[0] + 1}"
-    return None
-
-
-def _fmt(value):
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _silent(*args, **kwargs):
-    """A ``print`` that prints nothing (a chief under ``--quiet``)."""
+        self._display.trial_ended(trial, self.best_trial)
