@@ -193,8 +193,6 @@ def test_bad_epochs_or_batch_size_get_the_clis_message(tmp_path, epochs, batch_s
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"target_scale": 2.0}, r"Expected raw \(unscaled\) data and no target_scale: search "
-                            r"fits the scaling on the training split itself"),
     ({"validation_data": (np.ones((20, 3), np.float32), np.ones(20, np.float32))},
      r"Expected validation_data rows of the training rows' shape \(4,\), received rows "
      r"of shape \(3,\)\."),

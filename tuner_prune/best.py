@@ -7,7 +7,7 @@ from tuner_prune.export import export_model
 from tuner_prune.failures import failure_reason
 
 
-def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=None, **options):
+def export_best(tuner, dataset, export_dir, ridge=None, **options):
     """Exports the best completed trial of ``tuner``.
 
     Args:
@@ -24,7 +24,6 @@ def export_best(tuner, dataset, export_dir, ridge=None, fit_baseline=None, **opt
             ``test_mse`` when the search had no test split; ``None``: as stored.
             Without a stored baseline (a search with ``fit_baseline=False``),
             the manifest has none.
-        fit_baseline: Ignored; ``PruningTuner.export`` still passes it.
 
     Raises:
         SearchError: No trial completed, or no TFLite variant qualifies.

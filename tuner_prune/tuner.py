@@ -175,10 +175,6 @@ class PruningTuner(base_tuner.BaseTuner):
                 messages), a schedule space the training length cannot hold,
                 or a stored search with other settings or data.
         """
-        for name in set(fit_kwargs) & {"target_scale", "input_scale"}:  # Before issue 23.
-            raise InputError(f"Expected raw (unscaled) data and no {name}: search fits "
-                             f"the scaling on the training split itself, received "
-                             f"{name}={fit_kwargs[name]!r}.")
         train, val = self._start(x, y, validation_data, test_data, epochs, batch_size)
         fit_kwargs = {"validation_data": val, "epochs": self.hypermodel.epochs,
                       "batch_size": batch_size, "callbacks": list(callbacks or []),
@@ -329,7 +325,7 @@ class PruningTuner(base_tuner.BaseTuner):
         return best.export_best(self, data.dataset(test), export_dir,
                                 quantization=quantization, size_metric=size_metric,
                                 max_mse_increase=max_mse_increase, max_bytes=budget,
-                                ridge=data.ridge, fit_baseline=False)
+                                ridge=data.ridge)
 
     def _stored_data(self):
         if self.search_data is None:
