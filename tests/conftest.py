@@ -1,5 +1,7 @@
 """Shared fixtures: one real tiny search through the CLI, reused by many tests."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -30,6 +32,39 @@ def start_cli(*args, cwd=None, log=None, env=None):
     """Starts ``python -m tuner_prune`` without waiting; output goes to ``log``."""
     return subprocess.Popen([sys.executable, "-m", "tuner_prune", *args], cwd=cwd,
                             stdout=log, stderr=subprocess.STDOUT, env=cli_env(env))
+
+
+def run_main(*args, cwd=None, env=None):
+    """Runs a ``python -m tuner_prune`` command in this process, through ``cli.main``.
+
+    For the cases that need no process of their own: TensorFlow is imported
+    once for the session instead of once per command. ``--verbose`` keeps
+    file descriptor 2 pytest's (``quiet.silence`` would take it for the rest
+    of the session); the quiet path runs in subprocesses (``run_cli``).
+    ``env`` entries are set for the call; its ``PYTHONPATH`` goes on
+    ``sys.path``. Returns a ``CompletedProcess`` like ``run_cli``'s.
+    """
+    from tuner_prune import cli
+
+    env = dict(env or {})
+    paths = [p for p in env.pop("PYTHONPATH", "").split(os.pathsep) if p]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for path in paths:
+            patch.syspath_prepend(path)
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            status = cli.main([*map(str, args), "--verbose"])
+        except SystemExit as exit_:  # argparse's refusals.
+            status = exit_.code
+    return subprocess.CompletedProcess(["tuner_prune", *args], status, out.getvalue(),
+                                       err.getvalue())
 
 
 @pytest.fixture(scope="session")
