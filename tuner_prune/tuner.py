@@ -19,7 +19,8 @@ from tuner_prune import fencing, measure, progress, records, resume, schedule, s
 from tuner_prune import serving, sizes, splits, summaries
 from tuner_prune import oracle as oracle_lib
 from tuner_prune._keras import keras, sparsity
-from tuner_prune._kt import TrialStatus, base_tuner, oracle_client
+from tuner_prune import _kt
+from tuner_prune._kt import TrialStatus, oracle_client
 from tuner_prune.callbacks import ScoreAtFinalSparsity, ShowProgress, StopWhenTaken
 from tuner_prune.errors import InputError
 from tuner_prune.failures import failure_reason
@@ -31,7 +32,7 @@ OBJECTIVE = "score"
 VAL_MSE = "val_mse"
 
 
-class PruningTuner(base_tuner.BaseTuner):
+class PruningTuner(_kt.BaseTuner):
     """Bayesian search over pruning schedules that minimises validation MSE.
 
     Used as a keras-tuner tuner, on raw (unscaled) arrays::
@@ -99,10 +100,10 @@ class PruningTuner(base_tuner.BaseTuner):
             super().__init__(oracle, hypermodel, directory=directory,
                              project_name=project_name, overwrite=overwrite)
         if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
-            self.oracle = fencing.FencedClient(self.oracle._oracle,
+            self.oracle = fencing.FencedClient(_kt.wrapped_oracle(self.oracle),
                                                distribute.chief_stub(worker_timeout))
-        elif not overwrite and not os.path.exists(self._get_tuner_fname()) and \
-                os.path.exists(self.oracle._get_oracle_fname()):
+        elif not overwrite and not os.path.exists(_kt.tuner_file(self)) and \
+                os.path.exists(_kt.oracle_file(self.oracle)):
             self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
         self.oracle.verbose = 0
         if overwrite:
@@ -119,7 +120,7 @@ class PruningTuner(base_tuner.BaseTuner):
     def reload(self):
         """Reloads the search; trials a kill interrupted are queued to run again."""
         super().reload()
-        if not self._is_worker():
+        if not _kt.is_worker(self):
             resume.requeue_interrupted(self.oracle)
 
     def _reload_oracle(self):
@@ -128,14 +129,14 @@ class PruningTuner(base_tuner.BaseTuner):
         resume.requeue_interrupted(self.oracle)
 
     def save(self):
-        if not self._is_worker():
+        if not _kt.is_worker(self):
             self.oracle.save()
-        resume.write_json(self._get_tuner_fname(), self.get_state())
+        resume.write_json(_kt.tuner_file(self), self.get_state())
 
     def _configure(self, data):
         self.hypermodel.configure(data.input_shape, data.epochs, data.steps_per_epoch)
 
-    def _populate_initial_space(self):
+    def populate_initial_space(self):
         # A user builder that raises must fail its trials, not the tuner's
         # construction; when it builds, its own hyperparameters join the space.
         # The schedule's bounds wait for the training length (``search``).
@@ -217,11 +218,11 @@ class PruningTuner(base_tuner.BaseTuner):
 
         data = search_data.from_dataset(dataset, epochs, batch_size, per_epoch,
                                         representative_rows(dataset))
-        if not self._is_worker():  # A worker's stored data and baseline are the chief's.
+        if not _kt.is_worker(self):  # A worker's stored data and baseline are the chief's.
             data = self._store(dataset, data)
         self.search_data, self._search_test = data, test_data
         if not self._populated:
-            self._populate_initial_space()
+            self.populate_initial_space()
         return dataset.scaled("train"), dataset.scaled("val")
 
     def _store(self, dataset, data):
@@ -332,7 +333,7 @@ class PruningTuner(base_tuner.BaseTuner):
         """The progress line of ``trial`` (none unless verbose)."""
         if not self.verbose:
             return []
-        trials_after = (None if self._is_worker() else
+        trials_after = (None if _kt.is_worker(self) else
                         max(0, self.oracle.max_trials - int(trial.trial_id) - 1))
         line = progress.TrialProgress(f"{self._who()}Trial {trial.trial_id}",
                                       self.hypermodel.epochs, self._clock, trials_after)
