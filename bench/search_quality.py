@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras_tuner  # noqa: E402
 
 import _workload  # noqa: E402
+from tuner_prune import _kt  # noqa: E402
 from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
 from tuner_prune.plan import resolve_sweep  # noqa: E402
 from tuner_prune.sweep import SweepConfig, scaled_mse, train_one  # noqa: E402
@@ -61,7 +62,7 @@ def searched(plan, trials, seed, oracle_class):
     if oracle_class is not None:
         oracle = oracle_class(objective=keras_tuner.Objective(OBJECTIVE, "min"),
                               max_trials=trials, seed=seed)
-        oracle.seed = oracle._seed_state = seed  # keras-tuner takes 0 for "no seed".
+        _kt.set_seed(oracle, seed)  # keras-tuner takes 0 for "no seed".
     with tempfile.TemporaryDirectory() as folder:
         tuner = PruningTuner(hypermodel, max_trials=trials, seed=seed, directory=folder,
                              oracle=oracle, verbose=False)

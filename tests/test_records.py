@@ -11,7 +11,7 @@ import pytest
 from conftest import cli_env
 from test_hypermodel import small_model
 from tuner_prune import stored_search
-from tuner_prune import config as config_lib, records
+from tuner_prune import _kt, config as config_lib, records
 from tuner_prune._kt import Trial, TrialStatus
 from tuner_prune.errors import InputError
 from tuner_prune.hypermodel import PruningHyperModel
@@ -34,7 +34,7 @@ def end_trial(tuner, trial_id, status, record):
     for name, value in SCHEDULE.items():
         hp.Fixed(name, value)
     trial = Trial(hp, trial_id=trial_id, status=status)
-    tuner.oracle._save_trial(trial)
+    _kt.save_trial(tuner.oracle, trial)
     TrialFiles(tuner.oracle, tuner.get_trial_dir).write_record(
         trial, {"status": status, **record})
 

@@ -2,7 +2,9 @@
 
 tfmot 0.8 prunes only tf_keras models. It imports tf_keras itself when
 ``tf.keras`` is Keras 3, so either import order works; this module checks that
-tfmot's layers really are tf_keras layers and otherwise fails at import.
+tfmot's layers really are tf_keras layers and otherwise fails at import. It
+is also the one place that reaches a private member of tfmot
+(``pruning_summary_writer``), pinned by ``tests/test_kt.py``.
 """
 
 import tensorflow_model_optimization as tfmot
@@ -26,4 +28,15 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 
 sparsity = tfmot.sparsity.keras
 
-__all__ = ["keras", "sparsity", "collect_prunable_layers", "PruneLowMagnitude", "FIX"]
+
+def pruning_summary_writer(callback):
+    """The summary writer a ``sparsity.PruningSummaries`` opens at construction.
+
+    tfmot writes the masks' sparsity through it, under ``<log_dir>/metrics``,
+    and never closes it.
+    """
+    return callback._file_writer
+
+
+__all__ = ["keras", "sparsity", "collect_prunable_layers", "PruneLowMagnitude", "FIX",
+           "pruning_summary_writer"]

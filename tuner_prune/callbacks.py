@@ -2,7 +2,7 @@
 
 import math
 
-from tuner_prune._keras import keras, sparsity
+from tuner_prune._keras import keras, pruning_summary_writer, sparsity
 from tuner_prune.hypermodel import MSE
 from tuner_prune.mse import in_target_units
 
@@ -64,7 +64,7 @@ class TrialPruningSummaries(sparsity.PruningSummaries):
 
     def on_train_end(self, logs=None):
         self.on_epoch_begin(epoch=None)
-        self._file_writer.close()
+        pruning_summary_writer(self).close()
         super().on_train_end(logs)
 
 

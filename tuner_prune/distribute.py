@@ -28,6 +28,7 @@ import time
 import grpc
 import keras_tuner
 
+from tuner_prune import _kt
 from tuner_prune._kt import TrialStatus, metrics_tracking, protos, synchronized
 
 from tuner_prune.config import SearchConfig
@@ -223,7 +224,7 @@ def release_dead_workers(oracle, project_dir, worker_timeout):
         oracle.tuner_ids.discard(tuner_id)
         if live_workers(oracle, project_dir, worker_timeout):
             _forget_run(trial)
-            oracle._retry_queue.append(trial.trial_id)
+            _kt.retry_queue(oracle).append(trial.trial_id)
             released.append((tuner_id, trial.trial_id, "requeued"))
         else:
             _fail(oracle, trial, f"worker {tuner_id} stopped responding")
@@ -240,15 +241,16 @@ def _forget_run(trial):
 
 def fail_orphans(oracle, reason):
     """Fails queued trials that no live worker is left to run."""
-    while oracle._retry_queue:
-        _fail(oracle, oracle.trials[oracle._retry_queue.pop()], reason)
+    queue = _kt.retry_queue(oracle)
+    while queue:
+        _fail(oracle, oracle.trials[queue.pop()], reason)
 
 
 def _fail(oracle, trial, reason):
     trial.status = TrialStatus.FAILED
     trial.message = reason
     oracle.end_order.append(trial.trial_id)
-    oracle._save_trial(trial)
+    _kt.save_trial(oracle, trial)
     oracle.save()
 
 

@@ -35,7 +35,7 @@ import secrets
 
 import grpc
 
-from tuner_prune import records, resume
+from tuner_prune import _kt, records, resume
 from tuner_prune._kt import (Trial, TrialStatus, oracle_chief, oracle_client, protos,
                              synchronized)
 
@@ -192,7 +192,7 @@ class Leases:
         if not renewal or held is None or held[0] != trial.trial_id:
             held = (trial.trial_id, secrets.token_hex(8))
             self._held[tuner_id] = held
-            _write_owner(self.oracle._get_trial_dir(trial.trial_id), tuner_id, held[1])
+            _write_owner(_kt.trial_dir(self.oracle, trial.trial_id), tuner_id, held[1])
         return held[1]
 
     def holds(self, tuner_id, trial_id, attempt):
@@ -203,7 +203,7 @@ class Leases:
     def revoke(self, tuner_id, trial_id):
         """Ends ``tuner_id``'s attempt at ``trial_id``: the trial was released."""
         self._held.pop(tuner_id, None)
-        _write_owner(self.oracle._get_trial_dir(trial_id), None, None)
+        _write_owner(_kt.trial_dir(self.oracle, trial_id), None, None)
 
 
 @synchronized
@@ -222,7 +222,7 @@ def _check(oracle, leases, claim, trial_id):
     if attempt and leases.holds(tuner_id, trial_id, attempt):
         return True
     if attempt:
-        _remove(attempt_files(oracle._get_trial_dir(trial_id), attempt))
+        _remove(attempt_files(_kt.trial_dir(oracle, trial_id), attempt))
     return False
 
 
@@ -238,7 +238,7 @@ def _finish(oracle, leases, claim, trial):
     """Ends ``trial`` if ``claim`` holds it, with its attempt's files in place."""
     if not _check(oracle, leases, claim, trial.trial_id):
         return False
-    trial_dir = oracle._get_trial_dir(trial.trial_id)
+    trial_dir = _kt.trial_dir(oracle, trial.trial_id)
     try:
         for path in attempt_files(trial_dir, claim[1]):
             os.replace(path, path.replace(ATTEMPT_TAG + claim[1], "", 1))

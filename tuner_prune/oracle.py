@@ -28,11 +28,10 @@ scale can land just outside ``[min_value, max_value]``.
 import math
 import random
 
-import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
 
-from tuner_prune import resume
+from tuner_prune import _kt, resume
 from tuner_prune._kt import TrialStatus
 
 SPARSITY = "final_sparsity"
@@ -62,7 +61,7 @@ def grid_bounds(hp):
     """
     if not hp.step:
         return hp.min_value, hp.max_value
-    ends = (hp._get_value_by_index(0), hp._get_value_by_index(hp._get_n_values() - 1))
+    ends = _kt.grid_ends(hp)
     return min(ends), max(ends)
 
 
@@ -82,7 +81,7 @@ def unit_to_sparsity(unit, low, high):
     return min(high, max(low, 1.0 - kept))
 
 
-class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimizationOracle):
+class PruningOracle(resume.AtomicSaves, _kt.BayesianOracle):
     """``BayesianOptimizationOracle`` on log scores and log kept fraction.
 
     Takes the arguments of ``keras_tuner.oracles.BayesianOptimizationOracle``.
@@ -100,9 +99,7 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
                          num_initial_points=num_initial_points or initial_points(max_trials),
                          seed=seed, **kwargs)
         if seed is not None:  # keras-tuner takes 0 for "no seed" and draws one at random.
-            self.seed = self._seed_state = seed
-            self._random_state = np.random.RandomState(seed)
-            self.gpr = self._make_gpr()
+            _kt.set_seed(self, seed)
         if self.objective.direction != "min":
             raise ValueError(
                 f"Expected an objective to minimise, received direction "
@@ -128,8 +125,8 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
             return sparsity_to_unit(value, hp.min_value, hp.max_value)
         return hp.value_to_prob(value)
 
-    def _vectorize_trials(self):
-        space = self._nonfixed_space()
+    def vectorize_trials(self):
+        space = _kt.nonfixed_space(self)
         ongoing = set(self.ongoing_trials.values())
         x, y = [], []
         for trial in self.trials.values():
@@ -151,21 +148,20 @@ class PruningOracle(resume.AtomicSaves, keras_tuner.oracles.BayesianOptimization
             y.append(score)
         return np.array(x), np.array(y)
 
-    def _vector_to_values(self, vector):
+    def vector_to_values(self, vector):
         units = iter(vector)
         linear = [hp.value_to_prob(unit_to_sparsity(next(units), hp.min_value,
                                                      hp.max_value))
                   if self._log_sparsity(hp) else next(units)
-                  for hp in self._nonfixed_space()]
-        return clip_values(super()._vector_to_values(linear), self.hyperparameters.space)
+                  for hp in _kt.nonfixed_space(self)]
+        return clip_values(super().vector_to_values(linear), self.hyperparameters.space)
 
-    def _random_values(self):
-        values = super()._random_values()
+    def random_values(self):
+        values = super().random_values()
         if not values:  # None: too many collisions with earlier trials.
             return values
         hp = next((hp for hp in self.hyperparameters.space if hp.name == SPARSITY), None)
         if SPARSITY in values and self._log_sparsity(hp):
-            unit = random.Random(self._seed_state).random()
-            self._seed_state += 1
+            unit = random.Random(_kt.next_seed(self)).random()
             values[SPARSITY] = unit_to_sparsity(unit, hp.min_value, hp.max_value)
         return clip_values(values, self.hyperparameters.space)

@@ -7,6 +7,7 @@ runs; keras-tuner then hands the builder's own ``hp.Choice(name, ...)`` (or
 
 from keras_tuner.engine import hyperparameters as kt_hp
 
+from tuner_prune import _kt
 from tuner_prune.errors import InputError
 from tuner_prune.space import Bound
 
@@ -41,7 +42,7 @@ def prepare(settings, declared):
 def declare(hp, overrides):
     """Declares ``overrides`` (from ``prepare``) in ``hp``; a name already there stays."""
     for override in overrides:
-        hp._retrieve(override)
+        _kt.retrieve(hp, override)
 
 
 def _override(name, setting, declared):

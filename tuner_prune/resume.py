@@ -12,20 +12,21 @@ run again under their id and hyperparameters.
 
 import os
 
-from tuner_prune import records
+from tuner_prune import _kt, records
 from tuner_prune._kt import TrialStatus, metrics_tracking
 from tuner_prune.staging import write_json  # Keras-free, so stored_search.store shares it.
 
 
 
 class AtomicSaves:
-    """Oracle mixin: ``oracle.json`` and each ``trial.json`` replaced atomically."""
+    """Mixin of a ``_kt.BayesianOracle``: ``oracle.json`` and each ``trial.json``
+    replaced atomically."""
 
     def save(self):
-        write_json(self._get_oracle_fname(), self.get_state())
+        write_json(_kt.oracle_file(self), self.get_state())
 
-    def _save_trial(self, trial):
-        write_json(os.path.join(self._get_trial_dir(trial.trial_id), records.TRIAL_FILE),
+    def save_trial(self, trial):
+        write_json(os.path.join(_kt.trial_dir(self, trial.trial_id), records.TRIAL_FILE),
                    trial.get_state())
 
 
@@ -39,7 +40,7 @@ def requeue_interrupted(oracle):
     Returns:
         The ids of the trials queued to run again.
     """
-    waiting = set(oracle._retry_queue)
+    waiting = set(_kt.retry_queue(oracle))
     queued = []
     for trial_id in sorted(oracle.trials, key=int):
         trial = oracle.trials[trial_id]
@@ -51,11 +52,11 @@ def requeue_interrupted(oracle):
         if trial.status != TrialStatus.INVALID:  # An INVALID one keeps its history.
             trial.metrics = metrics_tracking.MetricsTracker()
             trial.score, trial.best_step = None, 0
-        oracle._record_values(trial)  # A new trial must not repeat its values.
+        _kt.record_values(oracle, trial)  # A new trial must not repeat its values.
         if trial_id not in oracle.start_order:
             oracle.start_order.append(trial_id)
         queued.append(trial_id)
-    oracle._retry_queue = queued[::-1]  # Popped from the end: lowest id first.
+    _kt.set_retry_queue(oracle, queued[::-1])  # Popped from the end: lowest id first.
     oracle.ongoing_trials = {}
     return queued
 
@@ -64,4 +65,4 @@ def progress(oracle):
     """``(completed, failed, to run again)`` trial counts of an oracle."""
     statuses = [trial.status for trial in oracle.trials.values()]
     return (statuses.count(TrialStatus.COMPLETED), statuses.count(TrialStatus.FAILED),
-            len(oracle._retry_queue))
+            len(_kt.retry_queue(oracle)))

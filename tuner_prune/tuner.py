@@ -16,13 +16,14 @@ import keras_tuner
 from tuner_prune import distribute, fencing, folders, records, resume, search_data
 from tuner_prune import serving, splits, summaries
 from tuner_prune import oracle as oracle_lib
-from tuner_prune._kt import TrialStatus, base_tuner, oracle_client
+from tuner_prune import _kt
+from tuner_prune._kt import TrialStatus, oracle_client
 from tuner_prune.display import Display
 from tuner_prune.errors import InputError
 from tuner_prune.trial_runner import OBJECTIVE, TrialFiles, TrialRunner
 
 
-class PruningTuner(base_tuner.BaseTuner):
+class PruningTuner(_kt.BaseTuner):
     """Bayesian search over pruning schedules that minimises validation MSE.
 
     Used as a keras-tuner tuner, on raw (unscaled) arrays::
@@ -90,18 +91,18 @@ class PruningTuner(base_tuner.BaseTuner):
             super().__init__(oracle, hypermodel, directory=directory,
                              project_name=project_name, overwrite=overwrite)
         if isinstance(self.oracle, oracle_client.OracleClient):  # A worker.
-            self.oracle = fencing.FencedClient(self.oracle._oracle,
+            self.oracle = fencing.FencedClient(_kt.wrapped_oracle(self.oracle),
                                                distribute.chief_stub(worker_timeout))
-        elif not overwrite and not os.path.exists(self._get_tuner_fname()) and \
-                os.path.exists(self.oracle._get_oracle_fname()):
+        elif not overwrite and not os.path.exists(_kt.tuner_file(self)) and \
+                os.path.exists(_kt.oracle_file(self.oracle)):
             self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
         self.oracle.verbose = 0
-        self._display = Display(self.oracle, self.hypermodel, self.tuner_id,
+        self._console = Display(self.oracle, self.hypermodel, self.tuner_id,
                                 verbose=verbose, max_bytes=max_bytes,
-                                worker=self._is_worker())
+                                worker=_kt.is_worker(self))
         self._files = TrialFiles(self.oracle, self.get_trial_dir)
         self._runner = TrialRunner(self.hypermodel, self._files, self.tensorboard_dir,
-                                   self._display.progress_callbacks, seed=seed,
+                                   self._console.progress_callbacks, seed=seed,
                                    max_bytes=max_bytes,
                                    distribution_strategy=distribution_strategy)
         if overwrite:
@@ -118,7 +119,7 @@ class PruningTuner(base_tuner.BaseTuner):
     def reload(self):
         """Reloads the search; trials a kill interrupted are queued to run again."""
         super().reload()
-        if not self._is_worker():
+        if not _kt.is_worker(self):
             resume.requeue_interrupted(self.oracle)
 
     def _reload_oracle(self):
@@ -127,14 +128,14 @@ class PruningTuner(base_tuner.BaseTuner):
         resume.requeue_interrupted(self.oracle)
 
     def save(self):
-        if not self._is_worker():
+        if not _kt.is_worker(self):
             self.oracle.save()
-        resume.write_json(self._get_tuner_fname(), self.get_state())
+        resume.write_json(_kt.tuner_file(self), self.get_state())
 
     def _configure(self, data):
         self.hypermodel.configure(data.input_shape, data.epochs, data.steps_per_epoch)
 
-    def _populate_initial_space(self):
+    def populate_initial_space(self):
         # A user builder that raises must fail its trials, not the tuner's
         # construction; when it builds, its own hyperparameters join the space.
         # The schedule's bounds wait for the training length (``search``).
@@ -183,7 +184,7 @@ class PruningTuner(base_tuner.BaseTuner):
         if mode == "chief":
             self.save()
             distribute.serve(self.oracle, self.project_dir, self.worker_timeout,
-                             log=self._display.log)
+                             log=self._console.log)
             return
         if mode == "worker":
             with distribute.Heartbeat(self.project_dir, self.tuner_id):
@@ -201,14 +202,14 @@ class PruningTuner(base_tuner.BaseTuner):
         dataset, data = search_data.prepare(x, y, validation_data, test_data, epochs,
                                             batch_size, self.hypermodel.input_shape)
         self.hypermodel.configure(dataset.input_shape, epochs, data.steps_per_epoch)
-        if not self._is_worker():  # A worker's stored data and baseline are the chief's.
+        if not _kt.is_worker(self):  # A worker's stored data and baseline are the chief's.
             data, self.baseline, fitted = search_data.keep(
                 self.project_dir, self.directory, dataset, data, self.fit_baseline)
             if self.baseline is not None:
-                self._display.baseline(self.baseline, fitted)
+                self._console.baseline(self.baseline, fitted)
         self.search_data, self._search_test = data, test_data
         if not self._populated:
-            self._populate_initial_space()
+            self.populate_initial_space()
         return dataset.scaled("train"), dataset.scaled("val")
 
     def run_trial(self, trial, x, y, validation_data, epochs, batch_size=32,
@@ -343,11 +344,11 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
-        self._display.trial_began(trial)
+        self._console.trial_began(trial)
 
     def on_search_begin(self):
         super().on_search_begin()
-        self._display.search_began()
+        self._console.search_began()
         self.save()  # From here on, a killed search resumes instead of restarting.
         summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space(),
                                    budgeted=self.max_bytes is not None)
@@ -355,15 +356,15 @@ class PruningTuner(base_tuner.BaseTuner):
             summaries.write_baseline(self.tensorboard_dir, self.baseline)
 
     def on_trial_end(self, trial):
-        self._display.trial_stopped()
+        self._console.trial_stopped()
         try:
             super().on_trial_end(trial)
         except fencing.TrialTaken as taken:  # Nothing of this run is kept.
-            self._display.trial_dropped(trial, taken)
+            self._console.trial_dropped(trial, taken)
             return
         trial = self.oracle.get_trial(trial.trial_id)
         summaries.write_trial_end(self.tensorboard_dir, trial,
                                   self.oracle.get_best_trials(sys.maxsize),
                                   budgeted=self.max_bytes is not None,
                                   baseline=self.baseline)
-        self._display.trial_ended(trial, self.best_trial)
+        self._console.trial_ended(trial, self.best_trial)
