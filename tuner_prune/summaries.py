@@ -51,6 +51,11 @@ BEST_SCORE_TAG = "best_score"
 BASELINE_TAG = "baseline_val_mse"
 PLOT_TAG = "val_mse_vs_final_sparsity"
 PLOT_SIZE = (6, 4)  # Inches: 600 x 400 pixels.
+# One open writer per search run folder for the life of the process: TensorBoard
+# reads a run's event files in name order, and files opened in the same second
+# sort by a per-process counter as text (``.10`` before ``.7``); a step read out
+# of order makes it drop the later steps.
+_search_writers = {}
 
 
 def trial_run(root, trial_id):
@@ -60,6 +65,8 @@ def trial_run(root, trial_id):
 
 def clear(root):
     """Removes every run under ``root`` (a search started over)."""
+    for folder in [f for f in _search_writers if f.startswith(os.path.abspath(root))]:
+        _search_writers.pop(folder).close()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -98,7 +105,7 @@ def write_baseline(root, baseline):
     """Logs the search's ridge baseline in the search run: its MSE and a text."""
     from tuner_prune.baseline import describe
 
-    with _writer(os.path.join(root, SEARCH_RUN)) as writer, writer.as_default(step=0):
+    with _search_writer(root) as writer, writer.as_default(step=0):
         tf.summary.scalar(BASELINE_TAG, baseline["val_mse"],
                           description="Validation MSE of the ridge baseline.")
         tf.summary.text("baseline", describe(baseline))
@@ -141,8 +148,7 @@ def _write_progress(root, trials, budgeted, baseline=None):
     scores = [t.score for t in ended if _scored(t)]
     tag, what = ((BEST_SCORE_TAG, "score (validation MSE, penalised over --max-bytes)")
                  if budgeted else (BEST_TAG, "validation MSE"))
-    with _writer(os.path.join(root, SEARCH_RUN)) as writer, \
-            writer.as_default(step=len(ended)):
+    with _search_writer(root) as writer, writer.as_default(step=len(ended)):
         if scores:
             tf.summary.scalar(tag, min(scores),
                               description=f"Best {what} once N trials have ended.")
@@ -209,6 +215,21 @@ def _domain(hp):
     if isinstance(hp, kt_hp.Int):
         return hp_api.IntInterval(hp.min_value, hp.max_value)
     return hp_api.RealInterval(float(hp.min_value), float(hp.max_value))
+
+
+@contextlib.contextmanager
+def _search_writer(root):
+    """The open writer of the search run under ``root``, flushed on leaving the block."""
+    folder = os.path.abspath(os.path.join(root, SEARCH_RUN))
+    writer = _search_writers.get(folder)
+    if writer is None or not os.path.isdir(folder):  # New, or removed since.
+        if writer is not None:
+            writer.close()
+        writer = _search_writers[folder] = tf.summary.create_file_writer(folder)
+    try:
+        yield writer
+    finally:
+        writer.flush()
 
 
 @contextlib.contextmanager
