@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import cli_env, run_cli
+from conftest import cli_env, run_main
 from tuner_prune import PruningHyperModel, PruningTuner
 from tuner_prune._keras import keras, sparsity
 from tuner_prune.callbacks import ScoreAtFinalSparsity
@@ -185,9 +185,9 @@ def test_bad_epochs_or_batch_size_get_the_clis_message(tmp_path, epochs, batch_s
     with pytest.raises(InputError) as refused:
         tuner.search(x, y, validation_data=make_data(30, 6), epochs=epochs,
                      batch_size=batch_size)
-    result = run_cli("search", "--n-samples", "300", "--n-features", "4",
-                     "--n-informative", "4", *flags, "--directory",
-                     str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export"))
+    result = run_main("search", "--n-samples", "300", "--n-features", "4",
+                      "--n-informative", "4", *flags, "--directory",
+                      str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"tuner_prune: error: {refused.value}"
 

@@ -1,4 +1,8 @@
-"""Bad input through the real CLI: one line naming the problem, exit 2, nothing written."""
+"""Bad input through the CLI: one line naming the problem, exit 2, nothing written.
+
+The cases run in this process (``run_main``: TensorFlow is imported once, not
+once per case); one of them also runs as a real ``python -m tuner_prune``.
+"""
 
 import os
 import re
@@ -6,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, run_main
 from tuner_prune import stored_search
 from tuner_prune import config as config_lib
 from tuner_prune.data import load_dataset
@@ -177,18 +181,35 @@ def tree(folder):
     return found
 
 
-@pytest.mark.parametrize("files,args,message", CASES.values(), ids=CASES.keys())
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, files, args, message):
+def check_refused(tmp_path, files, args, message, run):
+    """Runs a case through ``run`` (``run_main`` or ``run_cli``) and checks it.
+
+    Returns:
+        The ``CompletedProcess`` of the refused command.
+    """
     make_files(tmp_path, files)
     before = tree(tmp_path)
     argv = BASE + args
     if args and args[0] in OTHER_COMMANDS:
         argv = OTHER_COMMANDS[args[0]] + args[1:]
     argv = [a.format(tmp=tmp_path) for a in argv]
-    result = run_cli(*argv, env={"PYTHONPATH": os.pathsep.join([REPO, TESTS])})
+    result = run(*argv, env={"PYTHONPATH": os.pathsep.join([REPO, TESTS])})
     errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(errors) == 1 and errors[0].startswith("tuner_prune: error: "), result.stderr
     assert re.search(message, errors[0]), errors[0]
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert tree(tmp_path) == before
+    return result
+
+
+@pytest.mark.parametrize("files,args,message", CASES.values(), ids=CASES.keys())
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, files, args, message):
+    check_refused(tmp_path, files, args, message, run_main)
+
+
+def test_bad_input_through_a_real_process(tmp_path):
+    # The real entry point: --model found on PYTHONPATH, TensorFlow imported,
+    # and its lines kept off stderr, which holds the one line alone.
+    result = check_refused(tmp_path, *CASES["model with two outputs"], run_cli)
+    assert len(result.stderr.splitlines()) == 1, result.stderr

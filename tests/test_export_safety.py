@@ -1,7 +1,7 @@
 """An export never touches what it did not write; what it writes is readable.
 
-Export targets that could mix with other files are refused through the real
-CLI before anything is trained or written; modes come from the umask.
+Export targets that could mix with other files are refused through the CLI
+before anything is trained or written; modes come from the umask.
 """
 
 import os
@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from conftest import REPO, TINY, run_cli
+from conftest import REPO, TINY, run_main
 from test_bad_input import EARLIER_EXPORT, GOOD_CSV, store_search, tree
 from tuner_prune import folders
 from tuner_prune import config as config_lib, staging
@@ -44,7 +44,7 @@ def search_args(*extra):
 def test_export_dir_dot_is_refused_and_every_file_stays(tmp_path):
     root = user_folder(tmp_path)
     before = tree(root)
-    line = refused(run_cli(*search_args("--export-dir", "."), cwd=root))
+    line = refused(run_main(*search_args("--export-dir", "."), cwd=root))
     assert line == ("tuner_prune: error: Expected --export-dir to be a folder of its own, "
                     "received ., the working directory.")
     assert tree(root) == before  # Byte for byte, and no new entry.
@@ -104,7 +104,7 @@ def test_export_dir_mixing_with_other_files_is_refused(tmp_path, args, message):
     root = user_folder(tmp_path)
     make_targets(root)
     before = tree(root)
-    line = refused(run_cli(*search_args(*args), cwd=root))
+    line = refused(run_main(*search_args(*args), cwd=root))
     assert line.startswith("tuner_prune: error: Expected --export-dir ")
     assert re.search(message, line), line
     assert tree(root) == before
@@ -151,9 +151,9 @@ def test_search_state_files_have_the_umasks_modes(tmp_path):
     # Every trial fails, so nothing is exported: only the state is written.
     previous = os.umask(0o022)
     try:
-        result = run_cli("search", *TINY, "--max-trials", "1", "--model", "fault_models:broken",
-                         "--directory", str(tmp_path / "logs"), "--quiet",
-                         "--export-dir", str(tmp_path / "export"), env=MODELS_ENV)
+        result = run_main("search", *TINY, "--max-trials", "1", "--model", "fault_models:broken",
+                          "--directory", str(tmp_path / "logs"), "--quiet",
+                          "--export-dir", str(tmp_path / "export"), env=MODELS_ENV)
     finally:
         os.umask(previous)
     assert result.returncode == 1, result.stderr[-3000:]

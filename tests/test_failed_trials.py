@@ -1,17 +1,17 @@
-"""Failed trials through the real CLI: recorded with the reason, never the best."""
+"""Failed trials through the CLI (in this process): recorded with the reason, never the best."""
 
 import json
 import os
 
-from conftest import REPO, TINY, run_cli
+from conftest import REPO, TINY, run_main
 
 MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
 
 
 def search(tmp_path, model, max_trials, seed):
-    return run_cli("search", *TINY, "--seed", str(seed), "--max-trials", str(max_trials),
-                   "--model", f"fault_models:{model}", "--directory", str(tmp_path / "logs"),
-                   "--export-dir", str(tmp_path / "export"), env=MODELS_ENV)
+    return run_main("search", *TINY, "--seed", str(seed), "--max-trials", str(max_trials),
+                    "--model", f"fault_models:{model}", "--directory", str(tmp_path / "logs"),
+                    "--export-dir", str(tmp_path / "export"), env=MODELS_ENV)
 
 
 def test_builder_error_and_nan_loss_fail_their_trials_and_the_search_goes_on(tmp_path):
@@ -58,11 +58,11 @@ def two_lines(hp):
 
 
 def test_a_failure_shows_its_first_line_with_its_type_and_records_all_of_it(tmp_path):
-    (tmp_path / "two_line_model.py").write_text(TWO_LINES)
-    result = run_cli("search", *TINY, "--max-trials", "1", "--model",
-                     "two_line_model:two_lines", "--directory", str(tmp_path / "logs"),
-                     "--export-dir", str(tmp_path / "export"),
-                     env={"PYTHONPATH": os.pathsep.join([REPO, str(tmp_path)])})
+    (tmp_path / "two_line_model.py").write_text(TWO_LINES)  # A module of its own name.
+    result = run_main("search", *TINY, "--max-trials", "1", "--model",
+                      "two_line_model:two_lines", "--directory", str(tmp_path / "logs"),
+                      "--export-dir", str(tmp_path / "export"),
+                      env={"PYTHONPATH": os.pathsep.join([REPO, str(tmp_path)])})
     assert result.returncode == 1, result.stderr[-3000:]
     assert "FAILED: RuntimeError: boom in builder" in result.stdout, result.stdout
     assert "second line" not in result.stdout + result.stderr

@@ -1,15 +1,15 @@
 """Image and sequence rows: shape kept, scaled per channel, searched and exported.
 
 The end-to-end test runs the README's conv example (docs/digits_conv.py) on a
-subset of the digits; it costs about 30 s on 2 idle cores.
+subset of the digits, in this process.
 """
 
 import importlib.util
 import json
 import os
 import re
+import runpy
 import shlex
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, cli_env
+from conftest import REPO, run_main
 from tuner_prune.data import DataError, load_dataset, split_dataset
 
 EXAMPLE = os.path.join(REPO, "docs", "digits_conv.py")
@@ -129,18 +129,21 @@ def _load_example():
     return module
 
 
-def test_the_readme_conv_example_searches_exports_and_runs_in_litert(tmp_path):
+def test_the_readme_conv_example_searches_exports_and_runs_in_litert(tmp_path,
+                                                                     monkeypatch):
     builder, (script, search) = readme_example()
     assert builder.strip() in Path(EXAMPLE).read_text(encoding="utf-8")
     assert script == ["python", "docs/digits_conv.py"]
-    subprocess.run([sys.executable, EXAMPLE], cwd=tmp_path, check=True, env=cli_env())
+    assert search[:3] == ["python", "-m", "tuner_prune"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [EXAMPLE])  # As `python docs/digits_conv.py` runs it.
+    runpy.run_path(EXAMPLE, run_name="__main__")
     with np.load(tmp_path / "digits.npz") as written:
         assert written["x"].shape == (1797, 8, 8, 1) and written["y"].shape == (1797,)
     _load_example().write_digits(str(tmp_path / "digits.npz"), rows=400)  # A tiny subset.
 
     tiny = ["--epochs", "4", "--max-trials", "1", "--final-sparsity", "0.75"]
-    result = subprocess.run([sys.executable, *search[1:], *tiny], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300, env=cli_env())
+    result = run_main(*search[3:], *tiny, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 
     export = tmp_path / "export" / "digits"

@@ -6,13 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_main
 from tuner_prune import sizes
 from tuner_prune.report import best_trial_id, pareto_flags
 
 
 def report_json(tiny_search):
-    result = run_cli("report", "--directory", str(tiny_search["logs"]), "--format", "json")
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--format", "json")
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
 
@@ -59,15 +59,15 @@ def test_pareto_flags_on_constructed_rows():
 
 def test_table_csv_and_plot(tiny_search, tmp_path):
     plot = tmp_path / "front.png"
-    table = run_cli("report", "--directory", str(tiny_search["logs"]), "--plot", str(plot))
+    table = run_main("report", "--directory", str(tiny_search["logs"]), "--plot", str(plot))
     assert table.returncode == 0, table.stderr[-2000:]
     assert "Pareto" in table.stdout and table.stdout.count("COMPLETED") == 3
     assert table.stdout.split()[:11] == ["trial", "status", "final_sp", "power", "begin",
                                          "end", "layers", "units", "initializer", "lr",
                                          "val_mse"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    csv_text = run_cli("report", "--directory", str(tiny_search["logs"]),
-                       "--format", "csv").stdout
+    csv_text = run_main("report", "--directory", str(tiny_search["logs"]),
+                        "--format", "csv").stdout
     assert csv_text.splitlines()[0].startswith("trial_id,status,final_sparsity")
     assert csv_text.splitlines()[0].endswith(
         ",hidden_layers,units,kernel_initializer,learning_rate,pareto")
@@ -80,14 +80,14 @@ def test_export_max_bytes_ships_the_best_trial_that_fits(tiny_search, tmp_path):
     budget = (sizes_sorted[0] + sizes_sorted[-1]) // 2
     fitting = [r for r in rows if r["tflite_bytes"] <= budget]
     expected = min(fitting, key=lambda r: r["val_mse"])["trial_id"]
-    result = run_cli("export", "--directory", str(tiny_search["logs"]),
-                     "--export-dir", str(tmp_path / "budget"), "--max-bytes", str(budget))
+    result = run_main("export", "--directory", str(tiny_search["logs"]),
+                      "--export-dir", str(tmp_path / "budget"), "--max-bytes", str(budget))
     assert result.returncode == 0, result.stderr[-2000:]
     manifest = json.loads((tmp_path / "budget" / "manifest.json").read_text())
     assert manifest["trial_id"] == expected
     assert manifest["tflite"]["bytes"] <= budget
-    marked = run_cli("report", "--directory", str(tiny_search["logs"]), "--format", "json",
-                     "--max-bytes", str(budget))
+    marked = run_main("report", "--directory", str(tiny_search["logs"]), "--format", "json",
+                      "--max-bytes", str(budget))
     assert json.loads(marked.stdout)["best"] == expected
 
 
@@ -109,7 +109,7 @@ def test_report_marks_the_best_within_the_budget(tmp_path):
 
 
 def test_report_refuses_a_budget_below_one_byte(tiny_search):
-    result = run_cli("report", "--directory", str(tiny_search["logs"]), "--max-bytes", "0")
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--max-bytes", "0")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "tuner_prune: error: Expected --max-bytes >= 1, received 0.")

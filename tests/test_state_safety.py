@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_main
 from test_bad_input import tree
 from tuner_prune import stored_search
 from tuner_prune import config as config_lib, plan as plan_lib
@@ -69,8 +69,8 @@ def test_overwrite_refuses_a_folder_tuner_prune_did_not_write(tmp_path):
         path.parent.mkdir(parents=True)
         path.write_text("the user's")
     before = tree(tmp_path)
-    line = refusal(run_cli("search", *QUICK, "--directory", "proj", "--export-dir",
-                           "export", "--overwrite", cwd=tmp_path))
+    line = refusal(run_main("search", *QUICK, "--directory", "proj", "--export-dir",
+                            "export", "--overwrite", cwd=tmp_path))
     assert line.startswith("tuner_prune: error: proj: Expected --overwrite on a search "
                            "tuner_prune stored (tuner_prune.json) or on no search, "
                            "received proj/search, proj/tensorboard/search without "
@@ -99,8 +99,8 @@ def test_an_export_dir_linked_into_a_read_only_folder_is_refused(tmp_path):
     (tmp_path / "export").symlink_to(tmp_path / "locked" / "export")
     before = tree(tmp_path)
     with read_only(tmp_path / "locked"):
-        line = refusal(run_cli("search", *QUICK, "--directory", "logs", "--export-dir",
-                               "export", cwd=tmp_path))
+        line = refusal(run_main("search", *QUICK, "--directory", "logs", "--export-dir",
+                                "export", cwd=tmp_path))
     locked = os.path.realpath(tmp_path / "locked")
     assert line.startswith(f"tuner_prune: error: Expected --export-dir to be writable, "
                            f"received export ({locked}: "), line
@@ -118,8 +118,8 @@ def test_a_tuner_id_is_a_name_not_a_path(tuner_id):
 def test_a_tuner_id_path_is_refused_by_the_cli(tmp_path):
     (tmp_path / "victim.txt").write_text("kept")
     (tmp_path / "run").mkdir()
-    line = refusal(run_cli("search", *QUICK, "--tuner-id", "../victim.txt",
-                           cwd=tmp_path / "run"))
+    line = refusal(run_main("search", *QUICK, "--tuner-id", "../victim.txt",
+                            cwd=tmp_path / "run"))
     assert line == ("tuner_prune: error: Expected --tuner-id to be a name (no path "
                     "separator, not . or ..), received '../victim.txt'.")
     assert sorted(os.listdir(tmp_path)) == ["run", "victim.txt"]
@@ -140,7 +140,7 @@ def test_trials_without_their_settings_are_neither_resumed_nor_read(tiny_search,
     os.remove(logs / "tuner_prune.json")
     before = tree(tmp_path)
     for argv in (RESUME, EXPORT, REPORT):
-        line = refusal(run_cli(*argv, cwd=tmp_path))
+        line = refusal(run_main(*argv, cwd=tmp_path))
         assert "tuner_prune.json" in line and "logs" in line, line
     assert tree(tmp_path) == before
 
@@ -149,10 +149,10 @@ def test_a_search_without_its_baseline_is_reported_and_exported_without_one(tiny
                                                                             tmp_path):
     logs, _ = copy_search(tiny_search, tmp_path)
     os.remove(logs / "baseline.json")
-    report = run_cli(*REPORT, cwd=tmp_path)
+    report = run_main(*REPORT, cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]
     assert report.stdout.endswith("Baseline: none stored with the search (baseline.json)\n")
-    exported = run_cli(*EXPORT, "--quantization", "none", cwd=tmp_path)
+    exported = run_main(*EXPORT, "--quantization", "none", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "Baseline:" not in exported.stdout
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
@@ -181,7 +181,7 @@ def test_a_damaged_state_file_is_named(tiny_search, tmp_path, name, content, com
     (logs / name).write_text(content)
     before = tree(tmp_path)
     for argv in commands:
-        line = refusal(run_cli(*argv, cwd=tmp_path))
+        line = refusal(run_main(*argv, cwd=tmp_path))
         assert line.startswith(f"tuner_prune: error: logs/{name}: {message}"), line
     assert tree(tmp_path) == before
 
@@ -196,7 +196,7 @@ def test_damaged_weights_are_named(tiny_search, tmp_path, weights, received):
     os.remove(best / "weights.h5")
     if weights is not None:
         (best / "weights.h5").write_bytes(weights)
-    line = refusal(run_cli(*EXPORT, cwd=tmp_path))
+    line = refusal(run_main(*EXPORT, cwd=tmp_path))
     trial = tiny_search["manifest"]["trial_id"]
     assert line == (f"tuner_prune: error: logs/search/trial_{trial}/weights.h5: Expected "
                     f"the weights of trial {trial} (HDF5), received {received}")
@@ -206,9 +206,9 @@ def test_damaged_weights_are_named(tiny_search, tmp_path, weights, received):
 def test_report_and_export_agree_on_the_best_without_its_record(tiny_search, tmp_path):
     _, best = copy_search(tiny_search, tmp_path)
     os.remove(best / "record.json")
-    report = run_cli(*REPORT, "--format", "json", cwd=tmp_path)
+    report = run_main(*REPORT, "--format", "json", cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]
-    exported = run_cli(*EXPORT, "--quantization", "none", cwd=tmp_path)
+    exported = run_main(*EXPORT, "--quantization", "none", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr[-3000:]
     with open(tmp_path / "export" / "manifest.json", encoding="utf-8") as handle:
         shipped = json.load(handle)["trial_id"]
