@@ -92,6 +92,7 @@ def test_search_epochs_and_batch_size_rule_over_the_constructor(tmp_path):
     assert trial.hyperparameters.values["end_step"] <= 30 - 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prelude", [
     "import tensorflow as tf; import keras; tf.keras.layers.Dense",  # Keras 3 bound
     "import tensorflow as tf",

@@ -162,6 +162,7 @@ def test_sample_claims_match_the_sample():
 
 # ---- Your own data and model.
 
+@pytest.mark.slow
 def test_own_data_and_model(tmp_path):
     """The data files, the CSV search, the model file and the --model search,
     each run as written in one folder (the model's module is found there)."""
@@ -186,6 +187,7 @@ def test_own_data_and_model(tmp_path):
     assert (tmp_path / "export/mymodel/model.tflite").is_file()
 
 
+@pytest.mark.slow
 def test_python_api_block(tmp_path):
     """The README's Python API block runs as written (2 trials of 3 epochs)."""
     result = run_python(BLOCKS["api"], tmp_path)
@@ -204,6 +206,7 @@ def test_litert_block(tiny_search):
     float(result.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_tensorboard_block(tiny_search):
     (command,) = commands(BLOCKS["tensorboard"])
     assert command == ["tensorboard", "--logdir", "logs"]

@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from conftest import run_main
 
 # The article's model (two layers of 1024) trains for 24 steps a run: its
@@ -10,6 +12,7 @@ TINY_SWEEP = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10
               "--epochs", "3", "--batch-size", "32", "--seed", "1"]
 
 
+@pytest.mark.slow
 def test_sweep_writes_csv_and_plots(tmp_path):
     out = tmp_path / "sweep"
     result = run_main("sweep", *TINY_SWEEP, "--sparsities", "0,0.9", "--repeats", "1",
