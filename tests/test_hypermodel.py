@@ -8,6 +8,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
+from conftest import cli_env
 from tuner_prune.errors import InputError
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.measure import measure_sparsity
@@ -91,12 +92,14 @@ def test_search_epochs_and_batch_size_rule_over_the_constructor(tmp_path):
     assert trial.hyperparameters.values["end_step"] <= 30 - 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prelude", [
     "import tensorflow as tf; import keras; tf.keras.layers.Dense",  # Keras 3 bound
     "import tensorflow as tf",
     "",
 ])
 def test_models_are_tf_keras_whatever_the_import_order(prelude):
+    # A fresh process: the imports, one model built; then no TensorFlow teardown.
     code = textwrap.dedent(f"""
         {prelude}
         import keras_tuner, tf_keras
@@ -104,10 +107,11 @@ def test_models_are_tf_keras_whatever_the_import_order(prelude):
         hm = PruningHyperModel(n_features=3, epochs=10, steps_per_epoch=2)
         model = hm.build(keras_tuner.HyperParameters())
         assert isinstance(model, tf_keras.Model), type(model)
-        print("ok")
+        print("ok", flush=True)
+        import os; os._exit(0)
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, env=cli_env())
     assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]
 
 

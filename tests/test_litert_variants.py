@@ -8,6 +8,7 @@ import contextlib
 import io
 
 import numpy as np
+import pytest
 from ai_edge_litert import interpreter as litert
 
 from tuner_prune import tflite
@@ -34,6 +35,12 @@ def block_sparse_dense(folder, block_rows, inputs=64, units=16, sparsity=0.5, se
     return str(folder), x, model(x).numpy().ravel()
 
 
+@pytest.fixture(scope="module")
+def blocks_of_16(tmp_path_factory):
+    """``block_sparse_dense`` in blocks of 16 rows, made once for this module."""
+    return block_sparse_dense(tmp_path_factory.mktemp("blocks_of_16"), block_rows=16)
+
+
 def without_delegates(content, x):
     """Predictions of LiteRT's own kernels (no XNNPACK), one row per invoke."""
     runner = litert.Interpreter(
@@ -54,8 +61,8 @@ def relative_error(predicted, expected):
     return float(np.max(np.abs(predicted - expected)) / np.max(np.abs(expected)))
 
 
-def test_xnnpack_computes_block_sparse_dynamic_int8_wrongly(tmp_path):
-    folder, x, expected = block_sparse_dense(tmp_path, block_rows=16)
+def test_xnnpack_computes_block_sparse_dynamic_int8_wrongly(blocks_of_16):
+    folder, x, expected = blocks_of_16
     content = tflite.convert(folder, tflite.Variant("sparse_dynamic_int8", "dynamic", True))
     own = relative_error(without_delegates(content, x), expected)
     assert own < 0.05, f"Expected LiteRT's own kernel to be right, received error {own:.3g}."
@@ -80,10 +87,10 @@ def test_converter_leaves_block_sparse_float16_weights_to_a_dequantize(tmp_path)
             f"README.")
 
 
-def test_every_variant_that_runs_is_right_or_refused(tmp_path):
+def test_every_variant_that_runs_is_right_or_refused(blocks_of_16):
     """A block-sparse layer's variants: each one loads and is close to Keras,
     or is reported (fails to load, or predicts NaN) and never chosen."""
-    folder, x, expected = block_sparse_dense(tmp_path, block_rows=16)
+    folder, x, expected = blocks_of_16
     split = (x, expected.reshape(len(x), -1))
     found = tflite.candidates(folder, split, split, x)
     wrong = {c.name: round(float(c.val_mse / np.mean(expected ** 2)), 3)

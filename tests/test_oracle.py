@@ -165,7 +165,9 @@ def test_random_proposals_stay_in_bounds(tmp_path):
 
 
 def test_gaussian_process_proposal_on_the_upper_bound_stays_in_range(tmp_path):
-    oracle = oracle_lib.PruningOracle(objective="val_mse", max_trials=10, seed=0)
+    # Six random trials first: the Gaussian process proposes only the seventh.
+    oracle = oracle_lib.PruningOracle(objective="val_mse", max_trials=10,
+                                      num_initial_points=6, seed=0)
     oracle._set_project_dir(str(tmp_path), "search")
     space = keras_tuner.HyperParameters()
     space.Int("units", 8, 256, sampling="log")

@@ -3,11 +3,17 @@
 Each fenced block of README.md follows a comment ``<!-- run: ID, how -->``
 saying which test below runs it and how. The main command itself takes
 minutes, so its sample output is compared, line shape by line shape, with the
-output of the shared tiny search (``tiny_search`` in conftest.py).
+output of the shared tiny search (``tiny_search`` in conftest.py), a real process.
+The other ``python -m tuner_prune`` commands and the Python blocks run in this
+process, as written, in their folder (``run_tuner_prune``, ``run_python``);
+``tensorboard`` is started as a process of its own.
 """
 
+import contextlib
+import io
 import json
 import os
+import pathlib
 import queue
 import re
 import shlex
@@ -16,12 +22,13 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.request
 
 import pytest
 
 import docs_check
-from conftest import REPO, cli_env, run_cli
+from conftest import REPO, cli_env, run_main
 
 README = docs_check.read("README.md")
 BLOCKS = docs_check.blocks(README)
@@ -51,14 +58,39 @@ def commands(block):
 
 
 def run_tuner_prune(command, cwd):
-    """Runs a README command ``python -m tuner_prune ...`` as written, in ``cwd``."""
+    """Runs a README command ``python -m tuner_prune ...`` as written, in ``cwd``.
+
+    It runs in this process (``run_main``), as ``python -m`` would: ``cwd`` first
+    on ``sys.path``, where ``--model`` finds its module, and the modules of
+    ``cwd``'s ``.py`` files imported afresh and forgotten after.
+    """
     assert command[:3] == ["python", "-m", "tuner_prune"], command
-    return run_cli(*command[3:], cwd=cwd)
+    local = {path.stem for path in pathlib.Path(cwd).glob("*.py")}
+    cached = {name: sys.modules.pop(name) for name in local if name in sys.modules}
+    try:
+        return run_main(*command[3:], cwd=cwd, env={"PYTHONPATH": str(cwd)})
+    finally:
+        for name in local:
+            sys.modules.pop(name, None)
+        sys.modules.update(cached)
 
 
-def run_python(code, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=cli_env())
+def run_python(code, cwd):
+    """Runs a README Python block as a script, in this process, in ``cwd``.
+
+    The block gets a fresh ``__main__`` namespace; what it prints is captured.
+
+    Returns:
+        A ``CompletedProcess`` like ``subprocess.run``'s: status 1 and the
+        traceback as stderr when the block raised.
+    """
+    out, status, error = io.StringIO(), 0, ""
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out):
+        try:
+            exec(compile(code, "<README block>", "exec"), {"__name__": "__main__"})
+        except Exception:  # The block's failure is the test's: reported below.
+            status, error = 1, traceback.format_exc()
+    return subprocess.CompletedProcess(["python", "-c", code], status, out.getvalue(), error)
 
 
 # ---- The README's form.
@@ -130,6 +162,7 @@ def test_sample_claims_match_the_sample():
 
 # ---- Your own data and model.
 
+@pytest.mark.slow
 def test_own_data_and_model(tmp_path):
     """The data files, the CSV search, the model file and the --model search,
     each run as written in one folder (the model's module is found there)."""
@@ -154,6 +187,7 @@ def test_own_data_and_model(tmp_path):
     assert (tmp_path / "export/mymodel/model.tflite").is_file()
 
 
+@pytest.mark.slow
 def test_python_api_block(tmp_path):
     """The README's Python API block runs as written (2 trials of 3 epochs)."""
     result = run_python(BLOCKS["api"], tmp_path)
@@ -172,6 +206,7 @@ def test_litert_block(tiny_search):
     float(result.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_tensorboard_block(tiny_search):
     (command,) = commands(BLOCKS["tensorboard"])
     assert command == ["tensorboard", "--logdir", "logs"]
