@@ -12,11 +12,18 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ARTICLE_SIZE, REPO, TINY, run_cli
+from conftest import REPO, TINY, TINY_UNITS, run_cli
 from tuner_prune import stored_search
 from tuner_prune import distribute
 
 pytestmark = pytest.mark.slow  # Multi-process scenarios: `pytest -m "not slow"` skips them.
+
+# A small model, quick to convert (each trial's size record, the chief's
+# export; the article's width converts ten times slower). With many short
+# epochs its trials are as long as the article's six: worker0 must not run
+# out of trials while worker1 is paused past --worker-timeout.
+SMALL = ["--hp", "hidden_layers=2", "--hp", f"units={TINY_UNITS}"]
+LONG_TRIALS = ["--epochs", "90"]
 
 
 def free_port():
@@ -27,8 +34,7 @@ def free_port():
 
 def start(tmp_path, tuner_id, port, *extra):
     log = open(tmp_path / f"{tuner_id}.log", "w", encoding="utf-8")
-    # The article's size: trials long enough to pause and kill a worker in one.
-    args = [sys.executable, "-m", "tuner_prune", "search", *TINY, *ARTICLE_SIZE,
+    args = [sys.executable, "-m", "tuner_prune", "search", *TINY, *SMALL,
             "--max-trials", "3", "--directory", str(tmp_path / "logs"),
             "--export-dir", str(tmp_path / "export"),
             "--oracle", f"127.0.0.1:{port}", "--tuner-id", tuner_id, *extra]
@@ -65,7 +71,7 @@ def wait_for(predicate, timeout=300):
     while time.time() < deadline:
         if predicate():
             return True
-        time.sleep(0.5)
+        time.sleep(0.1)
     return False
 
 
@@ -74,6 +80,14 @@ def begun(tmp_path, tuner_id):
     marker = f"[{tuner_id}] Trial "
     return [line.split()[2] for line in log_text(tmp_path, tuner_id).splitlines()
             if line.startswith(marker)]
+
+
+def training(tmp_path, tuner_id):
+    """Whether ``tuner_id``'s latest trial printed an epoch line (one a quarter
+    of the trial): it is mid-trial, past its slow first epoch."""
+    started = begun(tmp_path, tuner_id)
+    return bool(started) and (f"[{tuner_id}] Trial {started[-1]} epoch "
+                              in log_text(tmp_path, tuner_id))
 
 
 def chief_ends(tmp_path):
@@ -92,8 +106,8 @@ def test_paused_then_killed_worker_never_ends_a_trial_twice(tmp_path):
     killed mid-trial; worker0 carries on. Every trial ends once, each record
     scores the weights beside it, and the chief exports."""
     port = free_port()
-    chief = start(tmp_path, "chief", port, "--worker-timeout", "6")
-    workers = [start(tmp_path, f"worker{i}", port) for i in range(2)]
+    chief = start(tmp_path, "chief", port, "--worker-timeout", "6", *LONG_TRIALS)
+    workers = [start(tmp_path, f"worker{i}", port, *LONG_TRIALS) for i in range(2)]
     assert wait_for(lambda: begun(tmp_path, "worker1"))
     workers[1].send_signal(signal.SIGSTOP)
     paused = begun(tmp_path, "worker1")[-1]
@@ -155,7 +169,8 @@ def assert_records_score_their_weights(directory):
 
 
 def test_mirrored_trial_trains_and_exports(tmp_path):
-    result = run_cli("search", *TINY, "--max-trials", "1", "--distribution", "mirrored",
+    result = run_cli("search", *TINY, "--epochs", "2", "--max-trials", "1",
+                     "--distribution", "mirrored",
                      "--directory", str(tmp_path / "logs"),
                      "--export-dir", str(tmp_path / "export"))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -349,11 +364,13 @@ def test_a_paused_worker_whose_chief_is_gone_stops_with_one_line(tmp_path):
     """worker0 is paused mid-trial past --worker-timeout and its chief is
     killed meanwhile: resumed, it stops within a bound (keras-tuner would wait
     an hour), with status 1 and one line saying the chief is gone."""
-    port, flags = free_port(), ("--worker-timeout", "6", "--epochs", "2")
-    chief = start(tmp_path, "chief", port, *flags)
-    worker = start(tmp_path, "worker0", port, *flags)
+    # The chief gives up on a silent worker after 4 s; the worker on a silent
+    # chief after 3 s (the flag is each process's own).
+    port = free_port()
+    chief = start(tmp_path, "chief", port, "--worker-timeout", "4", "--epochs", "20")
+    worker = start(tmp_path, "worker0", port, "--worker-timeout", "3", "--epochs", "20")
     try:
-        assert wait_for(lambda: begun(tmp_path, "worker0")), log_text(tmp_path, "worker0")
+        assert wait_for(lambda: training(tmp_path, "worker0")), log_text(tmp_path, "worker0")
         worker.send_signal(signal.SIGSTOP)
         assert wait_for(lambda: "Worker worker0 stopped responding"
                         in log_text(tmp_path, "chief"), timeout=60)

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, run_main
 from test_micro import decode_c_array
 from tuner_prune import records, staging
 from tuner_prune.data import load_dataset
@@ -105,7 +105,7 @@ def reexport(tiny_search, tmp_path_factory):
                   "leftover_existed": leftover.exists()}
     previous = os.umask(0o022)
     try:
-        result = run_cli(*export_args(tiny_search["logs"], export))
+        result = run_main(*export_args(tiny_search["logs"], export))
     finally:
         os.umask(previous)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -203,10 +203,10 @@ def test_export_without_a_search_is_one_line_exit_2(tmp_path):
 
 def test_glob_characters_in_the_folders_are_plain_characters(tmp_path):
     logs, export = tmp_path / "runs[1]" / "logs[a]", tmp_path / "runs[1]" / "models[v2]"
-    result = run_cli("search", "--n-samples", "200", "--n-features", "8",
-                     "--n-informative", "4", "--epochs", "2", "--batch-size", "64",
-                     "--max-trials", "1", "--directory", str(logs), "--export-dir",
-                     str(export))
+    result = run_main("search", "--n-samples", "200", "--n-features", "8",
+                      "--n-informative", "4", "--epochs", "2", "--batch-size", "64",
+                      "--max-trials", "1", "--directory", str(logs), "--export-dir",
+                      str(export))
     assert result.returncode == 0, result.stderr[-2000:]
     manifest = json.loads((export / "manifest.json").read_text())
     assert not [row for row in manifest["candidates"]

@@ -15,14 +15,15 @@ import time
 
 import keras_tuner
 import pytest
-from conftest import REPO, TINY, run_cli, start_cli
+from conftest import REPO, TINY, run_cli, run_main, start_cli
 
 from tuner_prune import oracle as oracle_lib
 from tuner_prune import resume
 
 MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
-SEARCH = ["search", *TINY, "--model", "fault_models:small", "--directory", "logs",
-          "--export-dir", "export"]
+# Two epochs: a kill needs the process inside a trial, not a long one.
+SEARCH = ["search", *TINY, "--epochs", "2", "--model", "fault_models:small",
+          "--directory", "logs", "--export-dir", "export"]
 KILL_TIMEOUT = 300
 
 
@@ -55,8 +56,8 @@ def partial_exports(root):
     return [name for name in os.listdir(root) if name.startswith(".export.partial-")]
 
 
-def kill_when(root, ready, *extra, delay=0.0):
-    """Runs the search and SIGKILLs it ``delay`` seconds after ``ready()`` holds."""
+def kill_when(root, ready, *extra):
+    """Runs the search and SIGKILLs it as soon as ``ready()`` holds."""
     with open(root / "killed.log", "a") as log:
         process = start_cli(*SEARCH, *extra, cwd=root, log=log, env=MODELS_ENV)
         try:
@@ -65,7 +66,6 @@ def kill_when(root, ready, *extra, delay=0.0):
                 assert process.poll() is None, "the search ended before it could be killed"
                 assert time.monotonic() < deadline, "the moment to kill never came"
                 time.sleep(0.02)
-            time.sleep(delay)
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait()
@@ -81,10 +81,10 @@ def killed_search(tmp_path_factory):
     """Snapshots of one search across its kills and resumes."""
     root = tmp_path_factory.mktemp("killed")
     seen = {}
-    kill_when(root, lambda: status(root, 1) == "RUNNING", "--max-trials", "3", delay=0.3)
+    kill_when(root, lambda: status(root, 1) == "RUNNING", "--max-trials", "3")
     seen["during_trial"] = trials(root)
-    seen["export"] = run_cli("export", "--directory", "logs", "--export-dir", "export",
-                             cwd=root, env=MODELS_ENV)
+    seen["export"] = run_main("export", "--directory", "logs", "--export-dir", "export",
+                              cwd=root, env=MODELS_ENV)
     seen["export_manifest"] = manifest(root)
     kill_when(root, lambda: status(root, 1) == "COMPLETED", "--max-trials", "3")
     seen["between_trials"] = trials(root)
@@ -218,7 +218,7 @@ def csv_search(tmp_path_factory):
     """A finished one-trial search on a CSV, with a model 8 units wide."""
     root = tmp_path_factory.mktemp("csv_search")
     (root / "d.csv").write_text(CSV)
-    result = run_cli(*CSV_SEARCH, cwd=root, env=MODELS_ENV)
+    result = run_main(*CSV_SEARCH, cwd=root, env=MODELS_ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
@@ -250,8 +250,8 @@ def test_resume_after_swapping_two_csv_columns_is_refused(csv_search, tmp_path):
 
 def test_an_error_after_the_input_checks_exits_1_in_one_line(csv_search):
     # The builder now makes 16 units: the trial's stored weights no longer load.
-    result = run_cli("export", "--directory", "logs", "--export-dir", "export_16",
-                     cwd=csv_search, env={**NO_DEBUG, "FAULT_MODELS_WIDTH": "16"})
+    result = run_main("export", "--directory", "logs", "--export-dir", "export_16",
+                      cwd=csv_search, env={**NO_DEBUG, "FAULT_MODELS_WIDTH": "16"})
     assert result.returncode == 1, result.stderr[-3000:]
     errors = error_lines(result)
     assert len(errors) == 1 and errors[0].startswith("tuner_prune: error: ValueError: "), (
@@ -262,9 +262,9 @@ def test_an_error_after_the_input_checks_exits_1_in_one_line(csv_search):
 
 def test_debug_prints_the_traceback_of_an_internal_error(csv_search):
     # A damaged state file is refused (exit 2); weights that no longer fit are not.
-    result = run_cli("export", "--directory", "logs", "--export-dir", "export_16",
-                     cwd=csv_search, env={**MODELS_ENV, "TUNER_PRUNE_DEBUG": "1",
-                                          "FAULT_MODELS_WIDTH": "16"})
+    result = run_main("export", "--directory", "logs", "--export-dir", "export_16",
+                      cwd=csv_search, env={**MODELS_ENV, "TUNER_PRUNE_DEBUG": "1",
+                                           "FAULT_MODELS_WIDTH": "16"})
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.splitlines()[-1].startswith(

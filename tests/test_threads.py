@@ -23,13 +23,33 @@ print(names["tf_Compute"], tf.config.threading.get_intra_op_parallelism_threads(
 """
 
 
-def threads_seen(setting):
-    result = subprocess.run([sys.executable, "-c", COUNT_THREADS, setting],
-                            capture_output=True, text=True, env=cli_env(), timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return [int(value) for value in result.stdout.split()]
+COUNTS = (1, 3)  # This machine's default is one per core.
 
 
-@pytest.mark.parametrize("count", [1, 3])  # This machine's default is one per core.
-def test_tensorflow_runs_its_inter_op_pool_on_the_threads_given(count):
-    assert threads_seen(str(count)) == [count, count, count]
+@pytest.fixture(scope="module")
+def threads_seen():
+    """``{count: [tf_Compute threads, intra-op, inter-op]}``, one fresh process each.
+
+    The processes run side by side: each reads its own threads only.
+    """
+    running = {count: subprocess.Popen([sys.executable, "-c", COUNT_THREADS, str(count)],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, env=cli_env())
+               for count in COUNTS}
+    seen = {}
+    try:
+        for count, process in running.items():
+            stdout, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr[-2000:]
+            seen[count] = [int(value) for value in stdout.split()]
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return seen
+
+
+@pytest.mark.parametrize("count", COUNTS)
+def test_tensorflow_runs_its_inter_op_pool_on_the_threads_given(count, threads_seen):
+    assert threads_seen[count] == [count, count, count]

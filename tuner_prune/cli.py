@@ -203,6 +203,9 @@ def search_command(args):
 
 
 def export_command(args):
+    from tuner_prune import stored_search
+
+    stored_search.require_stored(args.directory)  # Before TensorFlow loads.
     manifest = _search_module().export_search(
         args.directory, args.export_dir, quantization=args.quantization,
         size_metric=args.size_metric, max_mse_increase=args.max_mse_increase,

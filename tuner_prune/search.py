@@ -5,7 +5,6 @@ import keras_tuner
 from tuner_prune import stored_search
 from tuner_prune import config as config_lib, distribute, models, records, resume
 from tuner_prune.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
-from tuner_prune.errors import InputError
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.plan import Plan, resolve_search
 from tuner_prune.tuner import PruningTuner
@@ -183,10 +182,7 @@ def export_search(directory, export_dir, **options):
             options.
         SearchError: No trial has completed yet, or no TFLite variant qualifies.
     """
-    stored = stored_search.load_stored(directory)
-    if stored is None:
-        raise InputError(f"Expected --directory to hold a search "
-                         f"({stored_search.CONFIG_FILE}), received {directory}.")
+    stored = stored_search.require_stored(directory)
     chosen = {name: value for name, value in options.items() if value is not None}
     config = config_lib.SearchConfig.from_dict(
         {**stored["config"], **chosen, "directory": directory, "export_dir": export_dir,

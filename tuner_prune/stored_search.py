@@ -58,6 +58,22 @@ def load_stored(directory):
     return stored
 
 
+def require_stored(directory):
+    """``load_stored(directory)`` for a command that needs a search there.
+
+    Keras-free, so that ``export`` refuses a folder without a search before
+    TensorFlow loads.
+
+    Raises:
+        InputError: ``directory`` holds no search, or ``load_stored``'s.
+    """
+    stored = load_stored(directory)
+    if stored is None:
+        raise InputError(f"Expected --directory to hold a search ({CONFIG_FILE}), "
+                         f"received {directory}.")
+    return stored
+
+
 def store(config, fingerprint):
     """Writes the search's settings and data fingerprint beside its state."""
     values = dataclasses.asdict(config)
