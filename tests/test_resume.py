@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, TINY, run_cli, run_main, start_cli
 
 from tuner_prune import oracle as oracle_lib
-from tuner_prune import resume
+from tuner_prune import _kt, resume
 
 MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
 # Two epochs: a kill needs the process inside a trial, not a long one.
@@ -183,7 +183,7 @@ def test_trial_saved_as_completed_but_still_ongoing_is_not_run_again(tmp_path):
     oracle.update_trial(trial.trial_id, {"val_mse": 0.5})
     trial.status = "COMPLETED"
     oracle.score_trial(trial)
-    oracle._save_trial(trial)  # end_trial's first write; killed before the second.
+    _kt.save_trial(oracle, trial)  # end_trial's first write; killed before the second.
     oracle, queued = reloaded(tmp_path)
     assert queued == []
     assert oracle.get_best_trials(1)[0].score == 0.5
