@@ -16,29 +16,6 @@ ARTICLE_SIZE = ["--hp", "hidden_layers=2", "--hp", "units=1024"]
 TINY_UNITS = 128  # The shared tiny search's width: two hidden layers of it.
 
 
-def _runs_bench(item):
-    return getattr(item, "module", None) is not None and \
-        item.module.__name__ == "test_bench" and "finished" in item.fixturenames
-
-
-def pytest_collection_modifyitems(items):
-    """Runs test_bench.py's script runs last: they run in the background meanwhile."""
-    items.sort(key=_runs_bench)  # Stable: every other test keeps its place.
-
-
-def pytest_collection_finish(session):
-    """Starts the bench scripts' tiny runs if a selected test reads them."""
-    if not session.config.option.collectonly and any(map(_runs_bench, session.items)):
-        import test_bench
-
-        test_bench.start_runs()
-
-
-def pytest_sessionfinish(session):
-    if "test_bench" in sys.modules:
-        sys.modules["test_bench"].stop_runs()
-
-
 def cli_env(env=None):
     """The environment CLI subprocesses run in: this checkout's code, quiet TF."""
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO, **(env or {})}

@@ -4,18 +4,13 @@ A script added to bench/ without a tiny run in ``RUNS`` fails
 ``test_every_bench_script_has_a_tiny_run``. Files named ``_*.py`` are helpers
 the scripts import, not scripts. The scripts run side by side (they are
 independent), each checked for exit 0 and the lines BENCHMARKS.md shows.
-
-The rest of the suite keeps about one of two cores busy, so conftest.py
-starts the runs when the session starts (``start_runs``), at a low priority
-that leaves the other tests' processes the CPU they ask for, and runs this
-file last; ``finished`` then waits for what is left of them.
 """
 
 import os
 import re
 import subprocess
 import sys
-import tempfile
+import time
 
 import pytest
 
@@ -118,41 +113,21 @@ def test_every_bench_script_has_a_tiny_run():
     assert not set(RUNS) - scripts, "RUNS names scripts that are not in bench/"
 
 
-_running = {}  # Script -> (process, stdout file, stderr file), once per session.
-
-
-def start_runs():
-    """Starts every tiny run at once, at low priority, writing to temporary files."""
-    if _running:
-        return
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join([REPO, TESTS])}
-    for name, (args, _) in RUNS.items():
-        out, err = (tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(2))
-        process = subprocess.Popen([sys.executable, os.path.join(BENCH, name), *args],
-                                   cwd=REPO, env=env, stdout=out, stderr=err,
-                                   preexec_fn=lambda: os.nice(10))
-        _running[name] = (process, out, err)
-
-
-def stop_runs():
-    """Kills the runs still going (a session that ends before this file's tests)."""
-    for process, _, _ in _running.values():
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def finished():
-    """Every tiny run, ended: ``{script: (exit code, stdout, stderr)}``."""
-    start_runs()
+    """Starts every tiny run at once; ``{script: (exit code, stdout, stderr)}``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join([REPO, TESTS])}
+    started = time.monotonic()
+    running = {name: subprocess.Popen([sys.executable, os.path.join(BENCH, name), *args],
+                                      cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+               for name, (args, _) in RUNS.items()}
     results = {}
-    for name, (process, out, err) in _running.items():
-        process.wait(timeout=900)
-        out.seek(0)
-        err.seek(0)
-        results[name] = (process.returncode, out.read(), err.read())
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=300)
+        results[name] = (process.returncode, stdout, stderr)
+    print(f"bench scripts ran in {time.monotonic() - started:.0f} s")
     return results
 
 
