@@ -106,6 +106,7 @@ def test_export_without_test_data_says_so(snippet, tmp_path, monkeypatch):
     assert "test_mse none" in shown.getvalue()
 
 
+@pytest.mark.slow
 def test_a_reloaded_tuner_in_a_new_process_predicts_and_exports(snippet):
     x_val, y_val = snippet["val"]
     np.savez(snippet["root"] / "val.npz", x=x_val, y=y_val)

@@ -208,6 +208,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, files, args, 
     check_refused(tmp_path, files, args, message, run_main)
 
 
+@pytest.mark.slow
 def test_bad_input_through_a_real_process(tmp_path):
     # The real entry point: --model found on PYTHONPATH, TensorFlow imported,
     # and its lines kept off stderr, which holds the one line alone.

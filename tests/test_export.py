@@ -123,11 +123,13 @@ def test_killed_export_leaves_the_previous_export_intact(reexport, tiny_search):
         assert name in {path.split(os.sep)[0] for path in killed["files"]}
 
 
+@pytest.mark.slow
 def test_next_export_removes_what_the_killed_one_left(reexport):
     assert not reexport["after_kill"]["leftover"].exists()
     assert sorted(os.listdir(reexport["export"].parent)) == ["export"]
 
 
+@pytest.mark.slow
 def test_reexport_keeps_the_users_files_beside_the_export(reexport):
     export, manifest = reexport["export"], reexport["manifest"]
     for name, content in USER_FILES.items():
@@ -136,6 +138,7 @@ def test_reexport_keeps_the_users_files_beside_the_export(reexport):
     assert sorted(os.listdir(export)) == sorted(owned)  # The old C++ files, if any, went.
 
 
+@pytest.mark.slow
 def test_reexport_files_have_the_umasks_modes(reexport):
     export = reexport["export"]
     found = {path: mode for path, mode in modes(export).items()
@@ -148,6 +151,7 @@ def test_the_first_export_creates_its_folder_with_the_umasks_mode(tiny_search):
     assert modes(tiny_search["export"])["."] == 0o777 & ~umask()
 
 
+@pytest.mark.slow
 def test_reexport_reuses_the_trained_weights(reexport, tiny_search):
     manifest, original = reexport["manifest"], tiny_search["manifest"]
     assert snapshot(tiny_search["logs"] / "search") == reexport["trials_before"]
@@ -159,7 +163,8 @@ def test_reexport_reuses_the_trained_weights(reexport, tiny_search):
     assert "Best trial" in reexport["result"].stdout
 
 
-@pytest.mark.parametrize("which", ["tiny_search", "reexport"])
+@pytest.mark.parametrize("which", [
+    "tiny_search", pytest.param("reexport", marks=pytest.mark.slow)])
 def test_every_shipped_file_loads_and_matches_keras(which, request):
     export = request.getfixturevalue(which)["export"]
     manifest = json.loads((export / "manifest.json").read_text())
@@ -178,6 +183,7 @@ def test_every_shipped_file_loads_and_matches_keras(which, request):
     assert chosen[0]["bytes"] == len(shipped["model.tflite"])
 
 
+@pytest.mark.slow
 def test_c_array_is_exactly_the_int8_candidate(reexport):
     export, manifest = reexport["export"], reexport["manifest"]
     content, length = decode_c_array((export / "model_data.cc").read_text())

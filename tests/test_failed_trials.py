@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from conftest import REPO, TINY, run_main
 
 MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
@@ -14,6 +16,7 @@ def search(tmp_path, model, max_trials, seed):
                     "--export-dir", str(tmp_path / "export"), env=MODELS_ENV)
 
 
+@pytest.mark.slow
 def test_builder_error_and_nan_loss_fail_their_trials_and_the_search_goes_on(tmp_path):
     # With seed 3 the oracle draws begin_step % 3 = 0 (the default point), 2, 1
     # (see fault_models.flaky).

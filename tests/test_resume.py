@@ -109,6 +109,7 @@ def test_kill_during_a_trial_keeps_completed_ones_and_export_works(killed_search
     assert killed_search["export_manifest"]["completed_trials"] == 1
 
 
+@pytest.mark.slow
 def test_the_interrupted_trial_runs_again_with_its_hyperparameters(killed_search):
     first, second = killed_search["during_trial"], killed_search["between_trials"]
     assert second["0"] == first["0"]
@@ -126,6 +127,7 @@ def test_kill_during_export_keeps_trials_and_the_previous_export(killed_search):
     assert killed_search["export_after_kill"] == killed_search["export_manifest"]
 
 
+@pytest.mark.slow
 def test_raising_max_trials_continues_a_finished_search(killed_search):
     finished, raised = killed_search["during_export"], killed_search["raised_trials"]
     assert len(completed(finished)) == 3  # --max-trials 3 reached before the kill.
@@ -138,6 +140,7 @@ def test_raising_max_trials_continues_a_finished_search(killed_search):
     assert killed_search["partial_exports"] == []  # The killed export's are removed.
 
 
+@pytest.mark.slow
 def test_a_resumed_search_prints_nothing_on_stderr_nor_keras_tuners_reload(killed_search):
     result = killed_search["raised"]
     assert result.stderr == ""

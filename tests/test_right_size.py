@@ -78,6 +78,7 @@ def test_a_model_worse_than_the_baseline_prints_the_note(tiny_search):
     assert len(notes) == 1 and "--hp hidden_layers" in notes[0]
 
 
+@pytest.mark.slow
 def test_resumed_search_reuses_the_stored_baseline(tmp_path):
     # In this process, on the linear built-in model: the stored baseline is the point.
     flags = ["--directory", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "ex"),

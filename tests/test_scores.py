@@ -40,6 +40,7 @@ def regularized_search(tmp_path_factory):
     return {"root": root, "result": result, "record": record}
 
 
+@pytest.mark.slow
 def test_val_mse_is_the_mse_of_the_stored_weights_not_the_loss(regularized_search):
     record = regularized_search["record"]
     tuner, dataset = stored_tuner(regularized_search["root"] / "logs")
@@ -58,6 +59,7 @@ def test_val_mse_is_the_mse_of_the_stored_weights_not_the_loss(regularized_searc
     assert evaluated["loss"] > 1.5 * evaluated["mse"]
 
 
+@pytest.mark.slow
 def test_over_budget_the_penalised_number_is_called_score(regularized_search):
     record, out = regularized_search["record"], regularized_search["result"].stdout
     assert record["within_budget"] is False and record["tflite_bytes"] > BUDGET
@@ -67,6 +69,7 @@ def test_over_budget_the_penalised_number_is_called_score(regularized_search):
     assert f"  {shown} | best so far: trial 0, {shown}\n" in out
 
 
+@pytest.mark.slow
 def test_no_trial_within_budget_exports_nothing_and_says_why(regularized_search):
     result, record = regularized_search["result"], regularized_search["record"]
     assert result.returncode == 1
@@ -78,6 +81,7 @@ def test_no_trial_within_budget_exports_nothing_and_says_why(regularized_search)
     assert not (regularized_search["root"] / "export").exists()
 
 
+@pytest.mark.slow
 def test_report_keeps_the_searchs_budget(regularized_search):
     logs = str(regularized_search["root"] / "logs")
     report = json.loads(run_main("report", "--directory", logs, "--format", "json").stdout)

@@ -230,6 +230,7 @@ class FailSecondFit(keras.callbacks.Callback):
             raise RuntimeError("second fit refused")
 
 
+@pytest.mark.slow
 def test_failed_trials_get_a_failed_session(tmp_path):
     hypermodel = PruningHyperModel(small_model, n_features=6, epochs=4, steps_per_epoch=6)
     tuner = PruningTuner(hypermodel, max_trials=2, directory=str(tmp_path / "logs"),
