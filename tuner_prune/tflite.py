@@ -93,9 +93,9 @@ def convert(saved_model_dir, variant, representative=None):
 def _older_objects_frozen():
     """Leaves the objects made before the block out of its garbage collections.
 
-    The converter runs a full ``gc.collect()`` per conversion: with TensorFlow
-    loaded, some 500,000 objects scanned (0.3 s; more in a longer-lived
-    process), to free the SavedModel it loaded. Frozen (``gc.freeze``), the
+    The converter runs a full ``gc.collect()`` per conversion, scanning every
+    object of a process that has TensorFlow loaded, to free the SavedModel it
+    loaded (the time it costs: BENCHMARKS.md, issue 24). Frozen (``gc.freeze``), the
     older objects are skipped; they go back to the oldest generation after. A
     freeze of the caller's own is left as it is.
     """
