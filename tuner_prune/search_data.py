@@ -91,7 +91,7 @@ def prepare(x, y, validation_data, test_data, epochs, batch_size, input_shape=No
                                  representative_rows(dataset))
 
 
-def keep(project_dir, directory, dataset, data, fit_baseline=True):
+def keep(project_dir, directory, dataset, data, stored, fit_baseline=True):
     """Stores ``data`` with a new search, or checks it against the stored one.
 
     With ``fit_baseline``, the ridge baseline is fitted and stored beside a new
@@ -103,6 +103,8 @@ def keep(project_dir, directory, dataset, data, fit_baseline=True):
         directory: The search's ``--directory``, which holds the baseline.
         dataset: The ``Dataset`` of ``data``.
         data: The ``SearchData`` of this search (``prepare``'s).
+        stored: The ``SearchData`` stored in ``project_dir`` (``load``'s), or
+            ``None`` for a new search.
         fit_baseline: Fit or reuse the baseline.
 
     Returns:
@@ -112,7 +114,7 @@ def keep(project_dir, directory, dataset, data, fit_baseline=True):
     Raises:
         InputError: The stored search has other settings or data.
     """
-    stored = _load_matching(project_dir, data)
+    _check_matching(project_dir, stored, data)
     ridge = stored.ridge if stored is not None else None
     baseline = fitted = None
     if fit_baseline:
@@ -177,21 +179,18 @@ def load(project_dir):
                          f"a file that cannot be read ({error}).") from None
 
 
-def _load_matching(project_dir, data):
-    """The ``SearchData`` stored in ``project_dir``, or ``None``, checked against ``data``.
+def _check_matching(project_dir, stored, data):
+    """Checks ``data`` against the ``SearchData`` stored in ``project_dir`` (or ``None``).
 
     Raises:
-        InputError: The stored search has other settings or data (``differences``),
-            or its file cannot be read.
+        InputError: The stored search has other settings or data (``differences``).
     """
-    stored = load(project_dir)
     changed = [] if stored is None else differences(stored, data)
     if changed:
         raise InputError(
             f"{project_dir}: Expected the settings and data of the search stored "
             f"there, received {'; '.join(changed)}. Search with them to resume it, "
             f"or pass overwrite=True to start over.")
-    return stored
 
 
 def differences(stored, new):

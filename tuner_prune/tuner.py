@@ -204,7 +204,8 @@ class PruningTuner(_kt.BaseTuner):
         self.hypermodel.configure(dataset.input_shape, epochs, data.steps_per_epoch)
         if not _kt.is_worker(self):  # A worker's stored data and baseline are the chief's.
             data, self.baseline, fitted = search_data.keep(
-                self.project_dir, self.directory, dataset, data, self.fit_baseline)
+                self.project_dir, self.directory, dataset, data, self.search_data,
+                self.fit_baseline)
             if self.baseline is not None:
                 self._console.baseline(self.baseline, fitted)
         self.search_data, self._search_test = data, test_data
