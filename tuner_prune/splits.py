@@ -27,9 +27,13 @@ def from_arrays(x, y, validation_data, test_data=None, source=SOURCE):
 
     Raises:
         InputError: Arrays that are not numeric and finite, a target that is
-            not one value per row, or splits with different row shapes.
+            not one value per row or is constant, or splits with different row
+            shapes.
     """
     x_train, y_train = rows("training data", x, y)
+    if np.ptp(y_train) == 0:  # As ``data.split_dataset`` refuses it.
+        raise InputError(f"training data: Expected a target that varies, received the "
+                         f"same value {float(y_train[0]):g} in all {len(y_train)} rows.")
     x_val, y_val = split("validation_data", validation_data, x_train.shape[1:])
     x_test, y_test = (None, None) if test_data is None else split(
         "test_data", test_data, x_train.shape[1:])
