@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO
+from conftest import REPO, run_main
 from tuner_prune import PruningHyperModel, PruningTuner, data as data_lib
 from tuner_prune import fit_inputs, keras3, search_data
 from tuner_prune._keras import keras as tf_keras, sparsity
@@ -312,3 +312,26 @@ def test_fit_inputs_take_a_datasets_own_batch_size():
                                 validation_data=rows(10, 1))
     assert inputs.batch_size == 16 and len(inputs.x) == 50
     np.testing.assert_array_equal(inputs.y, y)
+
+
+def test_the_cli_refuses_a_keras3_custom_layer_naming_it(tmp_path):
+    (tmp_path / "k3_custom_model.py").write_text(
+        "import keras\n\n\n"
+        "class Scaler(keras.layers.Layer):\n"
+        "    def call(self, inputs):\n"
+        "        return inputs * 3\n\n\n"
+        "def build(hp):\n"
+        "    return keras.Sequential([keras.Input(shape=(4,)), Scaler(name='scaler'),\n"
+        "                             keras.layers.Dense(1)])\n")
+    result = run_main("search", "--n-samples", "100", "--n-features", "4",
+                      "--n-informative", "4", "--model", "k3_custom_model:build",
+                      "--directory", tmp_path / "logs", "--export-dir",
+                      tmp_path / "export", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "tuner_prune: error: --model k3_custom_model:build: Expected a Keras 3 Sequential "
+        "or functional model of stock layers (tuner_prune copies it into tf_keras for "
+        "tfmot), received the layer 'scaler' of class k3_custom_model.Scaler; write it "
+        "with tf_keras (`import tf_keras as keras`) and have the builder return a "
+        "tf_keras model.")
+    assert not (tmp_path / "export").exists()

@@ -75,7 +75,7 @@ def resolve(x, y=None, validation_data=None, validation_split=None, batch_size=N
         raise InputError("Expected validation_data=(x_val, y_val) or validation_split "
                          "(the trials are scored on the validation MSE), received "
                          "neither.")
-    batch = batch_size or dataset_batch or DEFAULT_BATCH_SIZE
+    batch = batch_size if batch_size is not None else (dataset_batch or DEFAULT_BATCH_SIZE)
     return FitInputs(x, y, validation, batch, sample_weight, validation_weight)
 
 
