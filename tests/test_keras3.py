@@ -263,8 +263,8 @@ def test_validation_split_takes_the_last_rows_as_fit_does(tmp_path):
 def test_weighted_validation_data_reaches_fit(tmp_path):
     (x, y), (x_val, y_val) = rows(100, 0), rows(20, 1)
     weights = np.arange(20, dtype=np.float32)
-    _, _, kwargs = recorded_search(tmp_path, x, y, validation_data=(x_val, y_val, weights),
-                                   batch_size=10)
+    _, _, kwargs = recorded_search(tmp_path, x, y, batch_size=10,
+                                   validation_data=(x_val, y_val, weights))
     assert len(kwargs["validation_data"]) == 3
     np.testing.assert_array_equal(kwargs["validation_data"][2], weights)
 
@@ -326,11 +326,12 @@ def test_the_cli_refuses_a_keras3_custom_layer_naming_it(tmp_path):
     result = run_main("search", "--n-samples", "100", "--n-features", "4",
                       "--n-informative", "4", "--model", "k3_custom_model:build",
                       "--directory", tmp_path / "logs", "--export-dir",
-                      tmp_path / "export", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+                      tmp_path / "export", cwd=tmp_path,
+                      env={"PYTHONPATH": str(tmp_path)})
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == (
-        "tuner_prune: error: --model k3_custom_model:build: Expected a Keras 3 Sequential "
-        "or functional model of stock layers (tuner_prune copies it into tf_keras for "
+        "tuner_prune: error: --model k3_custom_model:build: Expected a Keras 3 "
+        "Sequential or functional model of stock layers (tuner_prune copies it into tf_keras for "
         "tfmot), received the layer 'scaler' of class k3_custom_model.Scaler; write it "
         "with tf_keras (`import tf_keras as keras`) and have the builder return a "
         "tf_keras model.")

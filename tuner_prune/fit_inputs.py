@@ -75,7 +75,8 @@ def resolve(x, y=None, validation_data=None, validation_split=None, batch_size=N
         raise InputError("Expected validation_data=(x_val, y_val) or validation_split "
                          "(the trials are scored on the validation MSE), received "
                          "neither.")
-    batch = batch_size if batch_size is not None else (dataset_batch or DEFAULT_BATCH_SIZE)
+    batch = (batch_size if batch_size is not None
+             else dataset_batch or DEFAULT_BATCH_SIZE)
     return FitInputs(x, y, validation, batch, sample_weight, validation_weight)
 
 
@@ -114,8 +115,8 @@ def materialise(name, dataset):
         parts.append([np.asarray(part) for part in element])
         rows += len(parts[-1][0])
         if rows > MAX_ROWS:
-            raise InputError(f"Expected {name} as a finite tf.data.Dataset, received more "
-                             f"than {MAX_ROWS} rows (an endless pipeline?); {instead}.")
+            raise InputError(f"Expected {name} as a finite tf.data.Dataset, received "
+                             f"more than {MAX_ROWS} rows (an endless pipeline?); {instead}.")
     if not parts:
         raise InputError(f"Expected {name} as a tf.data.Dataset of (x, y) batches, "
                          f"received an empty one; {instead}.")

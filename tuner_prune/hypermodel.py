@@ -206,8 +206,8 @@ class PruningHyperModel(keras_tuner.HyperModel):
         if keras3.is_keras3_model(model):
             keras3.to_tf_keras(model, self.input_shape)
 
-    def user_model(self, hp, stripped):
-        """The builder's own Keras 3 model for ``hp`` with ``stripped``'s weights.
+    def user_model(self, hp, pruned):
+        """The builder's own Keras 3 model for ``hp`` with ``pruned``'s weights, stripped.
 
         Returns:
             ``None`` when the builder returns a tf_keras model.
@@ -217,7 +217,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
         model = self.build_model(hp)
         if not keras3.is_keras3_model(model):
             return None
-        return keras3.copy_weights_back(stripped, model)
+        return keras3.copy_weights_back(sparsity.strip_pruning(pruned), model)
 
     def default_model(self, hp):
         """The built-in model over the rows, flattened first when they are N-d."""
@@ -281,7 +281,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
 
 
 def as_pruning_hypermodel(hypermodel):
-    """``hypermodel``, or a plain ``build(hp)`` function wrapped in a ``PruningHyperModel``.
+    """``hypermodel``, or a plain ``build(hp)`` function in a ``PruningHyperModel``.
 
     Raises:
         InputError: Neither.

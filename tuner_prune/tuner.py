@@ -15,7 +15,6 @@ import keras_tuner
 
 from tuner_prune import distribute, fencing, fit_inputs, folders, keras3, records, resume
 from tuner_prune import search_data, serving, splits, summaries
-from tuner_prune._keras import sparsity
 from tuner_prune import hypermodel as hypermodel_lib
 from tuner_prune import oracle as oracle_lib
 from tuner_prune import _kt
@@ -165,22 +164,15 @@ class PruningTuner(_kt.BaseTuner):
         the same epochs, batch size and data.
 
         Args:
-            x, y: Raw training rows and targets (arrays or DataFrames), or
-                ``x`` a finite ``tf.data.Dataset`` of raw ``(x, y)`` or ``(x,
-                y, sample_weight)`` batches and ``y`` ``None``; a dataset is
-                read whole into arrays (``fit_inputs``).
+            x, y: Raw training rows and targets (arrays, DataFrames), or ``x``
+                a finite ``tf.data.Dataset`` of raw batches (``fit_inputs``).
             validation_data: ``(x_val, y_val)``, ``(x_val, y_val,
-                sample_weight)`` or such a dataset, raw; trials are scored on
-                its unweighted MSE, the weights go to ``fit``.
+                sample_weight)`` or a dataset, raw; scored on its unweighted MSE.
             epochs: Epochs of each trial; the hypermodel's if ``None``.
-            batch_size: Rows per optimizer step; with the rows of ``x`` it
-                sets the steps per epoch. By default a dataset's own (its
-                first batch's rows), else 32.
+            batch_size: Rows per optimizer step (a dataset's own, else 32).
             test_data: ``(x_test, y_test)``, raw, or ``None``: measured by the
                 baseline and by ``export``, never used to choose.
-            callbacks: More Keras callbacks for each trial's fit, each one
-                deep-copied per trial; a ``TensorBoard``'s ``log_dir`` becomes
-                ``<log_dir>/<trial id>``, as keras-tuner does.
+            callbacks: More Keras callbacks, deep-copied for each trial's fit.
             validation_split: Without ``validation_data``, the last fraction of
                 ``x`` and ``y`` to score on, as ``fit`` takes it.
             **fit_kwargs: More arguments of ``HyperModel.fit`` (``model.fit``).
@@ -196,8 +188,7 @@ class PruningTuner(_kt.BaseTuner):
                                     fit_kwargs.pop("sample_weight", None))
         train, val = self._start(inputs.x, inputs.y, inputs.validation, test_data,
                                  epochs, inputs.batch_size)
-        if inputs.validation_weight is not None:
-            val = (*val, inputs.validation_weight)
+        val = val if inputs.validation_weight is None else (*val, inputs.validation_weight)
         if inputs.sample_weight is not None:
             fit_kwargs["sample_weight"] = inputs.sample_weight
         fit_kwargs = {"validation_data": val, "epochs": self.hypermodel.epochs,
@@ -312,8 +303,7 @@ class PruningTuner(_kt.BaseTuner):
     def _best_model(self, trial, data):
         """``trial``'s stripped model in the search's scaling, of the builder's kind."""
         pruned = self.load_model(trial)
-        user = self.hypermodel.user_model(trial.hyperparameters,
-                                          sparsity.strip_pruning(pruned))
+        user = self.hypermodel.user_model(trial.hyperparameters, pruned)
         if user is not None:
             return keras3.scaled_model(user, 1.0 / data.x_scale, data.y_scale,
                                        data.input_shape)
