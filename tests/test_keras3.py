@@ -12,6 +12,7 @@ import re
 import tomllib
 
 import keras
+import keras_tuner
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -336,3 +337,25 @@ def test_the_cli_refuses_a_keras3_custom_layer_naming_it(tmp_path):
         "with tf_keras (`import tf_keras as keras`) and have the builder return a "
         "tf_keras model.")
     assert not (tmp_path / "export").exists()
+
+
+class UsersHyperModel(keras_tuner.HyperModel):
+    """A keras-tuner user's HyperModel: its build and its fit override."""
+
+    fits = []
+
+    def build(self, hp):
+        return dense_functional(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        UsersHyperModel.fits.append(kwargs["batch_size"])
+        raise RuntimeError("recorded, not trained")
+
+
+def test_a_keras_tuner_hypermodel_gives_its_build_and_fit(tmp_path):
+    UsersHyperModel.fits.clear()
+    tuner = PruningTuner(UsersHyperModel(), max_trials=1, directory=str(tmp_path),
+                         verbose=False, fit_baseline=False)
+    tuner.search(*rows(100, 0), validation_data=rows(20, 1), epochs=2, batch_size=10)
+    assert UsersHyperModel.fits == [10]
+    assert "units" in tuner.oracle.get_space().values

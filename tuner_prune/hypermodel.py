@@ -281,15 +281,23 @@ class PruningHyperModel(keras_tuner.HyperModel):
 
 
 def as_pruning_hypermodel(hypermodel):
-    """``hypermodel``, or a plain ``build(hp)`` function in a ``PruningHyperModel``.
+    """``hypermodel``, or what keras-tuner takes as one in a ``PruningHyperModel``.
+
+    A plain ``build(hp)`` function is the builder; a keras-tuner ``HyperModel``
+    gives its ``build`` and, when it overrides it, its ``fit``.
 
     Raises:
         InputError: Neither.
     """
     if isinstance(hypermodel, PruningHyperModel):
         return hypermodel
-    if callable(hypermodel) and not isinstance(hypermodel, keras_tuner.HyperModel):
+    if isinstance(hypermodel, keras_tuner.HyperModel):
+        wrapped = PruningHyperModel(hypermodel.build)
+        if type(hypermodel).fit is not keras_tuner.HyperModel.fit:
+            wrapped.fit = hypermodel.fit
+        return wrapped
+    if callable(hypermodel):
         return PruningHyperModel(hypermodel)
-    raise InputError(f"Expected a PruningHyperModel or a build(hp) function, received "
-                     f"{type(hypermodel).__name__}.")
+    raise InputError(f"Expected a PruningHyperModel, a keras-tuner HyperModel or a "
+                     f"build(hp) function, received {type(hypermodel).__name__}.")
 

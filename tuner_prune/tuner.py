@@ -41,8 +41,8 @@ class PruningTuner(_kt.BaseTuner):
     ``max_bytes`` ``sizes.budget_score`` of it.
 
     Args:
-        hypermodel: A ``PruningHyperModel``, or a plain ``build(hp)`` function
-            (as keras-tuner takes one), wrapped in a ``PruningHyperModel``.
+        hypermodel: A ``PruningHyperModel``, or as keras-tuner takes one (a
+            ``build(hp)`` function, a ``HyperModel``), wrapped in one.
         max_trials: Trials to run (failed ones included, as in keras-tuner).
         seed: Seed of the oracle and of each trial's initialisation.
         directory: Folder for search state and logs.
