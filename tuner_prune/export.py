@@ -94,6 +94,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
         **(extra or {}),
         "export_options": options,
     }
+    if dataset.encoding is not None:  # A CSV's columns: how raw rows become inputs.
+        manifest["inputs"] = dataset.encoding.manifest()
     with staging.staged_folder(export_dir, ownership.owned_entries, MANIFEST) as folder:
         saved_model_dir = os.path.join(folder, SAVED_MODEL)
         with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.

@@ -150,6 +150,9 @@ def run_search(plan):
                  epochs=config.epochs, batch_size=config.batch_size)
     if mode == "worker":
         return None
+    if dataset.encoding is not None:  # A CSV's: the export carries its inputs mapping.
+        return export_best(tuner, dataset, config.export_dir,
+                           ridge=tuner.search_data.ridge, **plan.export_options)
     return tuner.export(config.export_dir, test, **plan.export_options)
 
 
