@@ -103,6 +103,7 @@ def read_table(path, header, header_lines, target, delimiter=","):
         raise DataError(f"{path}: Expected data rows after the header, received only "
                          f"the header row.")
     place = header.index(target)
+    _check_finite(path, header, cells, lines, place)
     y, keep = _target(path, target, cells[place], lines)
     lines = [line for line, kept in zip(lines, keep) if kept]
     columns, left_out = [], []
@@ -141,6 +142,19 @@ def _read_cells(path, header, header_lines, delimiter):
         raise DataError(f"{path}: Expected a UTF-8 CSV file, received one that cannot "
                          f"be read ({error}).") from None
     return cells, lines
+
+
+def _check_finite(path, header, cells, lines, place):
+    """Refuses the first infinity (or number past float32's range), row by row.
+
+    A row without a target is not checked, but for its target cell.
+    """
+    for row, line in enumerate(lines):
+        kept = not is_missing(cells[place][row])
+        for index, name in enumerate(header):
+            cell = cells[index][row]
+            if (kept or index == place) and _is_number(cell) and not is_missing(cell):
+                _number(path, name, cell, line, "a finite float32 number")
 
 
 def _target(path, name, cells, lines):
