@@ -194,24 +194,12 @@ def search_command(args):
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
     plan = resolve_search(SearchConfig.from_dict(values))  # Before TensorFlow loads.
-    if plan.dataset.encoding is not None and not args.quiet:
-        _print_inputs(plan.dataset)
     manifest = _search_module().run_search(plan)
     if manifest is None:
         if not args.quiet:
             print("Worker done: the chief exports the best trial.")
         return
     print_summary(manifest, args.export_dir)
-
-
-def _print_inputs(dataset):
-    """What the run read from a CSV, and how: its first lines."""
-    encoding = dataset.encoding
-    rows = len(dataset.x_train) + len(dataset.x_val) + len(dataset.x_test)
-    print(f"Read {dataset.source}: {rows} rows, {len(encoding.raw_columns)} columns "
-          f"read as {encoding.width} inputs", flush=True)
-    for line in encoding.describe():
-        print(f"  {line}", flush=True)
 
 
 def export_command(args):
