@@ -153,7 +153,7 @@ def _check_finite(path, header, cells, lines, place):
         kept = not is_missing(cells[place][row])
         for index, name in enumerate(header):
             cell = cells[index][row]
-            if (kept or index == place) and _is_number(cell) and not is_missing(cell):
+            if (kept or index == place) and is_number(cell) and not is_missing(cell):
                 _number(path, name, cell, line, "a finite float32 number")
 
 
@@ -181,7 +181,7 @@ def _column(path, name, index, cells, lines, delimiter):
     if not present:
         raise DataError(f"{path}: Expected values in column {name!r}, received a "
                          f"missing cell in every row.")
-    numbers = sum(_is_number(cell) or (delimiter != "," and bool(DECIMAL_COMMA.match(cell)))
+    numbers = sum(is_number(cell) or (delimiter != "," and bool(DECIMAL_COMMA.match(cell)))
                   for cell in present)
     if numbers == len(present) or numbers * 2 >= len(present):
         return Column(name, NUMERIC, _numbers(path, name, cells, lines, numbers,
@@ -198,7 +198,7 @@ def _numbers(path, name, cells, lines, numbers, present, delimiter):
     for row, (cell, line) in enumerate(zip(cells, lines)):
         if is_missing(cell):
             continue
-        if not _is_number(cell):
+        if not is_number(cell):
             if delimiter != "," and DECIMAL_COMMA.match(cell):
                 raise DataError(f"{path}: Expected numbers with a decimal point in row "
                                  f"{line}, column {name!r}; received {cell!r} (a decimal "
@@ -289,7 +289,7 @@ def _read_header(path):
         raise DataError(f"{path}: Expected a header row and data rows, received an "
                         f"empty file.")
     header = [name.strip() for name in first]
-    if all(_is_number(name) for name in header):
+    if all(is_number(name) for name in header):
         raise DataError(f"{path}: Expected a header row of column names, received a "
                         f"first row of numbers ({', '.join(header[:3])}"
                         f"{', ...' if len(header) > 3 else ''}).")
@@ -316,7 +316,7 @@ def _has_text(row):
     return any(cell.strip() for cell in row)
 
 
-def _is_number(text):
+def is_number(text):
     try:
         float(text)
     except ValueError:
