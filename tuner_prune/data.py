@@ -288,7 +288,8 @@ def split_table(table, seed, source):
 def numeric_encoding(dataset):
     """The ``encoding.Encoding`` of a complete all-numeric CSV's ``Dataset``."""
     names, target = dataset.columns[:-1], dataset.columns[-1]
-    medians = np.median(dataset.x_train, axis=0)
+    medians = [np.median(dataset.x_train[:, i]) for i in range(len(names))]  # A column
+    # at a time: no copy of the whole table.
     specs = tuple({"name": name, "kind": table_lib.NUMERIC, "index": i,
                    "fill": float(medians[i]), "missing_index": None}
                   for i, name in enumerate(names))
