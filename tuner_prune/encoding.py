@@ -204,9 +204,7 @@ def as_numbers(name, cells):
         return values.astype(np.float32)
     out = np.empty(len(values), np.float32)
     for row, cell in enumerate(values.tolist()):
-        if cell is None or (isinstance(cell, float) and np.isnan(cell)):
-            out[row] = np.nan
-        elif isinstance(cell, str) and table_lib.is_missing(cell.strip()):
+        if table_lib.is_missing_value(cell):
             out[row] = np.nan
         else:
             try:
@@ -221,11 +219,7 @@ def as_levels(cells):
     """Cells of a text column as stripped strings, ``""`` where missing."""
     levels = []
     for cell in np.asarray(cells, dtype=object).tolist():
-        if cell is None or (isinstance(cell, float) and np.isnan(cell)):
-            levels.append("")
-            continue
-        text = str(cell).strip()
-        levels.append("" if table_lib.is_missing(text) else text)
+        levels.append("" if table_lib.is_missing_value(cell) else str(cell).strip())
     return levels
 
 
@@ -269,8 +263,9 @@ def _inputs(manifest_or_export_dir):
 
 def _columns_of(rows, names):
     """``{name: cells}`` of a DataFrame, a list of dicts or a list of lists."""
-    if hasattr(rows, "columns") and hasattr(rows, "__getitem__"):  # A DataFrame.
-        return {name: rows[name].to_numpy() for name in names if name in rows.columns}
+    if hasattr(rows, "columns") and hasattr(rows, "dtypes"):  # A DataFrame.
+        return {name: rows[name].to_numpy(dtype=object) for name in names
+                if name in rows.columns}
     rows = list(rows)
     if rows and isinstance(rows[0], dict):
         return {name: [row.get(name) for row in rows] for name in names

@@ -10,7 +10,7 @@ a target is dropped; ``encoding`` then fits on the training rows.
 import numpy as np
 
 from tuner_prune.table import (CATEGORICAL, NUMERIC, Column, DataError, Table, is_number,
-                               is_missing)
+                               is_missing_value)
 
 
 def is_frame(x):
@@ -38,7 +38,7 @@ def frame_table(name, x, y):
     values, keep = frame_targets(name, y, len(x))
     columns, left_out = [], []
     for column in x.columns:
-        read = _frame_column(name, str(column), x[column].to_numpy()[keep])
+        read = _frame_column(name, str(column), frame_cells(x[column])[keep])
         (columns if isinstance(read, Column) else left_out).append(read)
     if not columns:
         raise DataError(f"Expected {name} x with a column to read, received only "
@@ -70,6 +70,14 @@ def frame_targets(name, y, rows):
     return values, keep
 
 
+def frame_cells(series):
+    """A DataFrame column's cells: float64 with NaN for numbers (nullable integers
+    too), objects otherwise."""
+    if series.dtype.kind in "iuf":
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy(dtype=object)
+
+
 def _frame_column(name, column, cells):
     present = [cell for cell in cells.tolist() if not is_missing_value(cell)]
     if not present:
@@ -85,13 +93,3 @@ def _frame_column(name, column, cells):
     if len(set(present)) == len(present) > 1:
         return {"name": column, "reason": "identifier (a different value in every row)"}
     return Column(column, CATEGORICAL, np.asarray(levels, dtype=object))
-
-
-def is_missing_value(value):
-    """Whether a DataFrame cell is missing: ``None``, NaN, pandas' NA, ``""``, ``"NA"``."""
-    if value is None or isinstance(value, str):
-        return value is None or is_missing(value.strip())
-    try:
-        return bool(value != value)  # NaN, NaT.
-    except TypeError:  # pandas' NA.
-        return True

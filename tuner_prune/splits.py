@@ -70,7 +70,7 @@ def encoded_split(name, x, y, encoding):
         raise InputError(f"Expected {name} x as a DataFrame with the training data's "
                          f"columns, received {type(x).__name__}.")
     targets, keep = frames.frame_targets(name, y, len(x))
-    cells = {column: x[column].to_numpy()[keep] for column in encoding.raw_columns
+    cells = {column: frames.frame_cells(x[column])[keep] for column in encoding.raw_columns
              if column in x.columns}
     return encoding.transform(cells), targets
 

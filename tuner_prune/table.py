@@ -85,6 +85,16 @@ def is_missing(cell):
     return cell.lower() in MISSING
 
 
+def is_missing_value(value):
+    """Whether a DataFrame cell is missing: ``None``, NaN, pandas' NA, ``""``, ``"NA"``."""
+    if value is None or isinstance(value, str):
+        return value is None or is_missing(value.strip())
+    try:
+        return bool(value != value)  # NaN, NaT.
+    except TypeError:  # pandas' NA.
+        return True
+
+
 def read_table(path, header, header_lines, target, delimiter=","):
     """Reads every row of a CSV file past its header into a ``Table``.
 
