@@ -84,3 +84,16 @@ def test_a_search_on_dataframes_exports_the_raw_column_model(tmp_path, monkeypat
     np.testing.assert_allclose(tflite.predict(content, encoded), predicted,
                                atol=0.05 * float(np.nanstd(y_test)))
     assert json.loads((tmp_path / "export" / "manifest.json").read_text())["inputs"]
+
+
+def test_nullable_integers_are_numbers_and_pandas_na_is_missing():
+    x = pd.DataFrame({"n": pd.array([1, None, 3] * 10, dtype="Int64"),
+                      "c": pd.array(["a", pd.NA, "b"] * 10, dtype="string")})
+    y = pd.Series(np.arange(30.0)).astype(object).where(np.arange(30) != 4, pd.NA)
+    dataset = splits.from_arrays(x, y, (x, np.arange(30.0)))
+    n, c = dataset.encoding.columns
+    assert n["kind"] == "numeric" and n["fill"] == 2.0 and n["missing_index"] == 1
+    assert c["kind"] == "categorical" and set(c["levels"]) == {"a", "b", ""}
+    assert len(dataset.x_train) == 29 and len(dataset.x_val) == 30
+    encoded = tuner_prune.encode_rows({"inputs": dataset.encoding.manifest()}, x.head(3))
+    np.testing.assert_array_equal(encoded, dataset.x_val[:3])
