@@ -1,8 +1,9 @@
 """A CSV table as it comes: numeric and text columns, missing cells (Keras-free).
 
-``data`` reads an all-numeric, complete CSV straight into float32 with numpy;
-any other CSV is read here, cell by cell with Python's ``csv`` module, and each
-column is given a kind:
+``read_csv`` reads the header row (a comma, semicolon or tab delimiter), then an
+all-numeric, complete CSV straight into float32 with numpy, for ``data``; any
+other CSV is read by ``read_table``, cell by cell with Python's ``csv`` module,
+and each column is given a kind:
 
 - ``numeric``: every cell that is not missing is a number;
 - ``categorical``: text (a yes/no column too), encoded by ``encoding``;
@@ -70,10 +71,6 @@ class Table:
     @property
     def rows(self):
         return len(self.y)
-
-    def needs_encoding(self):
-        """Whether any column is text or has a missing cell."""
-        return any(c.kind != NUMERIC or np.isnan(c.values).any() for c in self.columns)
 
     def numeric_matrix(self):
         """The columns as one float32 matrix (NaN where cells are missing)."""
