@@ -48,10 +48,16 @@ CASES = {
                     r"d\.csv: Expected data rows after the header, received only the header"),
     "non-numeric cell": ({"d.csv": GOOD_CSV.replace("\n4,4,1,9\n", "\n4,four,1,9\n")},
                          ["--data", "{tmp}/d.csv"],
-                         r"d\.csv: Expected a number in row 6, column 'b'; received 'four'"),
-    "NaN value": ({"d.csv": GOOD_CSV.replace("\n2,2,2,5\n", "\n2,2,2,nan\n")},
-                  ["--data", "{tmp}/d.csv"],
-                  r"d\.csv: Expected a finite float32 number in row 4, column 'y'; received 'nan'"),
+                         r"d\.csv: Expected a number in row 6, column 'b' \(99 of its 100 "
+                         r"cells are numbers\); received 'four'"),
+    "text target": ({"d.csv": GOOD_CSV.replace("\n2,2,2,5\n", "\n2,2,2,five\n")},
+                    ["--data", "{tmp}/d.csv"],
+                    r"d\.csv: Expected a number as the target in row 4, column 'y'; "
+                    r"received 'five'"),
+    "all-empty column": ({"d.csv": "a,e,y\n" + "".join(f"{i},,{i}\n" for i in range(20))},
+                         ["--data", "{tmp}/d.csv"],
+                         r"d\.csv: Expected values in column 'e', received a missing cell "
+                         r"in every row"),
     "infinite value": ({"d.csv": GOOD_CSV.replace("\n3,3,0,7\n", "\n3,-inf,0,7\n")},
                        ["--data", "{tmp}/d.csv"],
                        r"finite float32 number in row 5, column 'b'; received '-inf'"),

@@ -53,8 +53,9 @@ def test_npz_is_read_without_pickle(tmp_path):
 @pytest.mark.parametrize("name,text,message", [
     ("empty.csv", "", "received an empty file"),
     ("header.csv", "a,b\n", "received only the header row"),
-    ("text.csv", "a,b\n1,2\n3,x\n", r"Expected a number in row 3, column 'b'; received 'x'"),
-    ("nan.csv", "a,b\n1,2\nnan,4\n", r"finite float32 number in row 3, column 'a'; received 'nan'"),
+    ("text.csv", "a,b\n1,2\n3,x\n", r"Expected a number as the target in row 3, column 'b'; "
+     r"received 'x'"),
+    ("inf.csv", "a,b\n1,2\ninf,4\n", r"finite float32 number in row 3, column 'a'; received 'inf'"),
     ("ragged.csv", "a,b\n1,2\n3\n", "Expected 2 cells in row 3, received 1"),
     ("data.txt", "a,b\n1,2\n", "Expected a .csv or .npz file, received the file type '.txt'"),
     ("twice.csv", "a,b,a\n1,2,3\n", "Expected distinct column names, received 'a' more than "
@@ -68,7 +69,7 @@ def test_bad_files_are_named(tmp_path, name, text, message):
 
 
 def test_a_quoted_name_with_a_line_break_is_one_header_row(tmp_path):
-    path = write(tmp_path / "d.csv", 'a,"b\nsecond line",y\n1,2,3\n4,5,nan\n')
+    path = write(tmp_path / "d.csv", 'a,"b\nsecond line",y\n1,2,3\n4,5,-inf\n')
     with pytest.raises(DataError, match="finite float32 number in row 4, column 'y'"):
         load_arrays(path)
     write(tmp_path / "d.csv", 'a,"b\nsecond line",y\n1,2,3\n4,5,6\n')
@@ -109,7 +110,7 @@ def test_csv_without_a_header_row_is_refused(tmp_path):
     ("a,b\n1,2\n\n   \n3,4\n", "5,1e39\n",
      r"finite float32 number in row 6, column 'b'; received '1e39'"),
     ("\n  \na,b\n,\n1,2\n\n3,4\n , \n", "5,x\n",
-     r"Expected a number in row 9, column 'b'; received 'x'"),
+     r"Expected a number as the target in row 9, column 'b'; received 'x'"),
 ])
 def test_csv_rows_are_named_by_file_line_past_blank_and_empty_lines(tmp_path, rows, bad_row,
                                                                     message):

@@ -1,8 +1,9 @@
 """Properties of the CSV and .npz readers on generated files (Hypothesis).
 
-Every generated file either loads with exactly its values as float32, or is
-refused with a one-line ``DataError`` that names the file and, for a value,
-where it is; never another exception, never a silent change.
+Every generated file either loads with exactly its values as float32 (a NaN
+feature is a missing cell, kept as NaN; a row whose target is NaN is dropped),
+or is refused with a one-line ``DataError`` that names the file and, for a
+value, where it is; never another exception, never a silent change.
 """
 
 import csv
@@ -27,7 +28,8 @@ SPECIAL = [0.0, -0.0, 1e39, -1e39, 1e300, 3.4028235e38, 3.4028236e38, 1e-45, 5e-
 VALUES = st.one_of(st.sampled_from(SPECIAL), st.floats(), st.floats(width=32),
                    st.integers(-10**6, 10**6).map(float))
 NAMES = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\ufeff"),
-                min_size=1, max_size=6)  # A leading U+FEFF is a BOM.
+                min_size=1, max_size=6).filter(str.strip)  # A leading U+FEFF is a BOM.
+# (A blank name is an unnamed column: tests/test_tables.py.)
 # Encodings that must load (all of UTF-8) and one that must be refused unless
 # its bytes happen to be UTF-8 too (ASCII text in Latin-1).
 ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16"])
@@ -106,10 +108,17 @@ def expected_refusal(names, rows, data_bytes, text):
         return "names", None
     header = csv_text(names, [], csv.QUOTE_MINIMAL, "")
     header_lines = len(io.StringIO(header, newline="").readlines())  # "\r" is a break.
-    for number, row in enumerate(rows):
-        for name, value in zip(stripped, row):
-            if not finite32(value):
+    for number, row in enumerate(rows):  # A row without a target: its target only.
+        checked = row if not np.isnan(row[-1]) else row[-1:]
+        names_checked = stripped if not np.isnan(row[-1]) else stripped[-1:]
+        for name, value in zip(names_checked, checked):
+            if not np.isnan(value) and not finite32(value):
                 return "value", f"row {header_lines + number + 1}, column {name!r}"
+    kept = [row for row in rows if not np.isnan(row[-1])]
+    if not kept:
+        return "target", None
+    if any(all(np.isnan(row[i]) for row in kept) for i in range(len(names) - 1)):
+        return "empty column", None
     return None
 
 
@@ -136,9 +145,10 @@ def test_a_csv_loads_exactly_or_is_refused_saying_where(table, encoding):
     assert refusal is None, refusal
     stripped = [name.strip() for name in names]
     assert columns == tuple(stripped)
-    expected = np.array([[float32(v) for v in row] for row in rows], np.float32)
+    kept = [row for row in rows if not np.isnan(row[-1])]  # NaN: a missing cell.
+    expected = np.array([[float32(v) for v in row] for row in kept], np.float32)
     assert x.dtype == y.dtype == np.float32
-    np.testing.assert_array_equal(x, expected[:, :-1])
+    np.testing.assert_array_equal(x, expected[:, :-1])  # NaN where missing.
     np.testing.assert_array_equal(y, expected[:, -1])
 
 

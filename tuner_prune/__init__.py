@@ -17,6 +17,7 @@ _EXPORTS = {
     "PruningTuner": "tuner_prune.tuner",
     "ScheduleSpace": "tuner_prune.space",
     "SearchConfig": "tuner_prune.config",
+    "encode_rows": "tuner_prune.encoding",
     "export_model": "tuner_prune.export",
     "fit_scaling": "tuner_prune.data",
     "export_best": "tuner_prune.best",

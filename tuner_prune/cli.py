@@ -44,8 +44,9 @@ def _usage_error(message):
 def _add_data_and_training_flags(parser, defaults):
     """The flags of ``TrainingConfig``; ``defaults``: its subclass for this command."""
     add = parser.add_argument
-    add("--data", help="CSV (header row, numeric columns) or .npz with arrays x "
-        "(rows, ...) and y; default: the article's built-in regression workload")
+    add("--data", help="CSV (header row; text columns and empty cells are read) or .npz "
+        "with arrays x (rows, ...) and y; default: the article's built-in regression "
+        "workload")
     add("--target", help="CSV column holding the target (default: the last)")
     add("--n-samples", type=int, default=defaults.n_samples, help="built-in workload rows")
     add("--n-features", type=int, default=defaults.n_features,

@@ -5,27 +5,20 @@ only and baked into the exported model, which takes raw features and predicts
 in the target's own units.
 """
 
-import collections
-import csv
 import dataclasses
 import hashlib
-import itertools
 import os
-import warnings
 
 import numpy as np
 
-from tuner_prune.errors import InputError
+from tuner_prune import encoding as encoding_lib, table as table_lib
+from tuner_prune.table import DataError  # noqa: F401 (a public name of tuner_prune)
 
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.1
 MIN_ROWS = 10
 # The article's built-in workload: the one default of each of its settings.
 N_SAMPLES, N_FEATURES, N_INFORMATIVE, NOISE = 10000, 1000, 500, 3.0
-
-
-class DataError(InputError):
-    """Input data that cannot be used; the message names file, column, row."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +31,9 @@ class Dataset:
     channel, the last axis, for N-d rows) and of the target over the training
     split (1 where that is 0), as the article scales its data. ``columns`` are
     the CSV names of the columns of ``x`` in order, then the target's; ``None``
-    for ``.npz`` and built-in data. ``x_test`` and ``y_test`` are ``None`` when
+    for ``.npz`` and built-in data. ``encoding`` is a CSV's
+    ``encoding.Encoding`` (raw columns to the inputs ``x`` holds), else
+    ``None``. ``x_test`` and ``y_test`` are ``None`` when
     there is no test split (data given to ``PruningTuner.search`` without one).
     """
 
@@ -52,6 +47,7 @@ class Dataset:
     y_scale: float
     source: str
     columns: tuple = None
+    encoding: object = None
 
     @property
     def input_shape(self):
@@ -130,8 +126,10 @@ def load_arrays(path, target=None):
     """Reads features and target from a ``.csv`` or ``.npz`` file.
 
     Args:
-        path: File to read. CSV: a header row and numeric columns. NPZ: arrays
-            ``x`` (rows, ...) of any row shape and ``y`` (rows); never unpickled.
+        path: File to read. CSV: a header row and numeric columns (a missing
+            cell is NaN; a row without a target is dropped; text columns are
+            read by ``load_dataset`` only). NPZ: arrays ``x`` (rows, ...) of
+            any row shape and ``y`` (rows); never unpickled.
         target: CSV column holding the target; the last column by default.
 
     Returns:
@@ -151,13 +149,33 @@ def read_data(path, target=None):
         then the target (``None`` for an ``.npz`` file).
 
     Raises:
+        DataError: As ``load_arrays``, and a CSV with a text column.
+    """
+    read = read_source(path, target)
+    if not isinstance(read, table_lib.Table):
+        return read
+    text = [c.name for c in read.columns if c.kind != table_lib.NUMERIC]
+    if text:
+        raise DataError(f"{path}: Expected numeric columns, received the text column "
+                        f"{text[0]!r}: load_dataset encodes it, load_arrays does not.")
+    names = tuple(c.name for c in read.columns) + (read.target,)
+    return read.numeric_matrix(), read.y, names
+
+
+def read_source(path, target=None):
+    """A data file as read: ``(x, y, columns)``, or a CSV's ``table.Table``.
+
+    A CSV comes as a ``Table`` when it needs encoding (a text column, a
+    missing cell, an unnamed column, a dropped row), else as arrays.
+
+    Raises:
         DataError: As ``load_arrays``.
     """
     if not os.path.isfile(path):
         raise DataError(f"{path}: Expected an existing data file, received no such file.")
     extension = os.path.splitext(path)[1].lower()
     if extension == ".csv":
-        return _read_csv(path, target)
+        return table_lib.read_csv(path, target)
     if extension == ".npz":
         if target is not None:
             raise DataError(f"{path}: Expected --target only with a .csv file, received "
@@ -165,117 +183,6 @@ def read_data(path, target=None):
         return (*_read_npz(path), None)
     raise DataError(f"{path}: Expected a .csv or .npz file, received the file type "
                     f"{extension or '(none)'!r}.")
-
-
-def _read_csv(path, target):
-    """Header with ``csv``, numbers with ``numpy.loadtxt`` straight into float32.
-
-    numpy's reader holds only the float32 table and a chunk of lines, where a
-    list of Python strings per cell costs about thirty times the table. Its
-    errors do not say which file row and column failed, so on any error the
-    file is scanned again, one row at a time, to name them.
-    """
-    header, header_lines = _read_header(path)
-    target = header[-1] if target is None else target
-    if target not in header:
-        raise DataError(f"{path}: Expected --target to be one of the columns "
-                        f"{', '.join(header)}; received {target!r}.")
-    if len(header) < 2:
-        raise DataError(f"{path}: Expected feature columns besides the target "
-                        f"{target!r}, received only the target column.")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle, \
-                warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
-            body = itertools.islice(handle, header_lines, None)  # Past the header.
-            lines = (line for line in body if _has_text(line.split(",")))
-            values = np.loadtxt(lines, delimiter=",",
-                                quotechar='"', dtype=np.float32, ndmin=2)
-    except (ValueError, UnicodeDecodeError):
-        raise _first_bad_cell(path, header) from None
-    if len(values) == 0:
-        raise DataError(f"{path}: Expected data rows after the header, received only "
-                        f"the header row.")
-    if values.shape[1] != len(header) or not np.all(np.isfinite(values)):
-        raise _first_bad_cell(path, header)
-    column = header.index(target)
-    columns = tuple(header[:column] + header[column + 1:] + [target])
-    return np.delete(values, column, axis=1), values[:, column], columns
-
-
-def _read_header(path):
-    """The column names of a CSV file's first non-blank row (a UTF-8 BOM stripped).
-
-    Returns:
-        ``(names, lines)``: ``lines`` is the number of file lines up to the
-        end of the header row, which a quoted name with a line break spans.
-    """
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            first = next((row for row in reader if _has_text(row)), None)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"{path}: Expected a UTF-8 CSV file, received one that cannot "
-                        f"be read ({error}).") from None
-    if first is None:
-        raise DataError(f"{path}: Expected a header row and data rows, received an "
-                        f"empty file.")
-    header = [name.strip() for name in first]
-    if all(_is_number(name) for name in header):
-        raise DataError(f"{path}: Expected a header row of column names, received a "
-                        f"first row of numbers ({', '.join(header[:3])}"
-                        f"{', ...' if len(header) > 3 else ''}).")
-    repeated = [name for name, count in collections.Counter(header).items() if count > 1]
-    if repeated:  # --target NAME, the columns a model was trained on: one each.
-        raise DataError(f"{path}: Expected distinct column names, received "
-                        f"{repeated[0]!r} more than once.")
-    return header, reader.line_num
-
-
-def _first_bad_cell(path, header):
-    """The ``DataError`` naming the first row, column and cell that cannot be used."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            rows = (row for row in reader if _has_text(row))
-            next(rows)  # The header row.
-            for row in rows:
-                _check_row(path, header, row, reader.line_num)
-    except (UnicodeDecodeError, csv.Error) as error:
-        return DataError(f"{path}: Expected a UTF-8 CSV file, received one that cannot "
-                         f"be read ({error}).")
-    except DataError as error:
-        return error
-    return DataError(f"{path}: Expected numeric CSV rows, received rows numpy cannot "
-                     f"read as float32.")
-
-
-def _check_row(path, header, row, number):
-    if len(row) != len(header):
-        raise DataError(f"{path}: Expected {len(header)} cells in row {number}, "
-                        f"received {len(row)}.")
-    for name, cell in zip(header, row):
-        try:
-            with np.errstate(over="ignore"):  # Overflow gives inf, refused below.
-                value = np.float32(float(cell))
-        except ValueError:
-            raise DataError(f"{path}: Expected a number in row {number}, column "
-                            f"{name!r}; received {cell!r}.") from None
-        if not np.isfinite(value):
-            raise DataError(f"{path}: Expected a finite float32 number in row {number}, "
-                            f"column {name!r}; received {cell.strip()!r}.")
-
-
-def _has_text(row):
-    return any(cell.strip() for cell in row)
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_npz(path):
@@ -343,7 +250,19 @@ def split_dataset(x, y, seed=0, source="built-in", columns=None):
     Raises:
         DataError: Too few rows, or a constant target.
     """
-    rows = len(x)
+    test, val, train = split_rows(y, seed, source)
+    x_scale, y_scale = fit_scaling(x[train], y[train])
+    return Dataset(x[train], y[train], x[val], y[val], x[test], y[test],
+                   x_scale, y_scale, source, columns)
+
+
+def split_rows(y, seed, source):
+    """The ``(test, val, train)`` row indices of a table of targets ``y``.
+
+    Raises:
+        DataError: Too few rows, or a constant target.
+    """
+    rows = len(y)
     if rows < MIN_ROWS:
         raise DataError(f"{source}: Expected at least {MIN_ROWS} rows for the train / "
                         f"validation / test split, received {rows}.")
@@ -353,10 +272,28 @@ def split_dataset(x, y, seed=0, source="built-in", columns=None):
     order = np.random.default_rng(seed).permutation(rows)
     n_test = max(1, round(TEST_FRACTION * rows))
     n_val = max(1, round(VALIDATION_FRACTION * rows))
-    test, val, train = np.split(order, [n_test, n_test + n_val])
+    return np.split(order, [n_test, n_test + n_val])
+
+
+def split_table(table, seed, source):
+    """A ``Dataset`` of a ``table.Table``: split, encoded as fitted on its training split."""
+    test, val, train = split_rows(table.y, seed, source)
+    encoding = encoding_lib.fit(table, train)
+    x, y = encoding_lib.encode_table(encoding, table), table.y
     x_scale, y_scale = fit_scaling(x[train], y[train])
-    return Dataset(x[train], y[train], x[val], y[val], x[test], y[test],
-                   x_scale, y_scale, source, columns)
+    return Dataset(x[train], y[train], x[val], y[val], x[test], y[test], x_scale,
+                   y_scale, source, encoding.names + (table.target,), encoding)
+
+
+def numeric_encoding(dataset):
+    """The ``encoding.Encoding`` of a complete all-numeric CSV's ``Dataset``."""
+    names, target = dataset.columns[:-1], dataset.columns[-1]
+    medians = [np.median(dataset.x_train[:, i]) for i in range(len(names))]  # A column
+    # at a time: no copy of the whole table.
+    specs = tuple({"name": name, "kind": table_lib.NUMERIC, "index": i,
+                   "fill": float(medians[i]), "missing_index": None}
+                  for i, name in enumerate(names))
+    return encoding_lib.Encoding(specs, tuple(names), target)
 
 
 def fit_scaling(x_train, y_train):
@@ -385,9 +322,21 @@ def channel_scale(x):
 
 def load_dataset(path=None, target=None, seed=0, n_samples=N_SAMPLES,
                  n_features=N_FEATURES, n_informative=N_INFORMATIVE, noise=NOISE):
-    """The dataset a search runs on: a file, or the article's built-in workload."""
+    """The dataset a search runs on: a file, or the article's built-in workload.
+
+    A CSV's ``Dataset`` has an ``encoding`` (``encoding.Encoding``): for a
+    table with text or missing cells it is fitted on the training split and
+    ``x`` holds the encoded inputs.
+    """
     if path is None:
         x, y = make_article_data(n_samples, n_features, n_informative, noise, seed)
         return split_dataset(x, y, seed, source="built-in")
-    x, y, columns = read_data(path, target)
-    return split_dataset(x, y, seed, source=os.path.basename(path), columns=columns)
+    source = os.path.basename(path)
+    read = read_source(path, target)
+    if isinstance(read, table_lib.Table):
+        return split_table(read, seed, source)
+    x, y, columns = read
+    dataset = split_dataset(x, y, seed, source=source, columns=columns)
+    if dataset.columns is None:
+        return dataset
+    return dataclasses.replace(dataset, encoding=numeric_encoding(dataset))

@@ -7,15 +7,13 @@ previous one intact, a manifest never names a file that is not there, and no
 other file in the target folder is touched.
 """
 
-import contextlib
-import io
 import json
 import os
 
 import numpy as np
 
 from tuner_prune import folders
-from tuner_prune import choice, micro, ownership, padding, staging, tflite
+from tuner_prune import choice, micro, ownership, padding, raw_input, staging, tflite
 from tuner_prune import config as config_lib
 from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
@@ -94,11 +92,12 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
         **(extra or {}),
         "export_options": options,
     }
+    if dataset.encoding is not None:  # A CSV's columns: how raw rows become inputs.
+        manifest["inputs"] = dataset.encoding.manifest()
     with staging.staged_folder(export_dir, ownership.owned_entries, MANIFEST) as folder:
         saved_model_dir = os.path.join(folder, SAVED_MODEL)
-        with contextlib.redirect_stdout(io.StringIO()):  # export() prints its signature.
-            model.export(saved_model_dir)
-        with tflite.without_glob_characters(saved_model_dir) as readable:
+        with raw_input.saved_models(model, dataset, saved_model_dir) as converted, \
+                tflite.without_glob_characters(converted) as readable:
             found = tflite.candidates(readable, validation, test,
                                       representative_rows(dataset))
         manifest.update(_write_tflite(found, folder, manifest))

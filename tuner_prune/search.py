@@ -144,6 +144,8 @@ def run_search(plan):
     if strategy is not None and not config.quiet:
         print(f"Training each trial on {strategy.num_replicas_in_sync} replicas "
               f"(MirroredStrategy)", flush=True)
+    if dataset.encoding is not None and not config.quiet:
+        print_inputs(dataset)
     if mode != "worker" and not config.quiet:  # A worker's oracle is the chief's.
         _report_resume(tuner, config)
     test = (dataset.x_test, dataset.y_test)
@@ -152,7 +154,20 @@ def run_search(plan):
                  epochs=config.epochs, batch_size=config.batch_size)
     if mode == "worker":
         return None
+    if dataset.encoding is not None:  # A CSV's: the export carries its inputs mapping.
+        return export_best(tuner, dataset, config.export_dir,
+                           ridge=tuner.search_data.ridge, **plan.export_options)
     return tuner.export(config.export_dir, test, **plan.export_options)
+
+
+def print_inputs(dataset):
+    """What a search read from its CSV, and how: the run's first lines."""
+    encoding = dataset.encoding
+    rows = len(dataset.x_train) + len(dataset.x_val) + len(dataset.x_test)
+    print(f"Read {dataset.source}: {rows} rows, {len(encoding.raw_columns)} columns "
+          f"read as {encoding.width} inputs", flush=True)
+    for line in encoding.describe():
+        print(f"  {line}", flush=True)
 
 
 def _report_resume(tuner, config):

@@ -15,6 +15,7 @@ one, with the ridge baseline.
 """
 
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from tuner_prune import baseline as baseline_lib, config as config_lib, schedule, splits
 from tuner_prune import staging
 from tuner_prune.data import Dataset, hash_arrays
+from tuner_prune.encoding import Encoding
 from tuner_prune.errors import InputError
 
 FILE = "search_data.npz"
@@ -41,6 +43,12 @@ class SearchData:
     y_val: np.ndarray
     x_calibration: np.ndarray
     ridge: tuple = None  # ``baseline.fit_ridge``'s ``(coefficients, intercept)``.
+    inputs: str = None  # A DataFrame's ``encoding.Encoding`` as JSON (its manifest).
+
+    @property
+    def encoding(self):
+        """The ``encoding.Encoding`` of rows given as a DataFrame to encode, or ``None``."""
+        return None if self.inputs is None else Encoding.from_manifest(json.loads(self.inputs))
 
     @property
     def input_shape(self):
@@ -59,7 +67,7 @@ class SearchData:
         x_test, y_test = (None, None) if test_data is None else test_data
         return Dataset(self.x_calibration, np.zeros(len(self.x_calibration), np.float32),
                        self.x_val, self.y_val, x_test, y_test, self.x_scale, self.y_scale,
-                       "stored")
+                       "stored", encoding=self.encoding)
 
 
 def prepare(x, y, validation_data, test_data, epochs, batch_size, input_shape=None):
@@ -129,9 +137,11 @@ def keep(project_dir, directory, dataset, data, stored, fit_baseline=True):
 
 def from_dataset(dataset, epochs, batch_size, steps_per_epoch, calibration, ridge=None):
     """The ``SearchData`` of a search on ``dataset`` (``calibration``: raw rows)."""
+    inputs = (None if dataset.encoding is None else
+              json.dumps(dataset.encoding.manifest(), sort_keys=True))
     return SearchData(epochs, batch_size, steps_per_epoch, dataset.x_scale,
                       float(dataset.y_scale), data_hash(dataset), dataset.x_val,
-                      dataset.y_val, calibration, ridge)
+                      dataset.y_val, calibration, ridge, inputs)
 
 
 def data_hash(dataset):
@@ -153,6 +163,8 @@ def store(project_dir, data):
               "x_calibration": data.x_calibration}
     if data.ridge is not None:
         arrays["ridge_coefficients"], arrays["ridge_intercept"] = data.ridge
+    if data.inputs is not None:
+        arrays["inputs"] = np.array(data.inputs)
     staging.write_whole(path(project_dir), lambda handle: np.savez(handle, **arrays))
 
 
@@ -173,7 +185,8 @@ def load(project_dir):
                               int(stored["steps_per_epoch"]), stored["x_scale"],
                               float(stored["y_scale"]), str(stored["sha256"]),
                               stored["x_val"], stored["y_val"], stored["x_calibration"],
-                              ridge)
+                              ridge, str(stored["inputs"]) if "inputs" in stored.files
+                              else None)
     except Exception as error:  # np.load raises several types for bad files.
         raise InputError(f"{where}: Expected the data of a tuner_prune search, received "
                          f"a file that cannot be read ({error}).") from None

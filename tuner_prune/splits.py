@@ -7,6 +7,7 @@ same values.
 
 import numpy as np
 
+from tuner_prune import encoding as encoding_lib, frames
 from tuner_prune.data import Dataset, fit_scaling
 from tuner_prune.errors import InputError
 
@@ -30,28 +31,52 @@ def from_arrays(x, y, validation_data, test_data=None, source=SOURCE):
             not one value per row or is constant, or splits with different row
             shapes.
     """
-    x_train, y_train = rows("training data", x, y)
+    encoding = None
+    if frames.is_frame(x) and frames.frame_needs_encoding(x):
+        table = frames.frame_table("training data", x, y)
+        encoding = encoding_lib.fit(table, np.arange(table.rows))
+        x_train, y_train = encoding_lib.encode_table(encoding, table), table.y
+    else:
+        x_train, y_train = rows("training data", x, y)
     if np.ptp(y_train) == 0:  # As ``data.split_dataset`` refuses it.
         raise InputError(f"training data: Expected a target that varies, received the "
                          f"same value {float(y_train[0]):g} in all {len(y_train)} rows.")
-    x_val, y_val = split("validation_data", validation_data, x_train.shape[1:])
+    x_val, y_val = split("validation_data", validation_data, x_train.shape[1:], encoding)
     x_test, y_test = (None, None) if test_data is None else split(
-        "test_data", test_data, x_train.shape[1:])
+        "test_data", test_data, x_train.shape[1:], encoding)
     x_scale, y_scale = fit_scaling(x_train, y_train)
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, x_scale, y_scale,
-                   source)
+                   source, encoding=encoding)
 
 
-def split(name, pair, row_shape):
-    """``(x, y)`` of the split ``name``, checked against the training rows' shape."""
+def split(name, pair, row_shape, encoding=None):
+    """``(x, y)`` of the split ``name``, checked against the training rows' shape.
+
+    With an ``encoding`` (training rows given as a DataFrame with text or
+    missing values), ``x`` is a DataFrame of the same columns, encoded as the
+    training rows were; a row without a target is dropped.
+    """
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise InputError(f"Expected {name} as a pair (x, y) of arrays, received "
                          f"{type(pair).__name__}.")
+    if encoding is not None:
+        return encoded_split(name, *pair, encoding)
     x, y = rows(name, *pair)
     if x.shape[1:] != tuple(row_shape):
         raise InputError(f"Expected {name} rows of the training rows' shape "
                          f"{tuple(row_shape)}, received rows of shape {x.shape[1:]}.")
     return x, y
+
+
+def encoded_split(name, x, y, encoding):
+    """``(x, y)`` of a split given as a DataFrame, encoded with ``encoding``."""
+    if not frames.is_frame(x):
+        raise InputError(f"Expected {name} x as a DataFrame with the training data's "
+                         f"columns, received {type(x).__name__}.")
+    targets, keep = frames.frame_targets(name, y, len(x))
+    cells = {column: frames.frame_cells(x[column])[keep] for column in encoding.raw_columns
+             if column in x.columns}
+    return encoding.transform(cells), targets
 
 
 def rows(name, x, y):

@@ -348,7 +348,7 @@ class PruningTuner(_kt.BaseTuner):
         folders.check_export_dir(export_dir, self.directory)
         test_data = self._search_test if test_data is None else test_data
         test = None if test_data is None else splits.split("test_data", test_data,
-                                                           data.input_shape)
+                                                           data.input_shape, data.encoding)
         budget = self.max_bytes if max_bytes is None else max_bytes
         return best.export_best(self, data.dataset(test), export_dir,
                                 quantization=quantization, size_metric=size_metric,
