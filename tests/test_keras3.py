@@ -307,6 +307,21 @@ def test_dataframes_and_validation_split_still_work(tmp_path):
     np.testing.assert_array_equal(tuner.search_data.x_val, x[75:])
 
 
+def test_a_dataframe_with_text_and_missing_cells_takes_validation_split(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    x, y = rows(100, 0)
+    frame = pandas.DataFrame(x[:, :7], columns=[f"f{i}" for i in range(7)])
+    frame["kind"] = np.array(["a", "b", "c", "d"])[np.arange(100) % 4]
+    frame.loc[3, "f0"] = np.nan
+    RecordingHyperModel.calls.clear()
+    tuner = PruningTuner(RecordingHyperModel(), max_trials=1, directory=str(tmp_path),
+                         verbose=False, fit_baseline=False)
+    tuner.search(frame, y, validation_split=0.25, epochs=2, batch_size=10)
+    [(args, _)] = RecordingHyperModel.calls
+    assert len(args[0]) == 75 and len(tuner.search_data.x_val) == 25
+    assert np.all(np.isfinite(tuner.search_data.x_val))
+
+
 def test_fit_inputs_take_a_datasets_own_batch_size():
     x, y = rows(50, 0)
     inputs = fit_inputs.resolve(tf.data.Dataset.from_tensor_slices((x, y)).batch(16),
