@@ -110,8 +110,8 @@ CASES = {
                              r"--model no_such_module:build: Expected an importable module "
                              r"'no_such_module', received ModuleNotFoundError"),
     "model not tf_keras": ({}, ["--model", "fault_models:not_a_model"],
-                           r"--model fault_models:not_a_model: Expected a tf_keras Model, "
-                           r"received builtins\.str"),
+                           r"--model fault_models:not_a_model: Expected a tf_keras or "
+                           r"Keras 3 Model, received builtins\.str"),
     "model with two outputs": ({}, ["--model", "fault_models:two_outputs"],
                                r"--model fault_models:two_outputs: Expected a model with one "
                                r"output of one value per row, shape \(None, 1\) or "

@@ -216,7 +216,10 @@ def check_served(block, stdout, folder):
 
 @pytest.mark.slow
 def test_python_api_block(tmp_path):
-    """The README's Python API block runs as written (2 trials of 3 epochs)."""
+    """The README's Python API block runs as written (2 trials of 3 epochs): a
+    keras-tuner user's own snippet, Keras 3 and a plain build function."""
+    assert "import keras\n" in BLOCKS["api"] and "tf_keras" not in BLOCKS["api"]
+    assert "PruningTuner(build," in BLOCKS["api"]
     result = run_python(BLOCKS["api"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "export" / "model.tflite").is_file()

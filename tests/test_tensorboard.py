@@ -218,15 +218,17 @@ def test_search_run_shows_the_ridge_baseline_beside_the_best(tiny_board, tiny_se
 
 
 class FailSecondFit(keras.callbacks.Callback):
-    """Makes the second trial's training raise, as a broken user callback would."""
+    """Makes the second trial's training raise, as a broken user callback would.
 
-    def __init__(self):
-        super().__init__()
-        self.fits = 0
+    Each trial runs a deep copy of the callback (as keras-tuner's), so the count
+    of fits is kept on the class.
+    """
+
+    fits = 0
 
     def on_train_begin(self, logs=None):
-        self.fits += 1
-        if self.fits == 2:
+        FailSecondFit.fits += 1
+        if FailSecondFit.fits == 2:
             raise RuntimeError("second fit refused")
 
 
@@ -236,6 +238,7 @@ def test_failed_trials_get_a_failed_session(tmp_path):
     tuner = PruningTuner(hypermodel, max_trials=2, directory=str(tmp_path / "logs"),
                          verbose=False)
     x, y = data()
+    FailSecondFit.fits = 0
     tuner.search(x, y, validation_data=data(24, 1), batch_size=16,
                  callbacks=[FailSecondFit()])
     assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "FAILED"]

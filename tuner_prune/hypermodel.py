@@ -5,8 +5,9 @@ import math
 
 import keras_tuner
 
-from tuner_prune import models, overrides, space as space_lib
+from tuner_prune import keras3, models, overrides, space as space_lib
 from tuner_prune._keras import keras, sparsity
+from tuner_prune.errors import InputError
 from tuner_prune.schedule import PruningSchedule, snap_frequency
 
 MSE = "mse"  # The compiled metric; Keras logs it as ``mse`` and ``val_mse``.
@@ -28,7 +29,10 @@ class PruningHyperModel(keras_tuner.HyperModel):
     trial, and resolves the schedule space against that training length.
 
     Args:
-        build_model: ``f(hp)`` returning an uncompiled tf_keras model; ``None``
+        build_model: ``f(hp)`` returning a tf_keras model, or a Keras 3
+            (``import keras``) Sequential or functional model of stock layers,
+            which is copied into tf_keras (``keras3``); its compile settings
+            are not used. ``None``
             builds ``models.builtin_model``, which searches its own size (from a
             linear model to the article's MLP), over ``n_features`` inputs
             (after a ``Flatten`` for N-d rows).
@@ -169,12 +173,51 @@ class PruningHyperModel(keras_tuner.HyperModel):
         )
 
     def build_base(self, hp):
-        """The user's (or the default) base model, checked and built."""
+        """The user's (or the default) base model, checked and built.
+
+        A Keras 3 model is copied into tf_keras (``keras3.to_tf_keras``).
+        """
         builder = self.build_model or self.default_model
-        model = models.check_model(builder(hp), "model builder")
+        model = builder(hp)
+        if keras3.is_keras3_model(model):
+            model = keras3.to_tf_keras(model, self.input_shape)
+        model = models.check_model(model, "model builder")
         if not model.built and self.input_shape is not None:
             model.build((None, *self.input_shape))
         return model
+
+    def check_builder(self):
+        """Refuses, before any training, a Keras 3 model that cannot be copied.
+
+        The builder is called once with the default hyperparameters; a builder
+        that raises is left to fail its trials, as before.
+
+        Raises:
+            models.BuilderError: The Keras 3 model's layer that cannot be copied.
+        """
+        if self.build_model is None:
+            return
+        hp = keras_tuner.HyperParameters()
+        self.declare(hp)
+        try:
+            model = self.build_model(hp)
+        except Exception:  # Reported by each trial instead.
+            return
+        if keras3.is_keras3_model(model):
+            keras3.to_tf_keras(model, self.input_shape)
+
+    def user_model(self, hp, pruned):
+        """The builder's own Keras 3 model for ``hp`` with ``pruned``'s weights, stripped.
+
+        Returns:
+            ``None`` when the builder returns a tf_keras model.
+        """
+        if self.build_model is None:
+            return None
+        model = self.build_model(hp)
+        if not keras3.is_keras3_model(model):
+            return None
+        return keras3.copy_weights_back(sparsity.strip_pruning(pruned), model)
 
     def default_model(self, hp):
         """The built-in model over the rows, flattened first when they are N-d."""
@@ -235,3 +278,26 @@ class PruningHyperModel(keras_tuner.HyperModel):
         return sparsity.prune_low_magnitude(
             layer, pruning_schedule=schedule,
             block_size=tuple(self.block_size) if is_matrix else (1, 1))
+
+
+def as_pruning_hypermodel(hypermodel):
+    """``hypermodel``, or what keras-tuner takes as one in a ``PruningHyperModel``.
+
+    A plain ``build(hp)`` function is the builder; a keras-tuner ``HyperModel``
+    gives its ``build`` and, when it overrides it, its ``fit``.
+
+    Raises:
+        InputError: Neither.
+    """
+    if isinstance(hypermodel, PruningHyperModel):
+        return hypermodel
+    if isinstance(hypermodel, keras_tuner.HyperModel):
+        wrapped = PruningHyperModel(hypermodel.build)
+        if type(hypermodel).fit is not keras_tuner.HyperModel.fit:
+            wrapped.fit = hypermodel.fit
+        return wrapped
+    if callable(hypermodel):
+        return PruningHyperModel(hypermodel)
+    raise InputError(f"Expected a PruningHyperModel, a keras-tuner HyperModel or a "
+                     f"build(hp) function, received {type(hypermodel).__name__}.")
+

@@ -135,13 +135,16 @@ def import_builder(spec):
 
 
 def check_model(model, where):
-    """Raises ``BuilderError`` unless ``model`` is a tf_keras model."""
-    from tuner_prune._keras import FIX, keras
+    """Raises ``BuilderError`` unless ``model`` is a tf_keras model.
+
+    (A Keras 3 model is copied into tf_keras before this check: ``keras3``.)
+    """
+    from tuner_prune._keras import keras
 
     if not isinstance(model, keras.Model):
         kind = f"{type(model).__module__}.{type(model).__name__}"
-        hint = f" {FIX}" if type(model).__module__.startswith("keras") else ""
-        raise BuilderError(f"{where}: Expected a tf_keras Model, received {kind}.{hint}")
+        raise BuilderError(f"{where}: Expected a tf_keras or Keras 3 Model, received "
+                           f"{kind}.")
     return model
 
 

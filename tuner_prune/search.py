@@ -3,7 +3,7 @@
 import keras_tuner
 
 from tuner_prune import stored_search
-from tuner_prune import config as config_lib, distribute, models, records, resume
+from tuner_prune import config as config_lib, distribute, keras3, models, records, resume
 from tuner_prune.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.plan import Plan, resolve_search
@@ -36,6 +36,8 @@ def check_builder(hypermodel, spec):
         model = hypermodel.build_model(keras_tuner.HyperParameters())
     except Exception:  # Reported per trial instead.
         return
+    if keras3.is_keras3_model(model):
+        model = keras3.to_tf_keras(model, hypermodel.input_shape, f"--model {spec}")
     models.check_model(model, f"--model {spec}")
     _check_input(model, hypermodel.input_shape, spec)
     models.check_output(model, hypermodel.input_shape, f"--model {spec}")

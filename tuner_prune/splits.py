@@ -28,7 +28,8 @@ def from_arrays(x, y, validation_data, test_data=None, source=SOURCE):
 
     Raises:
         InputError: Arrays that are not numeric and finite, a target that is
-            not one value per row, or splits with different row shapes.
+            not one value per row or is constant, or splits with different row
+            shapes.
     """
     encoding = None
     if frames.is_frame(x) and frames.frame_needs_encoding(x):
@@ -37,6 +38,9 @@ def from_arrays(x, y, validation_data, test_data=None, source=SOURCE):
         x_train, y_train = encoding_lib.encode_table(encoding, table), table.y
     else:
         x_train, y_train = rows("training data", x, y)
+    if np.ptp(y_train) == 0:  # As ``data.split_dataset`` refuses it.
+        raise InputError(f"training data: Expected a target that varies, received the "
+                         f"same value {float(y_train[0]):g} in all {len(y_train)} rows.")
     x_val, y_val = split("validation_data", validation_data, x_train.shape[1:], encoding)
     x_test, y_test = (None, None) if test_data is None else split(
         "test_data", test_data, x_train.shape[1:], encoding)

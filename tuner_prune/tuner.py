@@ -13,8 +13,9 @@ import sys
 
 import keras_tuner
 
-from tuner_prune import distribute, fencing, folders, records, resume, search_data
-from tuner_prune import serving, splits, summaries
+from tuner_prune import distribute, fencing, fit_inputs, folders, keras3, records, resume
+from tuner_prune import search_data, serving, splits, summaries
+from tuner_prune import hypermodel as hypermodel_lib
 from tuner_prune import oracle as oracle_lib
 from tuner_prune import _kt
 from tuner_prune._kt import TrialStatus, oracle_client
@@ -40,7 +41,8 @@ class PruningTuner(_kt.BaseTuner):
     ``max_bytes`` ``sizes.budget_score`` of it.
 
     Args:
-        hypermodel: A ``PruningHyperModel``.
+        hypermodel: A ``PruningHyperModel``, or as keras-tuner takes one (a
+            ``build(hp)`` function, a ``HyperModel``), wrapped in one.
         max_trials: Trials to run (failed ones included, as in keras-tuner).
         seed: Seed of the oracle and of each trial's initialisation.
         directory: Folder for search state and logs.
@@ -79,6 +81,7 @@ class PruningTuner(_kt.BaseTuner):
         self.search_data = None  # ``search_data.SearchData``: scaling, training length.
         self._search_test = None  # The test split ``search`` was given, if any.
         self._populated = False
+        hypermodel = hypermodel_lib.as_pruning_hypermodel(hypermodel)
         oracle = oracle or oracle_lib.PruningOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "min"),
             max_trials=max_trials,
@@ -150,8 +153,8 @@ class PruningTuner(_kt.BaseTuner):
             pass
         self.oracle.update_space(hp)
 
-    def search(self, x, y, validation_data, *, epochs=None, batch_size=32, test_data=None,
-               callbacks=None, **fit_kwargs):
+    def search(self, x, y=None, validation_data=None, *, epochs=None, batch_size=None,
+               test_data=None, callbacks=None, validation_split=None, **fit_kwargs):
         """Runs the search: locally, as the chief's oracle server, or as a worker.
 
         Before the first trial, the scaling is fitted on ``x`` and ``y``, the
@@ -161,24 +164,35 @@ class PruningTuner(_kt.BaseTuner):
         the same epochs, batch size and data.
 
         Args:
-            x, y: Raw training rows and targets (numpy arrays).
-            validation_data: ``(x_val, y_val)``, raw; trials are scored on it.
+            x, y: Raw training rows and targets (arrays, DataFrames), or ``x``
+                a finite ``tf.data.Dataset`` of raw batches (``fit_inputs``).
+            validation_data: ``(x_val, y_val)``, ``(x_val, y_val,
+                sample_weight)`` or a dataset, raw; scored on its unweighted MSE.
             epochs: Epochs of each trial; the hypermodel's if ``None``.
-            batch_size: Rows per optimizer step; with the rows of ``x`` it
-                sets the steps per epoch.
+            batch_size: Rows per optimizer step (a dataset's own, else 32).
             test_data: ``(x_test, y_test)``, raw, or ``None``: measured by the
                 baseline and by ``export``, never used to choose.
-            callbacks: More Keras callbacks for each trial's fit.
+            callbacks: More Keras callbacks, deep-copied for each trial's fit.
+            validation_split: Without ``validation_data``, the last fraction of
+                ``x`` and ``y`` to score on, as ``fit`` takes it.
             **fit_kwargs: More arguments of ``HyperModel.fit`` (``model.fit``).
 
         Raises:
             InputError: Bad data, ``epochs`` or ``batch_size`` (the CLI's
                 messages), a schedule space the training length cannot hold,
-                or a stored search with other settings or data.
+                a Keras 3 model that cannot be copied into tf_keras, or a
+                stored search with other settings or data.
         """
-        train, val = self._start(x, y, validation_data, test_data, epochs, batch_size)
+        fit_inputs.trial_callbacks(callbacks or [], "check")  # Refused before training.
+        inputs = fit_inputs.resolve(x, y, validation_data, validation_split, batch_size,
+                                    fit_kwargs.pop("sample_weight", None))
+        train, val = self._start(inputs.x, inputs.y, inputs.validation, test_data,
+                                 epochs, inputs.batch_size)
+        val = val if inputs.validation_weight is None else (*val, inputs.validation_weight)
+        if inputs.sample_weight is not None:
+            fit_kwargs["sample_weight"] = inputs.sample_weight
         fit_kwargs = {"validation_data": val, "epochs": self.hypermodel.epochs,
-                      "batch_size": batch_size, "callbacks": list(callbacks or []),
+                      "batch_size": inputs.batch_size, "callbacks": list(callbacks or []),
                       **fit_kwargs}
         mode = distribute.role()
         if mode == "chief":
@@ -202,6 +216,7 @@ class PruningTuner(_kt.BaseTuner):
         dataset, data = search_data.prepare(x, y, validation_data, test_data, epochs,
                                             batch_size, self.hypermodel.input_shape)
         self.hypermodel.configure(dataset.input_shape, epochs, data.steps_per_epoch)
+        self.hypermodel.check_builder()
         if not _kt.is_worker(self):  # A worker's stored data and baseline are the chief's.
             data, self.baseline, fitted = search_data.keep(
                 self.project_dir, self.directory, dataset, data, self.search_data,
@@ -235,7 +250,8 @@ class PruningTuner(_kt.BaseTuner):
         """
         fit_kwargs = {"validation_data": validation_data, "epochs": epochs,
                       "batch_size": batch_size, "verbose": 0, **fit_kwargs}
-        return self._runner.run(trial, self.search_data, x, y, fit_kwargs, callbacks)
+        return self._runner.run(trial, self.search_data, x, y, fit_kwargs,
+                                fit_inputs.trial_callbacks(callbacks, trial.trial_id))
 
     def save_model(self, trial_id, model, step=0):
         self._files.save_weights(trial_id, model)
@@ -268,7 +284,9 @@ class PruningTuner(_kt.BaseTuner):
         (tfmot's ``strip_pruning``: no ``PruneLowMagnitude`` layer is left; the
         pruned weights are zeros) and wrapped in the search's scaling
         (``serving.scaled_model``, as exported): it takes raw rows, as given
-        to ``search``, and predicts in the target's units. ``load_model``
+        to ``search``, and predicts in the target's units. A builder that
+        returns Keras 3 models gets back its own Keras 3 model, with the
+        pruned weights, in Keras 3 scaling layers. ``load_model``
         gives a trial's pruning-wrapped model, on scaled data.
 
         Args:
@@ -280,9 +298,17 @@ class PruningTuner(_kt.BaseTuner):
         data = self._stored_data()
         trials = [trial for trial in self.oracle.get_best_trials(num_models)
                   if trial.status == TrialStatus.COMPLETED]
-        return [serving.scaled_model(self.load_model(trial), 1.0 / data.x_scale,
-                                     data.y_scale, data.input_shape)
-                for trial in trials]
+        return [self._best_model(trial, data) for trial in trials]
+
+    def _best_model(self, trial, data):
+        """``trial``'s stripped model in the search's scaling, of the builder's kind."""
+        pruned = self.load_model(trial)
+        user = self.hypermodel.user_model(trial.hyperparameters, pruned)
+        if user is not None:
+            return keras3.scaled_model(user, 1.0 / data.x_scale, data.y_scale,
+                                       data.input_shape)
+        return serving.scaled_model(pruned, 1.0 / data.x_scale, data.y_scale,
+                                    data.input_shape)
 
     def export(self, export_dir, test_data=None, *, quantization="auto",
                size_metric="bytes", max_mse_increase=0.05, max_bytes=None):
@@ -369,3 +395,4 @@ class PruningTuner(_kt.BaseTuner):
                                   budgeted=self.max_bytes is not None,
                                   baseline=self.baseline)
         self._console.trial_ended(trial, self.best_trial)
+
