@@ -97,3 +97,22 @@ def test_nullable_integers_are_numbers_and_pandas_na_is_missing():
     assert len(dataset.x_train) == 29 and len(dataset.x_val) == 30
     encoded = tuner_prune.encode_rows({"inputs": dataset.encoding.manifest()}, x.head(3))
     np.testing.assert_array_equal(encoded, dataset.x_val[:3])
+
+
+def test_numbers_held_as_text_are_numeric_and_a_stray_text_cell_is_refused():
+    """``pd.read_csv(dtype=str)``, or a typo in a column of numbers, read as the CSV
+    reader reads them: not categories, nor an identifier silently left out."""
+    rng = np.random.default_rng(0)
+    size = rng.uniform(0, 10, 30).round(3)
+    x = pd.DataFrame({"size": size.astype(str), "cut": CUTS[np.arange(30) % 3]})
+    y = pd.Series(10 * size, name="price")
+    dataset = splits.from_arrays(x, y, (x, y))
+    size_spec = dataset.encoding.columns[0]
+    assert size_spec["kind"] == "numeric" and not dataset.encoding.left_out
+    np.testing.assert_allclose(dataset.x_train[:, size_spec["index"]], size, rtol=1e-6)
+    typo = x.copy()
+    typo.loc[7, "size"] = "12..5"
+    with pytest.raises(InputError, match=r"Expected a number in training data x row 7, "
+                                         r"column 'size' \(29 of its 30 cells are "
+                                         r"numbers\); received '12..5'"):
+        splits.from_arrays(typo, y, (x, y))
