@@ -194,3 +194,22 @@ def test_encode_rows_takes_a_dataframe_dicts_or_lists_of_cells(mixed):
     assert from_dicts[1, cut["other_index"]] == 1
     with pytest.raises(InputError, match="Expected a number in row 0, column 'size'"):
         tuner_prune.encode_rows(manifest, [["Good", "big", "yes"]])
+
+
+def test_encode_rows_of_pandas_read_csv_matches_the_cells_as_text(tmp_path):
+    """pandas parses R's TRUE/FALSE into bools and a text column's numbers into
+    floats; encode_rows maps them to the levels they were read from, not (other)."""
+    import pandas
+
+    lines = ["flag,code,a,y"] + [f"{'TRUE' if i % 2 else 'FALSE'},{['1', 'x', 'z'][i % 3]},"
+                                 f"{i},{i % 5 + (i % 2)}" for i in range(30)]
+    path = write(tmp_path / "r.csv", "\n".join(lines) + "\n")
+    manifest = {"inputs": load_dataset(path).encoding.manifest()}
+    as_text = pandas.read_csv(path, dtype=str)
+    typed = pandas.read_csv(path)
+    typed["code"] = pandas.to_numeric(typed["code"], errors="coerce")  # 1.0 and NaN.
+    typed["code"] = typed["code"].astype(object)
+    typed.loc[typed.index % 3 > 0, "code"] = as_text["code"]
+    assert typed["flag"].dtype == bool
+    np.testing.assert_array_equal(tuner_prune.encode_rows(manifest, typed),
+                                  tuner_prune.encode_rows(manifest, as_text))
