@@ -278,6 +278,9 @@ def test_weighted_validation_data_reaches_fit(tmp_path):
     (lambda x, y: tf.data.Dataset.from_tensor_slices({"x": x, "y": y}).batch(10),
      r"^Expected training data as a tf\.data\.Dataset of \(x, y\) or \(x, y, "
      r"sample_weight\) batches of tensors, received elements of dict;"),
+    (lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)),  # Not batched.
+     r"^Expected training data as a tf\.data\.Dataset of batches, received single rows "
+     r"\(a target of shape \(\)\); batch it first, for example dataset\.batch\(32\)\.$"),
 ])
 def test_a_dataset_that_cannot_be_read_whole_is_refused(tmp_path, make, message):
     tuner = PruningTuner(tf_build, max_trials=1, directory=str(tmp_path), verbose=False)

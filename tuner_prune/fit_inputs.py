@@ -113,6 +113,10 @@ def materialise(name, dataset):
                              f"sample_weight) batches of tensors, received elements of "
                              f"{_kind(element)}; {instead}.")
         parts.append([np.asarray(part) for part in element])
+        if any(part.ndim == 0 for part in parts[-1]):  # model.fit would misread it.
+            raise InputError(f"Expected {name} as a tf.data.Dataset of batches, received "
+                             f"single rows (a target of shape {parts[-1][1].shape}); "
+                             f"batch it first, for example dataset.batch(32).")
         rows += len(parts[-1][0])
         if rows > MAX_ROWS:
             raise InputError(f"Expected {name} as a finite tf.data.Dataset, received "
