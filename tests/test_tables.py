@@ -152,6 +152,14 @@ def test_still_refused_in_one_line_naming_row_and_column(tmp_path, edit, message
     assert str(caught.value).startswith(f"{path}: Expected") and "\n" not in str(caught.value)
 
 
+def test_a_quote_left_open_is_refused_at_the_row_where_it_opens(tmp_path):
+    path = write(tmp_path / "q.csv", table_text().replace("\nr8,Fair,", '\nr8,"Fair,'))
+    with pytest.raises(DataError, match=r"Expected 5 cells in row 10, received 2 \(a "
+                                        r"quoted cell runs from line 10 to line 41: a "
+                                        r"quote left open\?\)\.$"):
+        load_dataset(path)
+
+
 def test_a_decimal_comma_in_a_semicolon_file_is_refused(tmp_path):
     text = "a;y\n" + "".join(f"{i},5;{i}\n" for i in range(12))
     with pytest.raises(DataError, match=r"Expected numbers with a decimal point in row 2, "
