@@ -85,6 +85,12 @@ def layer_norm(hp):
                              keras.layers.Dense(1)])
 
 
+def nested_in_functional(hp):
+    inputs = keras.Input(shape=(8,))
+    inner = keras.Sequential([keras.layers.Dense(4), keras.layers.Dense(1)], name="head")
+    return keras.Model(inputs, inner(inputs))
+
+
 # ---- The copy into tf_keras and back.
 
 def test_the_translation_is_pinned_to_the_keras_of_pyproject():
@@ -149,6 +155,8 @@ def test_a_pruned_copys_weights_go_back_into_the_keras3_model():
                r"instead"),
     (layer_norm, r"the layer 'norm' of class LayerNormalization, whose Keras 3 "
                  r"config tf_keras does not take"),
+    (nested_in_functional, r"the model 'head' \(Sequential\) nested in a functional "
+                           r"model; put its layers in the outer model, or write it"),
 ])
 def test_a_model_that_cannot_be_copied_is_refused_before_training(tmp_path, build,
                                                                    named):

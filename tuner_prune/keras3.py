@@ -105,6 +105,12 @@ def check_copyable(model, where="model builder"):
                     "use a layer instead (keras.layers.Add, keras.layers.Activation, "
                     "...), or")
         if isinstance(operation, keras.Model):
+            if not isinstance(model, keras.Sequential) or \
+                    not isinstance(operation, keras.Sequential):  # tf_keras cannot
+                # rebuild those nodes; a Sequential in a Sequential copies exactly.
+                outer = "Sequential" if isinstance(model, keras.Sequential) else "functional"
+                _refuse(where, f"the model {operation.name!r} ({type(operation).__name__}) "
+                        f"nested in a {outer} model", "put its layers in the outer model, or")
             check_copyable(operation, where)
         elif not _is_stock(operation):
             _refuse(where, f"the layer {operation.name!r} of class "
