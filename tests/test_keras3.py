@@ -134,6 +134,16 @@ def test_stock_models_copy_into_tf_keras_exactly(build, shape):
         type(layer).__name__ != "InputLayer"]
 
 
+def test_a_model_of_an_embedding_copies_and_its_check_does_not_raise():
+    """The check's rows are in [-1, 1), as the search's scaled rows: an Embedding
+    takes them, where normal rows gave an InvalidArgumentError out of search."""
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Embedding(10, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    copy = keras3.to_tf_keras(model, (4,))
+    rows = np.array([[0.0, 0.5, -0.9, 0.99]], np.float32)
+    np.testing.assert_allclose(copy(rows).numpy(), model(rows).numpy(), atol=1e-6)
+
+
 def test_a_pruned_copys_weights_go_back_into_the_keras3_model():
     model = conv_sequential()
     pruned = sparsity.prune_low_magnitude(keras3.to_tf_keras(model, (8, 8, 1)))
