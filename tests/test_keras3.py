@@ -351,6 +351,25 @@ def test_fit_inputs_take_a_datasets_own_batch_size():
     np.testing.assert_array_equal(inputs.y, y)
 
 
+def test_sample_weights_of_rows_without_a_target_are_dropped_with_the_rows():
+    """A DataFrame's row without a target is dropped; its weight went on to fit,
+    and every trial failed with "Data cardinality is ambiguous"."""
+    import pandas as pd
+
+    x = pd.DataFrame({"a": np.arange(12.0), "c": ["p", "q"] * 6})
+    y = pd.Series(np.arange(12.0)).where(np.arange(12) != 3)
+    weights = np.arange(12.0) + 1
+    inputs = fit_inputs.resolve(x, y, validation_data=(x, y, weights),
+                                sample_weight=weights)
+    expected = np.delete(weights, 3)
+    np.testing.assert_array_equal(inputs.sample_weight, expected)
+    np.testing.assert_array_equal(inputs.validation_weight, expected)
+    assert fit_inputs.resolve(x, y, validation_data=(x, y, None)).validation_weight is None
+    with pytest.raises(InputError, match=r"^Expected sample_weight with one value per "
+                                         r"row of x \(12 rows\), received 5 values\.$"):
+        fit_inputs.resolve(x, y, validation_data=(x, y), sample_weight=weights[:5])
+
+
 def test_the_cli_refuses_a_keras3_custom_layer_naming_it(tmp_path):
     (tmp_path / "k3_custom_model.py").write_text(
         "import keras\n\n\n"
