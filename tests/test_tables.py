@@ -133,8 +133,11 @@ def test_a_trailing_comma_on_every_line_is_an_empty_column_left_out(tmp_path):
 
 @pytest.mark.parametrize("edit,message", [
     (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,9.6x,"),
-     r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers\); "
-     r"received '9.6x'"),
+     r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers; "
+     r"a missing cell is empty, NA or NaN\); received '9.6x'"),
+    (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,?,"),  # UCI's missing mark.
+     r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers; "
+     r"a missing cell is empty, NA or NaN\); received '\?'"),
     (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,inf,"),
      r"Expected a finite float32 number in row 10, column 'size'; received 'inf'"),
     (lambda t: t.replace(",yes,3\n", ",yes,three\n"),

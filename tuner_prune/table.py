@@ -215,8 +215,8 @@ def _numbers(path, name, cells, lines, numbers, present, delimiter):
                                  f"{line}, column {name!r}; received {cell!r} (a decimal "
                                  f"comma).")
             raise DataError(f"{path}: Expected a number in row {line}, column {name!r} "
-                             f"({numbers} of its {present} cells are numbers); received "
-                             f"{cell!r}.")
+                             f"({numbers} of its {present} cells are numbers; a missing "
+                             f"cell is empty, NA or NaN); received {cell!r}.")
         values[row] = _number(path, name, cell, line, "a finite float32 number")
     return values
 
