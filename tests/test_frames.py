@@ -114,5 +114,6 @@ def test_numbers_held_as_text_are_numeric_and_a_stray_text_cell_is_refused():
     typo.loc[7, "size"] = "12..5"
     with pytest.raises(InputError, match=r"Expected a number in training data x row 7, "
                                          r"column 'size' \(29 of its 30 cells are "
-                                         r"numbers\); received '12..5'"):
+                                         r"numbers; a missing value is None, NaN, '' "
+                                         r"or 'NA'\); received '12..5'"):
         splits.from_arrays(typo, y, (x, y))

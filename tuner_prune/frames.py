@@ -128,7 +128,7 @@ def _text_numbers(name, column, cells, labels, numbers, present):
             continue
         if not _cell_number(cell):
             raise DataError(f"Expected a number in {name} x row {label!r}, column "
-                            f"{column!r} ({numbers} of its {present} cells are numbers); "
-                            f"received {cell!r}.")
+                            f"{column!r} ({numbers} of its {present} cells are numbers; a "
+                            f"missing value is None, NaN, '' or 'NA'); received {cell!r}.")
         values[row] = float(cell.strip() if isinstance(cell, str) else cell)
     return values
