@@ -117,3 +117,15 @@ def test_numbers_held_as_text_are_numeric_and_a_stray_text_cell_is_refused():
                                          r"numbers; a missing value is None, NaN, '' "
                                          r"or 'NA'\); received '12..5'"):
         splits.from_arrays(typo, y, (x, y))
+
+
+def test_a_bad_cell_in_the_validation_dataframe_names_the_split():
+    (x, y), (x_val, y_val) = frame(40, 0), frame(20, 1)
+    x_val = x_val.astype({"size": object})
+    x_val.loc[4, "size"] = "big"
+    with pytest.raises(InputError, match=r"^validation_data x: Expected a number in row "
+                                         r"4, column 'size'; received 'big'\.$"):
+        splits.from_arrays(x, y, (x_val, y_val))
+    with pytest.raises(InputError, match=r"^test_data x: Expected the columns cut, size, "
+                                         r"sale, received none named 'sale'\.$"):
+        splits.from_arrays(x, y, (x, y), (x.drop(columns="sale"), y))
