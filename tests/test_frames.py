@@ -129,3 +129,21 @@ def test_a_bad_cell_in_the_validation_dataframe_names_the_split():
     with pytest.raises(InputError, match=r"^test_data x: Expected the columns cut, size, "
                                          r"sale, received none named 'sale'\.$"):
         splits.from_arrays(x, y, (x, y), (x.drop(columns="sale"), y))
+
+
+def test_integer_column_labels_are_read_and_names_must_be_distinct():
+    """pd.DataFrame(array) has integer labels: its validation data and encode_rows
+    found no column named '0'; a name twice gave an AttributeError."""
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(30, 2)))
+    x[2] = CUTS[np.arange(30) % 3]
+    y = np.arange(30.0)
+    dataset = splits.from_arrays(x, y, (x, y))
+    assert dataset.encoding.raw_columns == ("0", "1", "2")
+    np.testing.assert_array_equal(dataset.x_val, dataset.x_train)
+    encoded = tuner_prune.encode_rows({"inputs": dataset.encoding.manifest()}, x.head(3))
+    np.testing.assert_array_equal(encoded, dataset.x_train[:3])
+    twice = x.rename(columns={1: "0"})
+    with pytest.raises(InputError, match=r"^Expected training data x with distinct column "
+                                         r"names, received '0' more than once\.$"):
+        splits.from_arrays(twice, y, (twice, y))

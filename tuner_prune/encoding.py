@@ -299,8 +299,9 @@ def _inputs(manifest_or_export_dir):
 def _columns_of(rows, names):
     """``{name: cells}`` of a DataFrame, a list of dicts or a list of lists."""
     if hasattr(rows, "columns") and hasattr(rows, "dtypes"):  # A DataFrame.
-        return {name: rows[name].to_numpy(dtype=object) for name in names
-                if name in rows.columns}
+        labels = {str(column): column for column in rows.columns}  # 0 is "0".
+        return {name: rows[labels[name]].to_numpy(dtype=object) for name in names
+                if name in labels}
     rows = list(rows)
     if rows and isinstance(rows[0], dict):
         return {name: [row.get(name) for row in rows] for name in names

@@ -37,6 +37,7 @@ def frame_table(name, x, y):
             without values or with an infinity, rows and targets that differ
             in number.
     """
+    check_names(name, x)
     values, keep = frame_targets(name, y, len(x))
     columns, left_out = [], []
     labels = np.asarray(x.index)[keep]
@@ -49,6 +50,27 @@ def frame_table(name, x, y):
                         f"identifiers.")
     target = str(getattr(y, "name", None) or "target")
     return Table(tuple(columns), target, values, tuple(left_out), int((~keep).sum()))
+
+
+def check_names(name, x):
+    """Refuses a DataFrame whose column names, as text, are not distinct.
+
+    Raises:
+        DataError: A name twice (``0`` and ``"0"`` are one name: the manifest
+            and ``encode_rows`` name columns by text).
+    """
+    seen = set()
+    for column in x.columns:
+        if str(column) in seen:
+            raise DataError(f"Expected {name} x with distinct column names, received "
+                            f"{str(column)!r} more than once.")
+        seen.add(str(column))
+
+
+def column_by_name(x):
+    """``{name as text: column}`` of a DataFrame: its columns as the manifest names
+    them (an integer label ``0`` is ``"0"``)."""
+    return {str(column): column for column in x.columns}
 
 
 def frame_targets(name, y, rows):

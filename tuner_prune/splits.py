@@ -74,8 +74,10 @@ def encoded_split(name, x, y, encoding):
         raise InputError(f"Expected {name} x as a DataFrame with the training data's "
                          f"columns, received {type(x).__name__}.")
     targets, keep = frames.frame_targets(name, y, len(x))
-    cells = {column: frames.frame_cells(x[column]) for column in encoding.raw_columns
-             if column in x.columns}
+    frames.check_names(name, x)
+    labels = frames.column_by_name(x)
+    cells = {column: frames.frame_cells(x[labels[column]]) for column in
+             encoding.raw_columns if column in labels}
     try:  # Every row, so that a refused row is named by its position in ``x``.
         return encoding.transform(cells)[keep], targets
     except InputError as error:  # Say which split, as the training data's do.
