@@ -370,6 +370,18 @@ def test_sample_weights_of_rows_without_a_target_are_dropped_with_the_rows():
         fit_inputs.resolve(x, y, validation_data=(x, y), sample_weight=weights[:5])
 
 
+def test_a_keras_tuner_objective_naming_the_validation_loss_is_taken(tmp_path):
+    """A notebook's BayesianOptimization(build, objective="val_loss", ...) swapped
+    to PruningTuner died with "unexpected keyword argument 'objective'"."""
+    for objective in ("val_loss", "val_mse", keras_tuner.Objective("val_loss", "min")):
+        PruningTuner(tf_build, objective=objective, max_trials=1,
+                     directory=str(tmp_path), verbose=False)
+    with pytest.raises(InputError, match=r"^Expected objective 'val_mse' or 'val_loss' "
+                                         r"\(the trials are scored on the validation MSE, "
+                                         r"the loss\), received 'val_accuracy'\.$"):
+        PruningTuner(tf_build, objective="val_accuracy", directory=str(tmp_path))
+
+
 def test_the_cli_refuses_a_keras3_custom_layer_naming_it(tmp_path):
     (tmp_path / "k3_custom_model.py").write_text(
         "import keras\n\n\n"
