@@ -147,3 +147,14 @@ def test_integer_column_labels_are_read_and_names_must_be_distinct():
     with pytest.raises(InputError, match=r"^Expected training data x with distinct column "
                                          r"names, received '0' more than once\.$"):
         splits.from_arrays(twice, y, (twice, y))
+
+
+def test_a_numeric_dataframe_drops_its_rows_without_a_target_as_a_csv_does():
+    """Hitters' numeric columns with its 59 missing salaries: refused as 'NaN or
+    infinity' in y, where the CSV and a DataFrame with text drop those rows."""
+    x = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0) % 4})
+    y = pd.Series(2 * np.arange(30.0)).where(np.arange(30) % 10 != 3)
+    dataset = splits.from_arrays(x, y, (x, y))
+    assert len(dataset.x_train) == len(dataset.x_val) == 27
+    assert dataset.encoding.is_identity() and dataset.encoding.dropped_rows == 3
+    np.testing.assert_array_equal(dataset.x_train, x.to_numpy()[np.arange(30) % 10 != 3])

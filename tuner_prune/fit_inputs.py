@@ -101,7 +101,7 @@ def _weights(name, weights, x, y):
     if rows is not None and len(weights) != rows:
         raise InputError(f"Expected {name} with one value per row of x ({rows} rows), "
                          f"received {len(weights)} values.")
-    if frames.is_frame(x) and frames.frame_needs_encoding(x) and y is not None:
+    if frames.is_frame(x) and y is not None and frames.frame_needs_encoding(x, y):
         targets = np.asarray(y, dtype=object).reshape(-1)
         if len(targets) == len(weights):
             keep = np.array([not frames.is_missing_value(v) for v in targets], bool)

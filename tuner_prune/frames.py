@@ -20,9 +20,13 @@ def is_frame(x):
     return hasattr(x, "columns") and hasattr(x, "dtypes") and hasattr(x, "iloc")
 
 
-def frame_needs_encoding(x):
-    """Whether a DataFrame has a column that is not numbers, or a missing value."""
-    return any(dtype.kind not in "biuf" for dtype in x.dtypes) or bool(x.isna().any().any())
+def frame_needs_encoding(x, y=None):
+    """Whether a DataFrame has a column that is not numbers or a missing value, or
+    its targets ``y`` a missing one (a row to drop, as a CSV's)."""
+    if any(dtype.kind not in "biuf" for dtype in x.dtypes) or bool(x.isna().any().any()):
+        return True
+    return y is not None and any(is_missing_value(v) for v in
+                                 np.asarray(y, dtype=object).reshape(-1))
 
 
 def frame_table(name, x, y):

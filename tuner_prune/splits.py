@@ -32,7 +32,7 @@ def from_arrays(x, y, validation_data, test_data=None, source=SOURCE):
             shapes.
     """
     encoding = None
-    if frames.is_frame(x) and frames.frame_needs_encoding(x):
+    if frames.is_frame(x) and frames.frame_needs_encoding(x, y):
         table = frames.frame_table("training data", x, y)
         encoding = encoding_lib.fit(table, np.arange(table.rows))
         x_train, y_train = encoding_lib.encode_table(encoding, table), table.y
