@@ -3,7 +3,7 @@
 import keras_tuner
 
 from tuner_prune import stored_search
-from tuner_prune import config as config_lib, distribute, models, records, resume
+from tuner_prune import config as config_lib, distribute, lock, models, records, resume
 from tuner_prune.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.plan import Plan, resolve_search
@@ -117,6 +117,9 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
 def run_search(plan):
     """Runs (or resumes) the search a plan describes, then exports its best trial.
 
+    The search holds its ``--directory`` while it runs (``lock.holding``);
+    a worker of a distributed search does not.
+
     A thin caller of the API: builds the hypermodel and the tuner, calls
     ``tuner.search`` with the raw splits, then ``tuner.export`` with the test
     split and the export options.
@@ -131,8 +134,17 @@ def run_search(plan):
     """
     if not isinstance(plan, Plan):
         plan = resolve_search(plan)
-    config, dataset = plan.config, plan.dataset
+    config = plan.config
     mode = distribute.configure(config.oracle, config.tuner_id)
+    if mode == "worker":  # Workers share the chief's folder, which the chief holds.
+        return _run(plan, mode)
+    with lock.holding(config.directory):
+        return _run(plan, mode)
+
+
+def _run(plan, mode):
+    """``run_search``'s work, its ``--directory`` held unless ``mode`` is a worker's."""
+    config, dataset = plan.config, plan.dataset
     set_threads(config.threads)
     strategy = mirrored_strategy() if config.distribution == "mirrored" else None
     hypermodel = prepare(plan)
