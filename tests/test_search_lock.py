@@ -124,3 +124,7 @@ def test_search_overwrite_through_the_cli_keeps_what_links_point_to(tiny_search,
     assert result.returncode == 0, result.stderr[-3000:]
     assert (elsewhere / "notes.md").read_text() == "the user's"
     assert not os.path.lexists(logs / "search" / "trial_0" / "my_notes")
+
+
+def test_a_search_that_ends_leaves_no_lock_file(tiny_search):
+    assert not os.path.lexists(tiny_search["logs"] / lock.LOCK_FILE)
