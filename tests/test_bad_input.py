@@ -122,6 +122,17 @@ CASES = {
                                 r"hyperparameters \(the model's: hidden_layers, "
                                 r"kernel_initializer, learning_rate, units\), "
                                 r"received 'width'\.$"),
+    "hp below the declared range": ({}, ["--hp", "units=0"],
+                                    r"Expected --hp units in \[8, 1024\] \(the range the "
+                                    r"model declares\), received 0\.$"),
+    "hp range beyond the declared one": ({}, ["--hp", "learning_rate=-1:0.01"],
+                                         r"Expected --hp learning_rate in \[0\.0005, "
+                                         r"0\.03\] \(the range the model declares\), "
+                                         r"received -1\.0:0\.01\.$"),
+    "hp not among the choices": ({}, ["--hp", "kernel_initializer=foo"],
+                                 r"Expected --hp kernel_initializer among glorot_uniform, "
+                                 r"he_normal \(the choices the model declares\), received "
+                                 r"'foo'\.$"),
     "article with a model": ({}, ["--article", "--model", "fault_models:two_outputs"],
                              r"Expected --article \(the article's own model\) or --model, "
                              r"received both"),
