@@ -133,6 +133,15 @@ CASES = {
                                  r"Expected --hp kernel_initializer among glorot_uniform, "
                                  r"he_normal \(the choices the model declares\), received "
                                  r"'foo'\.$"),
+    "block as tall as a row": ({}, ["--block-size", "4x1"],
+                               r"Expected --block-size with fewer rows than the 3 features "
+                               r"of a row \(tfmot cannot block-prune a kernel whose input is "
+                               r"no wider than its block\), received 4x1\.$"),
+    "model kernel no wider than the block": (
+        {}, ["--model", "fault_models:sized", "--block-size", "4x1"],
+        r"--model fault_models:sized: Expected kernels larger than the --block-size 4x1 "
+        r"in each dimension \(tfmot cannot block-prune a kernel no wider than its "
+        r"block\), received layer 'dense\w*' with a 3x8 kernel\.$"),
     "article with a model": ({}, ["--article", "--model", "fault_models:two_outputs"],
                              r"Expected --article \(the article's own model\) or --model, "
                              r"received both"),

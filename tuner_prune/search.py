@@ -26,7 +26,7 @@ def prepare(plan):
 def check_builder(hypermodel, spec):
     """Fails early if ``--model`` returns something other than a tf_keras model
     over the data's rows (their width, or their shape when N-d) that predicts
-    one value per row.
+    one value per row, or one with a kernel too small for ``--block-size``.
 
     A builder that raises is left to fail its trials, with the reason recorded.
     """
@@ -39,6 +39,27 @@ def check_builder(hypermodel, spec):
     models.check_model(model, f"--model {spec}")
     _check_input(model, hypermodel.input_shape, spec)
     models.check_output(model, hypermodel.input_shape, f"--model {spec}")
+    _check_blocks(model, tuple(hypermodel.block_size), spec)
+
+
+def _check_blocks(model, block_size, spec):
+    """Raises ``BuilderError`` for a kernel tfmot would fail to prune in ``block_size``.
+
+    A 2-D kernel with a dimension of 1 stays dense (``_prune_in_blocks``); any
+    other needs more than one block along each dimension.
+    """
+    if block_size == (1, 1):
+        return
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None or kernel.shape.rank != 2 or min(kernel.shape) == 1:
+            continue
+        if kernel.shape[0] <= block_size[0] or kernel.shape[1] <= block_size[1]:
+            raise models.BuilderError(
+                f"--model {spec}: Expected kernels larger than the --block-size "
+                f"{block_size[0]}x{block_size[1]} in each dimension (tfmot cannot "
+                f"block-prune a kernel no wider than its block), received layer "
+                f"{layer.name!r} with a {kernel.shape[0]}x{kernel.shape[1]} kernel.")
 
 
 def _check_input(model, shape, spec):
