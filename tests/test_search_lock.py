@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TINY, cli_env, run_cli, run_main
+from conftest import cli_env, run_main
 from test_bad_input import tree
 from test_hypermodel import small_model
 from test_state_safety import QUICK, refusal
@@ -42,8 +42,8 @@ def holder(tmp_path):
 
 
 def test_a_second_search_on_a_held_directory_is_refused_naming_the_process(tmp_path, holder):
-    line = refusal(run_cli("search", *QUICK, "--directory", "logs", "--export-dir",
-                           "export", cwd=tmp_path))
+    line = refusal(run_main("search", *QUICK, "--directory", "logs", "--export-dir",
+                            "export", cwd=tmp_path))
     assert line == (f"tuner_prune: error: logs: Expected a --directory no other search is "
                     f"running in, received one held by process {holder.pid}; wait for it "
                     f"to end, or choose another --directory."), line
