@@ -58,7 +58,8 @@ def resolve_search(config, reading=False):
     file, the search state in ``--directory`` is tuner_prune's and can be
     read (``state.check_directory``), the data load, the schedule space fits
     the training length, a search stored in ``--directory`` may be resumed
-    with these settings, and the
+    with these settings, the built-in model's first kernel is taller than a
+    ``--block-size`` block (``check_block_input``), and the
     ``--model`` module imports (the only user code that runs; TensorFlow is
     not imported unless that module imports it).
 
