@@ -9,7 +9,15 @@ import dataclasses
 
 
 class NoCandidateError(RuntimeError):
-    """No converted variant loaded in LiteRT within the MSE tolerance."""
+    """No converted variant loaded in LiteRT within the MSE tolerance (and budget).
+
+    ``candidates``: the variants of the asked quantization, measured and marked
+    ``within_tolerance``, whatever their size.
+    """
+
+    def __init__(self, message, candidates=()):
+        super().__init__(message)
+        self.candidates = list(candidates)
 
 
 @dataclasses.dataclass
@@ -83,8 +91,8 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
         NoCandidateError: No candidate qualifies.
     """
     limit = mark_within_tolerance(found, reference_mse, max_mse_increase)
-    allowed = [c for c in found if quantization in ("auto", c.quantization)
-               and (max_bytes is None or c.bytes <= max_bytes)]
+    kind = [c for c in found if quantization in ("auto", c.quantization)]
+    allowed = [c for c in kind if max_bytes is None or c.bytes <= max_bytes]
     passing = [c for c in allowed if c.within_tolerance]
     if not passing:
         reasons = "; ".join(f"{c.name}: {c.error or f'validation MSE {c.val_mse:.6g}'}"
@@ -97,7 +105,7 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
             f"Expected a TFLite variant (quantization {quantization}{budget}) that "
             f"loads in LiteRT with validation MSE <= {limit:.6g} (Keras "
             f"{reference_mse:.6g} + {max_mse_increase:.0%}), received "
-            f"{reasons or 'none'}{advice}")
+            f"{reasons or 'none'}{advice}", candidates=kind)
     best = min(passing, key=lambda c: getattr(c, size_metric))
     best.chosen = True
     return best

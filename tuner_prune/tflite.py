@@ -22,6 +22,9 @@ from tuner_prune.mse import mse
 
 LATENCY_REPEATS = 50
 REPRESENTATIVE_ROWS = 2000
+# A variant whose every prediction is below this fraction of the target's largest
+# magnitude predicts 0: its output underflowed (float16 of a 1e-30 scale).
+VANISHING = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +194,7 @@ def evaluate(variant, content, validation, test):
 
     Returns:
         A ``Candidate``, with ``error`` set if LiteRT could not load or run it
-        or it predicted NaN or infinity.
+        or it predicted NaN or infinity, or 0 for every row.
     """
     candidate = Candidate(variant.name, variant.quantization, bytes=len(content),
                           gzip_bytes=sizes.gzip_size(content), content=content)
@@ -204,11 +207,22 @@ def evaluate(variant, content, validation, test):
     candidate.loaded = True
     val_mse = mse(val_prediction, validation[1])
     test_mse = None if test is None else mse(test_prediction, test[1])
-    if np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse)):
-        candidate.val_mse, candidate.test_mse = val_mse, test_mse
-    else:
+    if not (np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse))):
         candidate.error = "loads and runs, but predicts NaN or infinity"
+    elif _vanishes(val_prediction, validation[1]):
+        candidate.error = (f"loads and runs, but predicts 0 for every row (below "
+                           f"{VANISHING:g} of the target's scale: its output underflows)")
+    else:
+        candidate.val_mse, candidate.test_mse = val_mse, test_mse
     return candidate
+
+
+def _vanishes(prediction, target):
+    """Whether every prediction is below ``VANISHING`` of the target's largest
+    magnitude (a float16 model of a target of magnitude 1e-30 predicts 0)."""
+    scale = float(np.max(np.abs(np.asarray(target, np.float64)), initial=0.0))
+    largest = float(np.max(np.abs(np.asarray(prediction, np.float64)), initial=0.0))
+    return scale > 0 and largest < VANISHING * scale
 
 
 def candidates(saved_model_dir, validation, test, representative, variants=VARIANTS):
