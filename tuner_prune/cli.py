@@ -237,10 +237,23 @@ def print_summary(manifest, export_dir):
         micro = manifest["micro"]
         print(f"  {export_dir}/{micro['source']}, {micro['header']}: the {micro['variant']} "
               f"model for TensorFlow Lite Micro ({micro['bytes']} bytes)")
+    _print_c(manifest.get("c"), export_dir)
     print(f"  {export_dir}/manifest.json; TFLite variants tried (chosen on val_mse):")
     for row in manifest["candidates"]:
         print("    " + _candidate_line(row))
     _print_baseline(manifest)
+
+
+def _print_c(entry, export_dir):
+    """The C export's line: its files, weights, flash and RAM, or why there are none."""
+    if not entry:
+        return
+    if not entry.get("source"):
+        print(f"  No model.c: {entry['reason']}")
+        return
+    print(f"  {export_dir}/{entry['source']}, {entry['header']}: the model as C99 "
+          f"({entry['value_type']} weights; {entry['flash_bytes']} bytes flash, "
+          f"{entry['ram_bytes']} bytes RAM), val_mse {entry['val_mse']:.6g}")
 
 
 def _print_baseline(manifest):

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from tuner_prune import folders
-from tuner_prune import choice, micro, ownership, padding, staging, tflite
+from tuner_prune import c_export, choice, micro, ownership, padding, staging, tflite
 from tuner_prune import config as config_lib
 from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
@@ -38,7 +38,9 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
     ``test_split`` is ``{"rows": ...}``.
 
     ``model_data.cc`` and ``model_data.h`` are written too when the
-    full-integer variant is within the tolerance. ``block_padding`` names the
+    full-integer variant is within the tolerance, and ``model.c`` and
+    ``model.h`` (``c_export``) when the model is Dense and ReLU layers and
+    its C, compiled and run, is within the tolerance (the manifest's ``c``). ``block_padding`` names the
     block-pruned kernels that the exported graph pads to whole blocks
     (``{layer: [inputs, padded inputs]}``, see ``padding``).
 
@@ -102,6 +104,7 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
             found = tflite.candidates(readable, validation, test,
                                       representative_rows(dataset))
         manifest.update(_write_tflite(found, folder, manifest))
+        manifest["c"] = _write_c(model, found, validation, test, manifest, folder)
         manifest["saved_model"] = {"path": SAVED_MODEL,
                                    "bytes": _tree_bytes(saved_model_dir)}
         _write_manifest(manifest, folder)
@@ -138,6 +141,15 @@ def _write_micro(candidate, folder):
         return None
     io_params = tflite.io_quantization(candidate.content)
     return {"variant": candidate.name, **micro.write(candidate.content, io_params, folder)}
+
+
+def _write_c(model, found, validation, test, manifest, folder):
+    """``model.c`` and ``model.h`` when the model is Dense and ReLU layers (``c_export``)."""
+    dense = next(c for c in found if c.name == "float32")
+    reference = (tflite.predict(dense.content, validation[0]) if dense.loaded
+                 else model.predict(validation[0], verbose=0))
+    limit = manifest["val_mse"] * (1 + manifest["export_options"]["max_mse_increase"])
+    return c_export.write(model, validation, test, reference, limit, folder)
 
 
 def _write_manifest(manifest, folder):
