@@ -42,6 +42,8 @@ def named_files(manifest):
     names = [manifest["saved_model"]["path"], manifest["tflite"]["path"]]
     if manifest["micro"]:
         names += [manifest["micro"]["source"], manifest["micro"]["header"]]
+    if manifest["c"]["source"]:
+        names += [manifest["c"]["source"], manifest["c"]["header"]]
     return names
 
 
