@@ -64,6 +64,14 @@ def dense_layers(model):
     return layers
 
 
+def dense_macs(model):
+    """Multiply-adds per row of a Dense/ReLU model computed dense (TFLite, TFLM), or ``None``."""
+    try:
+        return sum(int(layer.kernel.size) for layer in dense_layers(model))
+    except NotDenseError:
+        return None
+
+
 def _flat(model):
     for layer in model.layers:
         if isinstance(layer, keras.Model):

@@ -8,6 +8,13 @@ choose, so it stays a number the choice has not seen.
 import dataclasses
 
 
+# The runtimes a variant is run in (``runtimes.verify``).
+LITERT, BUILTIN, TFLM = "litert", "litert_builtin", "tflm"
+RUNTIMES = (LITERT, BUILTIN, TFLM)
+RUNTIME_LABELS = {LITERT: "LiteRT XNNPack", BUILTIN: "LiteRT built-in", TFLM: "TFLM"}
+PHONE_RUNTIME = LITERT  # LiteRT with its default XNNPACK delegate: what is measured.
+
+
 class NoCandidateError(RuntimeError):
     """No converted variant loaded in LiteRT within the MSE tolerance."""
 
@@ -18,8 +25,10 @@ class Candidate:
 
     ``loaded`` means LiteRT loaded and ran it; ``val_mse`` and ``test_mse``
     are ``None`` unless it also predicted finite values on both splits
-    (``error`` says why not). Only ``val_mse`` decides ``within_tolerance``;
-    ``test_mse`` is measured and reported, never used to choose.
+    (``error`` says why not). Only ``val_mse`` decides ``within_tolerance``,
+    with ``runtimes`` (``runtimes.verify``): a variant that computes wrongly
+    in LiteRT is never within it; ``test_mse`` is measured and reported,
+    never used to choose.
     """
 
     name: str
@@ -33,12 +42,19 @@ class Candidate:
     error: str = None
     within_tolerance: bool = False
     chosen: bool = False
+    runtimes: dict = dataclasses.field(default_factory=dict)
     content: bytes = dataclasses.field(default=None, repr=False)
+    val_predictions: object = dataclasses.field(default=None, repr=False)
 
     def summary(self):
         row = dataclasses.asdict(self)
         row.pop("content")
+        row.pop("val_predictions")
         return row
+
+    def computes_wrongly_in(self, runtime):
+        """Whether it loaded in ``runtime`` and disagreed with its reference there."""
+        return str(self.runtimes.get(runtime, "")).startswith("wrong")
 
 
 def mark_within_tolerance(found, reference_mse, max_mse_increase):
@@ -55,7 +71,8 @@ def mark_within_tolerance(found, reference_mse, max_mse_increase):
     limit = reference_mse * (1 + max_mse_increase)
     for candidate in found:
         candidate.within_tolerance = (candidate.val_mse is not None
-                                      and candidate.val_mse <= limit)
+                                      and candidate.val_mse <= limit
+                                      and not candidate.computes_wrongly_in(PHONE_RUNTIME))
     return limit
 
 
@@ -101,3 +118,19 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
     best = min(passing, key=lambda c: getattr(c, size_metric))
     best.chosen = True
     return best
+
+
+def runtimes_line(rows):
+    """One line: each variant's status in each runtime (yes / wrong / fails / ?).
+
+    Args:
+        rows: The manifest's ``candidates`` (``Candidate.summary()``).
+    """
+    short = {"matched": "yes", "reference": "yes", "wrong": "wrong", "failed": "fails"}
+    parts = [f"{row['name']} " + "/".join(short.get(row["runtimes"][r].split(":")[0], "?")
+                                          for r in RUNTIMES)
+             for row in rows if row.get("runtimes")]
+    if not parts:
+        return None
+    labels = ", ".join(RUNTIME_LABELS[r] for r in RUNTIMES)
+    return f"Computes as on LiteRT's built-in kernels ({labels}): {'; '.join(parts)}"

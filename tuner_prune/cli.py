@@ -235,13 +235,27 @@ def print_summary(manifest, export_dir):
           f"(dense float32 TFLite: {manifest['dense_tflite_bytes']} bytes)")
     if manifest.get("micro"):
         micro = manifest["micro"]
+        arena = (micro.get("arena") or {}).get("bytes")
+        ram = "" if arena is None else f", {arena} bytes of arena"
+        macs = (manifest.get("macs_per_inference") or {}).get("dense")
+        ram += "" if macs is None else f", {macs} MACs"
         print(f"  {export_dir}/{micro['source']}, {micro['header']}: the {micro['variant']} "
-              f"model for TensorFlow Lite Micro ({micro['bytes']} bytes)")
+              f"model for TensorFlow Lite Micro ({micro['bytes']} bytes flash{ram})")
     _print_c(manifest.get("c"), export_dir)
     print(f"  {export_dir}/manifest.json; TFLite variants tried (chosen on val_mse):")
     for row in manifest["candidates"]:
         print("    " + _candidate_line(row))
+    _print_runtimes(manifest["candidates"])
     _print_baseline(manifest)
+
+
+def _print_runtimes(rows):
+    """Which runtimes each variant computes right in (``choice.runtimes_line``)."""
+    from tuner_prune import choice
+
+    line = choice.runtimes_line(rows)
+    if line:
+        print("  " + line)
 
 
 def _print_c(entry, export_dir):
@@ -253,7 +267,8 @@ def _print_c(entry, export_dir):
         return
     print(f"  {export_dir}/{entry['source']}, {entry['header']}: the model as C99 "
           f"({entry['value_type']} weights; {entry['flash_bytes']} bytes flash, "
-          f"{entry['ram_bytes']} bytes RAM), val_mse {entry['val_mse']:.6g}")
+          f"{entry['ram_bytes']} bytes RAM, {entry['macs']} MACs), "
+          f"val_mse {entry['val_mse']:.6g}")
 
 
 def _print_baseline(manifest):

@@ -15,7 +15,8 @@ import os
 import numpy as np
 
 from tuner_prune import folders
-from tuner_prune import c_export, choice, micro, ownership, padding, staging, tflite
+from tuner_prune import (c_export, choice, micro, ownership, padding, runtimes, staging,
+                         tflite, tflm)
 from tuner_prune import config as config_lib
 from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
@@ -37,8 +38,10 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
     ``test_split`` and every ``test_mse`` are ``None``; otherwise
     ``test_split`` is ``{"rows": ...}``.
 
-    ``model_data.cc`` and ``model_data.h`` are written too when the
-    full-integer variant is within the tolerance, and ``model.c`` and
+    Each variant is also run in LiteRT's built-in kernels and in TensorFlow
+    Lite Micro (``runtimes``; the candidates' ``runtimes``). ``model_data.cc``
+    and ``model_data.h`` are written too when the full-integer variant is
+    within the tolerance and computes in TFLM as in LiteRT, and ``model.c`` and
     ``model.h`` (``c_export``) when the model is Dense and ReLU layers and
     its C, compiled and run, is within the tolerance (the manifest's ``c``). ``block_padding`` names the
     block-pruned kernels that the exported graph pads to whole blocks
@@ -103,8 +106,11 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
         with tflite.without_glob_characters(saved_model_dir) as readable:
             found = tflite.candidates(readable, validation, test,
                                       representative_rows(dataset))
-        manifest.update(_write_tflite(found, folder, manifest))
+        runtimes.verify(found, validation[0])
+        manifest.update(_write_tflite(found, folder, manifest, validation[0]))
         manifest["c"] = _write_c(model, found, validation, test, manifest, folder)
+        manifest["macs_per_inference"] = {"dense": c_export.dense_macs(model),
+                                          "c": manifest["c"].get("macs")}
         manifest["saved_model"] = {"path": SAVED_MODEL,
                                    "bytes": _tree_bytes(saved_model_dir)}
         _write_manifest(manifest, folder)
@@ -118,7 +124,7 @@ def representative_rows(dataset, rows=tflite.REPRESENTATIVE_ROWS, seed=0):
     return dataset.x_train[np.sort(picked)].astype(np.float32)
 
 
-def _write_tflite(found, folder, manifest):
+def _write_tflite(found, folder, manifest, rows):
     options = manifest["export_options"]
     chosen = choice.choose(found, manifest["val_mse"], **options)
     tflite.write(chosen, os.path.join(folder, TFLITE))
@@ -129,18 +135,28 @@ def _write_tflite(found, folder, manifest):
                    "test_mse": chosen.test_mse,
                    "latency_us": chosen.latency_us,
                    **tflite.io_quantization(chosen.content)},
-        "micro": _write_micro(by_name.get("int8"), folder),
+        "micro": _write_micro(by_name.get("int8"), folder, rows),
         "dense_tflite_bytes": by_name["float32"].bytes,
         "candidates": [c.summary() for c in found],
     }
 
 
-def _write_micro(candidate, folder):
-    """C++ source of the full-integer variant, if it is within the tolerance."""
-    if candidate is None or not candidate.within_tolerance:
+def _write_micro(candidate, folder, rows):
+    """C++ source of the full-integer variant, if within the tolerance and right in TFLM.
+
+    ``model_data.h`` gives the tensor arena: the smallest that runs it on
+    ``rows`` (``tflm.smallest_arena``) plus ``tflm.ARENA_MARGIN``.
+    """
+    if (candidate is None or not candidate.within_tolerance
+            or not runtimes.matched_in(candidate, choice.TFLM)):
         return None
     io_params = tflite.io_quantization(candidate.content)
-    return {"variant": candidate.name, **micro.write(candidate.content, io_params, folder)}
+    smallest = tflm.smallest_arena(candidate.content, rows)
+    arena = None if smallest is None else {
+        "bytes": tflm.arena_with_margin(smallest), "smallest_bytes": smallest,
+        "margin": tflm.ARENA_MARGIN}
+    return {"variant": candidate.name,
+            **micro.write(candidate.content, io_params, folder, arena)}
 
 
 def _write_c(model, found, validation, test, manifest, folder):

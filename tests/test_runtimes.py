@@ -1,0 +1,150 @@
+"""Every variant run in LiteRT (XNNPACK and built-in kernels) and in the real TFLM interpreter.
+
+No training: tiny tf_keras models with set weights, converted once per module.
+"""
+
+import contextlib
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+
+from tuner_prune import choice, export, runtimes, serving, tflite, tflm
+from tuner_prune._keras import keras
+from tuner_prune.choice import Candidate
+
+INPUTS, UNITS = 32, 64
+
+
+def converted(tmp_path_factory, kernel_mask, variants=tflite.VARIANTS, seed=0):
+    """The variants of a 32-64-1 ReLU MLP whose first kernel is ``kernel_mask``-sparse."""
+    rng = np.random.default_rng(seed)
+    model = keras.Sequential([keras.Input(shape=(INPUTS,)),
+                              keras.layers.Dense(UNITS, activation="relu"),
+                              keras.layers.Dense(1)])
+    first, last = model.layers
+    first.set_weights([rng.normal(0, 0.5, (INPUTS, UNITS)) * kernel_mask(rng),
+                       rng.normal(0, 0.1, UNITS)])
+    last.set_weights([rng.normal(0, 0.5, (UNITS, 1)), np.zeros(1)])
+    served = serving.scaled_model(model, np.ones(INPUTS), 1.0)
+    folder = tmp_path_factory.mktemp("runtimes") / "saved_model"
+    with contextlib.redirect_stdout(io.StringIO()):
+        served.export(str(folder))
+    x = rng.normal(size=(40, INPUTS)).astype(np.float32)
+    y = served.predict(x, verbose=0).reshape(-1)
+    found = tflite.candidates(str(folder), (x, y), None, x, variants)
+    runtimes.verify(found, x)
+    return {c.name: c for c in found}
+
+
+def block_mask(rng):
+    """1x16 blocks along the inputs (``--block-size 16x1``), 70 % of them zero."""
+    return np.repeat(rng.random((INPUTS // 16, UNITS)) >= 0.7, 16, axis=0)
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory):
+    return converted(tmp_path_factory, block_mask)
+
+
+@pytest.fixture(scope="module")
+def unstructured(tmp_path_factory):
+    variants = [v for v in tflite.VARIANTS if v.name in ("int8", "sparse_int8")]
+    return converted(tmp_path_factory, lambda rng: rng.random((INPUTS, UNITS)) >= 0.9,
+                     variants)
+
+
+def test_int8_runs_in_tflm_within_one_int8_unit_of_litert(blocks):
+    int8 = blocks["int8"]
+    assert int8.runtimes == {"litert": "matched", "litert_builtin": "reference",
+                             "tflm": "matched"}
+
+
+def test_tflm_predictions_agree_with_litert_builtin_row_by_row(blocks):
+    int8 = blocks["int8"]
+    x = np.random.default_rng(5).normal(size=(30, INPUTS)).astype(np.float32)
+    micro, error = tflm.run({"int8": int8.content}, x)["int8"]
+    litert = tflite.run(int8.content, x, min_invokes=0, builtin=True)[0]
+    scale = tflite.io_quantization(int8.content)["output"]["scale"]
+    assert error is None
+    assert np.max(np.abs(micro - litert)) <= scale * 1.001
+
+
+def test_block_sparse_variants_compute_wrongly_in_tflm_and_are_reported(blocks):
+    """TFLM runs 1x16-block int8 without an error, wrongly; block float32 gives NaN."""
+    assert blocks["sparse_int8"].runtimes["litert_builtin"] == "matched"
+    assert blocks["sparse_int8"].runtimes["tflm"].startswith("wrong: differs")
+    assert blocks["sparse_float32"].runtimes["tflm"] == "wrong: predicts NaN or infinity"
+
+
+def test_float16_and_dynamic_int8_fail_to_load_in_tflm(blocks):
+    for name in ("float16", "dynamic_int8"):
+        assert blocks[name].runtimes["tflm"].startswith(
+            "failed: TFLM failed to allocate tensors"), name
+
+
+def test_unstructured_sparse_int8_runs_only_on_litert_builtin_kernels(unstructured):
+    """XNNPACK refuses its DENSIFY-fed node, TFLM has no DENSIFY op."""
+    sparse = unstructured["sparse_int8"]
+    assert sparse.runtimes["litert"].startswith("failed: RuntimeError: failed to delegate")
+    assert sparse.runtimes["litert_builtin"] == "matched"
+    assert sparse.runtimes["tflm"] == ("failed: TFLM failed to allocate tensors: Failed to "
+                                       "get registration from op code DENSIFY")
+    assert unstructured["int8"].runtimes["tflm"] == "matched"
+
+
+def test_a_variant_that_computes_wrongly_in_litert_is_never_chosen():
+    good = Candidate("float32", "none", bytes=100, val_mse=1.0,
+                     runtimes={"litert": "matched"})
+    wrong = Candidate("sparse_float32", "none", bytes=50, val_mse=1.0,
+                      runtimes={"litert": "wrong: differs from the reference by up to 2"})
+    assert choice.choose([good, wrong], reference_mse=1.0) is good
+    assert not wrong.within_tolerance
+
+
+def test_model_data_cc_is_not_written_for_an_int8_model_wrong_in_tflm(tmp_path, blocks):
+    int8 = blocks["int8"]
+    wrong = Candidate("int8", "int8", within_tolerance=True, content=int8.content,
+                      runtimes={**int8.runtimes, "tflm": "wrong: differs by 3"})
+    rows = np.zeros((3, INPUTS), np.float32)
+    assert export._write_micro(wrong, str(tmp_path), rows) is None
+    assert list(tmp_path.iterdir()) == []
+    right = dataclasses.replace(int8, within_tolerance=True)
+    assert export._write_micro(right, str(tmp_path), rows)["variant"] == "int8"
+
+
+def test_runtimes_line_lists_every_variant_in_every_runtime(blocks):
+    rows = [candidate.summary() for candidate in blocks.values()]
+    line = choice.runtimes_line(rows)
+    assert line.startswith("Computes as on LiteRT's built-in kernels (LiteRT XNNPack, "
+                           "LiteRT built-in, TFLM): float32 yes/yes/yes; ")
+    assert "sparse_int8 " in line and "float16 yes/yes/fails" in line
+
+
+def test_the_tiny_search_reports_its_runtimes(tiny_search):
+    for row in tiny_search["manifest"]["candidates"]:
+        assert set(row["runtimes"]) == set(choice.RUNTIMES), row["name"]
+    if tiny_search["manifest"]["micro"]:
+        int8 = next(r for r in tiny_search["manifest"]["candidates"] if r["name"] == "int8")
+        assert int8["runtimes"]["tflm"] == "matched"
+    assert "  Computes as on LiteRT's built-in kernels" in tiny_search["result"].stdout
+
+
+def test_arena_is_the_smallest_that_works_plus_the_stated_margin(tmp_path, blocks):
+    """Bisection in child processes: a slightly smaller arena fails or crashes TFLM."""
+    content = blocks["int8"].content
+    x = np.random.default_rng(6).normal(size=(5, INPUTS)).astype(np.float32)
+    entry = export._write_micro(dataclasses.replace(blocks["int8"], within_tolerance=True),
+                                str(tmp_path), x)
+    arena = entry["arena"]
+    smallest = arena["smallest_bytes"]
+    assert arena["bytes"] == tflm.arena_with_margin(smallest) <= 1.25 * smallest
+    assert arena["margin"] == tflm.ARENA_MARGIN and arena["bytes"] % 16 == 0
+    results = tflm.run({"reported": content, "smallest": content}, x, arena_bytes=smallest)
+    assert results["smallest"][1] is None
+    assert tflm.run({"m": content}, x, arena_bytes=arena["bytes"])["m"][1] is None
+    too_small = tflm.run({"m": content}, x, arena_bytes=smallest - tflm.ARENA_STEP)["m"]
+    assert too_small[0] is None, too_small
+    header = (tmp_path / "model_data.h").read_text()
+    assert f"constexpr int kTensorArenaSize = {arena['bytes']};" in header
