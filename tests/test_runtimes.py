@@ -6,6 +6,7 @@ No training: tiny tf_keras models with set weights, converted once per module.
 import contextlib
 import dataclasses
 import io
+import json
 
 import numpy as np
 import pytest
@@ -148,3 +149,33 @@ def test_arena_is_the_smallest_that_works_plus_the_stated_margin(tmp_path, block
     assert too_small[0] is None, too_small
     header = (tmp_path / "model_data.h").read_text()
     assert f"constexpr int kTensorArenaSize = {arena['bytes']};" in header
+
+
+def test_microcontroller_device_chooses_only_what_computes_right_in_tflm():
+    small_wrong = Candidate("sparse_int8", "int8", bytes=50, val_mse=1.0,
+                            runtimes={"litert": "matched", "tflm": "wrong: differs by 9"})
+    small_phone = Candidate("float16", "float16", bytes=60, val_mse=1.0,
+                            runtimes={"litert": "matched", "tflm": "failed: DEQUANTIZE"})
+    micro = Candidate("int8", "int8", bytes=100, val_mse=1.0,
+                      runtimes={"litert": "matched", "tflm": "matched"})
+    assert choice.choose([small_wrong, small_phone, micro], 1.0) is small_wrong
+    assert choice.choose([small_wrong, small_phone, micro], 1.0,
+                         device="microcontroller") is micro
+    with pytest.raises(choice.NoCandidateError, match="computing in TFLM as in LiteRT"):
+        choice.choose([small_wrong, small_phone], 1.0, device="microcontroller")
+
+
+def test_export_with_device_microcontroller(tiny_search, tmp_path):
+    from conftest import run_main
+
+    result = run_main("export", "--directory", tiny_search["logs"], "--export-dir",
+                      tmp_path / "export", "--device", "microcontroller")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["export_options"]["device"] == "microcontroller"
+    chosen = next(row for row in manifest["candidates"] if row["chosen"])
+    assert chosen["runtimes"]["tflm"] in ("matched", "reference")
+    refused = run_main("export", "--directory", tiny_search["logs"], "--export-dir",
+                       tmp_path / "other", "--device", "watch")
+    assert refused.returncode == 2
+    assert "Expected --device among phone, microcontroller, received 'watch'" in refused.stderr

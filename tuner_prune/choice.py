@@ -77,7 +77,7 @@ def mark_within_tolerance(found, reference_mse, max_mse_increase):
 
 
 def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
-           quantization="auto", max_bytes=None):
+           quantization="auto", max_bytes=None, device="phone"):
     """Smallest candidate that loaded and stays within the MSE tolerance.
 
     The tolerance is on the validation split; the test split plays no part in
@@ -92,6 +92,8 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
             ``"float16"``, ``"int8"``: only variants of that kind, sparse-encoded
             or not.
         max_bytes: Only variants of at most this many bytes, or ``None``.
+        device: ``"phone"``, or ``"microcontroller"``: only variants that
+            computed in TFLM as on LiteRT's built-in kernels (``runtimes``).
 
     Returns:
         The chosen ``Candidate`` (also marked ``chosen``).
@@ -101,12 +103,14 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
     """
     limit = mark_within_tolerance(found, reference_mse, max_mse_increase)
     allowed = [c for c in found if quantization in ("auto", c.quantization)
-               and (max_bytes is None or c.bytes <= max_bytes)]
+               and (max_bytes is None or c.bytes <= max_bytes)
+               and (device != "microcontroller" or runs_in_tflm(c))]
     passing = [c for c in allowed if c.within_tolerance]
     if not passing:
         reasons = "; ".join(f"{c.name}: {c.error or f'validation MSE {c.val_mse:.6g}'}"
                             for c in allowed)
         budget = "" if max_bytes is None else f", at most {max_bytes} bytes"
+        budget += ", computing in TFLM as in LiteRT" if device == "microcontroller" else ""
         measured = any(c.val_mse is not None for c in allowed)  # Over the tolerance.
         advice = ("; raise --max-mse-increase or choose another --quantization"
                   if measured else "")
@@ -118,6 +122,11 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
     best = min(passing, key=lambda c: getattr(c, size_metric))
     best.chosen = True
     return best
+
+
+def runs_in_tflm(candidate):
+    """Whether the candidate computed in TensorFlow Lite Micro as its reference did."""
+    return candidate.runtimes.get(TFLM) in ("matched", "reference")
 
 
 def runtimes_line(rows):

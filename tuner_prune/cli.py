@@ -130,6 +130,9 @@ def _add_export_flags(parser, search_defaults):
     add("--max-mse-increase", type=float, default=defaults["max_mse_increase"],
         help="largest relative validation MSE increase of model.tflite over Keras "
         "(0.05 = 5%%)")
+    add("--device", default=defaults["device"],
+        help="phone (model.tflite runs in LiteRT) or microcontroller (only a variant "
+        "that computed in TensorFlow Lite Micro as in LiteRT)")
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
@@ -209,7 +212,7 @@ def export_command(args):
     manifest = _search_module().export_search(
         args.directory, args.export_dir, quantization=args.quantization,
         size_metric=args.size_metric, max_mse_increase=args.max_mse_increase,
-        max_bytes=args.max_bytes)
+        max_bytes=args.max_bytes, device=args.device)
     print_summary(manifest, args.export_dir)
 
 

@@ -14,6 +14,7 @@ from tuner_prune.errors import InputError
 
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
+DEVICES = ("phone", "microcontroller")  # What model.tflite must run on (choice.py).
 
 
 @dataclasses.dataclass
@@ -81,6 +82,7 @@ class SearchConfig(TrainingConfig):
     size_metric: str = "bytes"
     max_mse_increase: float = 0.05
     max_bytes: int = None
+    device: str = "phone"
     quiet: bool = False
     threads: int = None
 
@@ -164,7 +166,8 @@ class SearchConfig(TrainingConfig):
     def export_options(self):
         """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
         return {"quantization": self.quantization, "size_metric": self.size_metric,
-                "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes}
+                "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes,
+                "device": self.device}
 
 
 def check_tuner_id(tuner_id):
@@ -182,8 +185,9 @@ def check_tuner_id(tuner_id):
 
 def check_export_options(options):
     """Raises ``InputError`` (naming the flag) for a bad export option."""
-    for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS)):
-        if options[name] not in allowed:
+    for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS),
+                          ("device", DEVICES)):
+        if options.get(name, allowed[0]) not in allowed:
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     check_max_bytes(options.get("max_bytes"))

@@ -24,7 +24,7 @@ from tuner_prune.serving import serving_model
 
 def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
                  total_steps=None, extra=None, max_mse_increase=0.05, size_metric="bytes",
-                 quantization="auto", max_bytes=None):
+                 quantization="auto", max_bytes=None, device="phone"):
     """Writes ``saved_model/``, ``model.tflite``, ``manifest.json`` (and C++).
 
     ``PruningTuner.export`` calls it for the best trial of a search; call it
@@ -67,6 +67,9 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
         quantization: ``"auto"``, or ``"none"``, ``"dynamic"``, ``"float16"``,
             ``"int8"`` to choose ``model.tflite`` among that kind of variant only.
         max_bytes: Largest ``model.tflite`` allowed, or ``None``.
+        device: ``"phone"`` (``model.tflite`` runs in LiteRT) or
+            ``"microcontroller"`` (only a variant that computed in TFLM as in
+            LiteRT; see ``choice.choose``).
 
     Returns:
         The manifest as a dict.
@@ -80,7 +83,7 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
             would write.
     """
     options = {"max_mse_increase": max_mse_increase, "size_metric": size_metric,
-               "quantization": quantization, "max_bytes": max_bytes}
+               "quantization": quantization, "max_bytes": max_bytes, "device": device}
     config_lib.check_export_options(options)
     folders.check_writable(export_dir, "--export-dir")
     folders.check_export_dir(export_dir)
