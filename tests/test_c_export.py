@@ -143,3 +143,16 @@ def test_tiny_search_ships_model_c_and_names_it(tiny_search):
     assert {"model.c", "model.h"} <= set(ownership.shipped_files(tiny_search["manifest"]))
     assert (f"model.c, model.h: the model as C99 ({entry['value_type']} weights; "
             f"{entry['flash_bytes']} bytes flash") in tiny_search["result"].stdout
+
+
+def test_c_over_a_budget_is_not_written_and_says_which(tmp_path):
+    model = serving.scaled_model(sparse_mlp(), np.ones(24), 1.0)
+    x, expected = rows_and_keras(model)
+    entry = c_export.write(model, (x, expected), None, expected, 1e-3, str(tmp_path),
+                           max_ram=100)
+    assert entry["source"] is None
+    assert entry["reason"] == "its int8 C needs 256 bytes, over --max-ram 100"
+    entry = c_export.write(model, (x, expected), None, expected, 1e-3, str(tmp_path),
+                           max_flash=50)
+    assert entry["reason"].startswith("its int8 C needs ") and "over --max-flash 50" in entry["reason"]
+    assert os.listdir(tmp_path) == []

@@ -179,3 +179,40 @@ def test_export_with_device_microcontroller(tiny_search, tmp_path):
                        tmp_path / "other", "--device", "watch")
     assert refused.returncode == 2
     assert "Expected --device among phone, microcontroller, received 'watch'" in refused.stderr
+
+
+def test_flash_and_ram_budgets_bound_the_choice():
+    big = Candidate("float32", "none", bytes=900, val_mse=1.0, arena_bytes=400,
+                    runtimes={"litert": "matched", "tflm": "matched"})
+    small = Candidate("int8", "int8", bytes=300, val_mse=1.0, arena_bytes=700,
+                      runtimes={"litert": "matched", "tflm": "matched"})
+    phone_only = Candidate("float16", "float16", bytes=200, val_mse=1.0,
+                           runtimes={"litert": "matched", "tflm": "failed: DEQUANTIZE"})
+    found = [big, small, phone_only]
+    assert choice.choose(found, 1.0, max_flash=500) is phone_only
+    assert choice.choose(found, 1.0, max_ram=800) is small  # No arena: no RAM known.
+    assert choice.choose(found, 1.0, max_ram=500) is big
+    with pytest.raises(choice.NoCandidateError, match="at most 500 bytes of flash, a TFLM "
+                       "arena of at most 500 bytes"):
+        choice.choose(found, 1.0, max_flash=500, max_ram=500)
+
+
+def test_arenas_are_measured_for_what_runs_in_tflm(blocks):
+    x = np.random.default_rng(7).normal(size=(4, INPUTS)).astype(np.float32)
+    found = [dataclasses.replace(blocks[name], runtimes={}, arena_bytes=None,
+                                 val_predictions=tflite.predict(blocks[name].content, x))
+             for name in ("int8", "float16")]
+    runtimes.verify(found, x, arenas=True)
+    int8, float16 = found
+    assert int8.arena_bytes == tflm.arena_with_margin(tflm.smallest_arena(int8.content, x))
+    assert float16.arena_bytes is None
+
+
+@pytest.mark.parametrize("name", ["max_flash", "max_ram"])
+def test_budgets_below_one_byte_are_refused(name):
+    from tuner_prune.config import SearchConfig
+    from tuner_prune.errors import InputError
+
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(InputError, match=f"Expected {flag} >= 1, received 0."):
+        SearchConfig(**{name: 0})

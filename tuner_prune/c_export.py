@@ -115,7 +115,7 @@ def _is_linear(layer):
             and layer.get_config()["activation"] == "linear")
 
 
-def write(model, validation, test, reference, limit, folder):
+def write(model, validation, test, reference, limit, folder, max_flash=None, max_ram=None):
     """Writes ``model.c`` and ``model.h`` into ``folder`` if they are within the tolerance.
 
     Args:
@@ -125,6 +125,8 @@ def write(model, validation, test, reference, limit, folder):
             validation rows, which the C predictions are compared with.
         limit: Largest validation MSE allowed.
         folder: Where the files go.
+        max_flash, max_ram: Budgets of the object's text plus data and of its
+            static buffers (bytes), or ``None``.
 
     Returns:
         The manifest entry: with ``source`` ``None`` and a ``reason`` when
@@ -143,11 +145,24 @@ def write(model, validation, test, reference, limit, folder):
             entry = _check(encoded, value_type, validation, test, reference, work)
             tried.append({"value_type": value_type, "val_mse": entry["val_mse"]})
             if entry["val_mse"] <= limit:
+                over = _over_budget(entry, max_flash, max_ram)
+                if over:
+                    return {"source": None, "tried": tried, "reason": over}
                 _write_texts(encoded, value_type, folder)
                 return {**entry, "tried": tried}
     reasons = ", ".join(f"{t['value_type']} val_mse {t['val_mse']:.6g}" for t in tried)
     return {"source": None, "tried": tried,
             "reason": f"over the MSE tolerance ({limit:.6g}): {reasons}"}
+
+
+def _over_budget(entry, max_flash, max_ram):
+    """Why the smallest C within the tolerance is over a budget, or ``None``."""
+    for flag, budget, key in (("--max-flash", max_flash, "flash_bytes"),
+                              ("--max-ram", max_ram, "ram_bytes")):
+        if budget is not None and entry[key] > budget:
+            return (f"its {entry['value_type']} C needs {entry[key]} bytes, over "
+                    f"{flag} {budget}")
+    return None
 
 
 def _check(encoded, value_type, validation, test, reference, work):

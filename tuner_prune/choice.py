@@ -43,6 +43,7 @@ class Candidate:
     within_tolerance: bool = False
     chosen: bool = False
     runtimes: dict = dataclasses.field(default_factory=dict)
+    arena_bytes: int = None
     content: bytes = dataclasses.field(default=None, repr=False)
     val_predictions: object = dataclasses.field(default=None, repr=False)
 
@@ -77,7 +78,8 @@ def mark_within_tolerance(found, reference_mse, max_mse_increase):
 
 
 def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
-           quantization="auto", max_bytes=None, device="phone"):
+           quantization="auto", max_bytes=None, device="phone", max_flash=None,
+           max_ram=None):
     """Smallest candidate that loaded and stays within the MSE tolerance.
 
     The tolerance is on the validation split; the test split plays no part in
@@ -94,6 +96,9 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
         max_bytes: Only variants of at most this many bytes, or ``None``.
         device: ``"phone"``, or ``"microcontroller"``: only variants that
             computed in TFLM as on LiteRT's built-in kernels (``runtimes``).
+        max_flash: Only variants of at most this many bytes, or ``None``.
+        max_ram: Only variants whose TFLM arena (``arena_bytes``) is at most
+            this, or ``None``.
 
     Returns:
         The chosen ``Candidate`` (also marked ``chosen``).
@@ -104,13 +109,17 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
     limit = mark_within_tolerance(found, reference_mse, max_mse_increase)
     allowed = [c for c in found if quantization in ("auto", c.quantization)
                and (max_bytes is None or c.bytes <= max_bytes)
-               and (device != "microcontroller" or runs_in_tflm(c))]
+               and (device != "microcontroller" or runs_in_tflm(c))
+               and (max_flash is None or c.bytes <= max_flash)
+               and (max_ram is None or (c.arena_bytes or max_ram + 1) <= max_ram)]
     passing = [c for c in allowed if c.within_tolerance]
     if not passing:
         reasons = "; ".join(f"{c.name}: {c.error or f'validation MSE {c.val_mse:.6g}'}"
                             for c in allowed)
         budget = "" if max_bytes is None else f", at most {max_bytes} bytes"
         budget += ", computing in TFLM as in LiteRT" if device == "microcontroller" else ""
+        budget += "" if max_flash is None else f", at most {max_flash} bytes of flash"
+        budget += "" if max_ram is None else f", a TFLM arena of at most {max_ram} bytes"
         measured = any(c.val_mse is not None for c in allowed)  # Over the tolerance.
         advice = ("; raise --max-mse-increase or choose another --quantization"
                   if measured else "")

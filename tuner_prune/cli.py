@@ -133,6 +133,12 @@ def _add_export_flags(parser, search_defaults):
     add("--device", default=defaults["device"],
         help="phone (model.tflite runs in LiteRT) or microcontroller (only a variant "
         "that computed in TensorFlow Lite Micro as in LiteRT)")
+    add("--max-flash", type=int, default=defaults["max_flash"], metavar="N",
+        help="flash budget of the export: model.tflite and model.c's object at most N "
+        "bytes (trials are not bounded by it)")
+    add("--max-ram", type=int, default=defaults["max_ram"], metavar="N",
+        help="RAM budget of the export: model.tflite's TFLM tensor arena and model.c's "
+        "buffers at most N bytes (trials are not bounded by it)")
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
@@ -212,7 +218,8 @@ def export_command(args):
     manifest = _search_module().export_search(
         args.directory, args.export_dir, quantization=args.quantization,
         size_metric=args.size_metric, max_mse_increase=args.max_mse_increase,
-        max_bytes=args.max_bytes, device=args.device)
+        max_bytes=args.max_bytes, device=args.device, max_flash=args.max_flash,
+        max_ram=args.max_ram)
     print_summary(manifest, args.export_dir)
 
 

@@ -83,6 +83,8 @@ class SearchConfig(TrainingConfig):
     max_mse_increase: float = 0.05
     max_bytes: int = None
     device: str = "phone"
+    max_flash: int = None
+    max_ram: int = None
     quiet: bool = False
     threads: int = None
 
@@ -167,7 +169,7 @@ class SearchConfig(TrainingConfig):
         """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
         return {"quantization": self.quantization, "size_metric": self.size_metric,
                 "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes,
-                "device": self.device}
+                "device": self.device, "max_flash": self.max_flash, "max_ram": self.max_ram}
 
 
 def check_tuner_id(tuner_id):
@@ -191,6 +193,8 @@ def check_export_options(options):
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     check_max_bytes(options.get("max_bytes"))
+    for name in ("max_flash", "max_ram"):
+        check_max_bytes(options.get(name), f"--{name.replace('_', '-')}")
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):
@@ -198,11 +202,11 @@ def check_export_options(options):
                          f"{increase!r}.")
 
 
-def check_max_bytes(budget):
+def check_max_bytes(budget, flag="--max-bytes"):
     """Raises ``InputError`` unless ``budget`` is ``None`` or a whole number >= 1."""
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
                                or budget < 1):
-        raise InputError(f"Expected --max-bytes >= 1, received {budget!r}.")
+        raise InputError(f"Expected {flag} >= 1, received {budget!r}.")
 
 
 def parse_block_size(text):

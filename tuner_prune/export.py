@@ -24,7 +24,8 @@ from tuner_prune.serving import serving_model
 
 def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
                  total_steps=None, extra=None, max_mse_increase=0.05, size_metric="bytes",
-                 quantization="auto", max_bytes=None, device="phone"):
+                 quantization="auto", max_bytes=None, device="phone", max_flash=None,
+                 max_ram=None):
     """Writes ``saved_model/``, ``model.tflite``, ``manifest.json`` (and C++).
 
     ``PruningTuner.export`` calls it for the best trial of a search; call it
@@ -70,6 +71,10 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
         device: ``"phone"`` (``model.tflite`` runs in LiteRT) or
             ``"microcontroller"`` (only a variant that computed in TFLM as in
             LiteRT; see ``choice.choose``).
+        max_flash: Largest ``model.tflite`` and ``model.c`` object (text plus
+            data) allowed, or ``None``.
+        max_ram: Largest TFLM tensor arena of ``model.tflite`` (measured for
+            the variants that run in TFLM) and ``model.c`` buffers, or ``None``.
 
     Returns:
         The manifest as a dict.
@@ -83,7 +88,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
             would write.
     """
     options = {"max_mse_increase": max_mse_increase, "size_metric": size_metric,
-               "quantization": quantization, "max_bytes": max_bytes, "device": device}
+               "quantization": quantization, "max_bytes": max_bytes, "device": device,
+               "max_flash": max_flash, "max_ram": max_ram}
     config_lib.check_export_options(options)
     folders.check_writable(export_dir, "--export-dir")
     folders.check_export_dir(export_dir)
@@ -109,7 +115,7 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
         with tflite.without_glob_characters(saved_model_dir) as readable:
             found = tflite.candidates(readable, validation, test,
                                       representative_rows(dataset))
-        runtimes.verify(found, validation[0])
+        runtimes.verify(found, validation[0], arenas=max_ram is not None)
         manifest.update(_write_tflite(found, folder, manifest, validation[0]))
         manifest["c"] = _write_c(model, found, validation, test, manifest, folder)
         manifest["macs_per_inference"] = {"dense": c_export.dense_macs(model),
@@ -168,7 +174,9 @@ def _write_c(model, found, validation, test, manifest, folder):
     reference = (tflite.predict(dense.content, validation[0]) if dense.loaded
                  else model.predict(validation[0], verbose=0))
     limit = manifest["val_mse"] * (1 + manifest["export_options"]["max_mse_increase"])
-    return c_export.write(model, validation, test, reference, limit, folder)
+    options = manifest["export_options"]
+    return c_export.write(model, validation, test, reference, limit, folder,
+                          max_flash=options["max_flash"], max_ram=options["max_ram"])
 
 
 def _write_manifest(manifest, folder):

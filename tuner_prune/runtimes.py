@@ -23,13 +23,16 @@ RELATIVE_TOLERANCE = 0.01
 XNNPACK_UNITS = 3
 
 
-def verify(found, x):
+def verify(found, x, arenas=False):
     """Sets each converted candidate's ``runtimes`` from runs on the rows ``x``.
 
     Args:
         found: ``choice.Candidate``s, their ``val_predictions`` (LiteRT's)
             made from ``x``.
         x: The validation rows, float32.
+        arenas: Also set ``arena_bytes`` of those that matched in TFLM: the
+            arena ``model_data.h`` would give (``tflm.smallest_arena`` plus
+            its margin).
     """
     converted = [c for c in found if c.content is not None]
     builtin = {c.name: _litert_builtin(c.content, x) for c in converted}
@@ -45,6 +48,9 @@ def verify(found, x):
                       _status(builtin[candidate.name], reference, tolerance)),
             TFLM: _status(micro[candidate.name], reference, tolerance),
         }
+        if arenas and matched_in(candidate, TFLM):
+            smallest = tflm.smallest_arena(candidate.content, x)
+            candidate.arena_bytes = None if smallest is None else tflm.arena_with_margin(smallest)
 
 
 def matched_in(candidate, runtime):
