@@ -330,7 +330,9 @@ def test_manifest_page_names_every_key_of_a_real_export(tiny_search):
     manifest = tiny_search["manifest"]
     keys = {*manifest, *manifest["tflite"], *manifest["candidates"][0],
             *manifest["baseline"], *manifest["baseline"]["settings"],
-            *manifest["saved_model"], *(manifest["micro"] or {})}
+            *manifest["saved_model"], *(manifest["micro"] or {}),
+            *((manifest["micro"] or {}).get("arena") or {}), *manifest["c"],
+            *manifest["macs_per_inference"]}
     missing = sorted(key for key in keys if f"`{key}`" not in page)
     assert not missing, f"docs/manifest.md does not name {missing}"
 
