@@ -136,7 +136,8 @@ def test_arena_is_the_smallest_that_works_plus_the_stated_margin(tmp_path, block
     """Bisection in child processes: a slightly smaller arena fails or crashes TFLM."""
     content = blocks["int8"].content
     x = np.random.default_rng(6).normal(size=(5, INPUTS)).astype(np.float32)
-    entry = export._write_micro(dataclasses.replace(blocks["int8"], within_tolerance=True),
+    entry = export._write_micro(dataclasses.replace(blocks["int8"], within_tolerance=True,
+                                                    tflm_predictions=None),
                                 str(tmp_path), x)
     arena = entry["arena"]
     smallest = arena["smallest_bytes"]

@@ -46,11 +46,13 @@ class Candidate:
     arena_bytes: int = None
     content: bytes = dataclasses.field(default=None, repr=False)
     val_predictions: object = dataclasses.field(default=None, repr=False)
+    tflm_predictions: object = dataclasses.field(default=None, repr=False)
 
     def summary(self):
         row = dataclasses.asdict(self)
         row.pop("content")
         row.pop("val_predictions")
+        row.pop("tflm_predictions")
         return row
 
     def computes_wrongly_in(self, runtime):

@@ -160,7 +160,7 @@ def _write_micro(candidate, folder, rows):
             or not runtimes.matched_in(candidate, choice.TFLM)):
         return None
     io_params = tflite.io_quantization(candidate.content)
-    smallest = tflm.smallest_arena(candidate.content, rows)
+    smallest = tflm.smallest_arena(candidate.content, rows, candidate.tflm_predictions)
     arena = None if smallest is None else {
         "bytes": tflm.arena_with_margin(smallest), "smallest_bytes": smallest,
         "margin": tflm.ARENA_MARGIN}

@@ -48,8 +48,9 @@ def verify(found, x, arenas=False):
                       _status(builtin[candidate.name], reference, tolerance)),
             TFLM: _status(micro[candidate.name], reference, tolerance),
         }
+        candidate.tflm_predictions = micro[candidate.name][0]
         if arenas and matched_in(candidate, TFLM):
-            smallest = tflm.smallest_arena(candidate.content, x)
+            smallest = tflm.smallest_arena(candidate.content, x, candidate.tflm_predictions)
             candidate.arena_bytes = None if smallest is None else tflm.arena_with_margin(smallest)
 
 

@@ -78,7 +78,7 @@ def _child(folder, rows, contents, arena_bytes):
     return results
 
 
-def smallest_arena(content, x):
+def smallest_arena(content, x, expected=None):
     """The smallest tensor arena (bytes, a multiple of ``ARENA_STEP``) that runs the model.
 
     Bisection between 0 and the package's default arena, in child processes:
@@ -86,13 +86,21 @@ def smallest_arena(content, x):
     first ``ARENA_ROWS`` rows exactly as the default arena does; one that
     fails or crashes its child is too small.
 
+    Args:
+        content: The ``.tflite`` bytes.
+        x: Input rows; the first ``ARENA_ROWS`` are predicted.
+        expected: TFLM's predictions of those rows with the default arena,
+            if already known (``run``).
+
     Returns:
         The bytes, or ``None`` when the model does not run in TFLM.
     """
     rows = np.asarray(x, np.float32)[:ARENA_ROWS]
-    expected, error = run({"model": content}, rows)["model"]
-    if error is not None:
-        return None
+    if expected is None:
+        expected, error = run({"model": content}, rows)["model"]
+        if error is not None:
+            return None
+    expected = np.asarray(expected, np.float32)[:ARENA_ROWS]
     low, high = 0, _round_up(10 * len(content))  # The package's default arena works.
     with tempfile.TemporaryDirectory(prefix="tuner_prune-arena-") as folder:
         job = {"rows": os.path.join(folder, "rows.npy"),
