@@ -142,8 +142,11 @@ def io_quantization(model_content):
             for end, detail in ends.items()}
 
 
-def run(model_content, x, min_invokes=LATENCY_REPEATS):
+def run(model_content, x, min_invokes=LATENCY_REPEATS, builtin=False):
     """Runs a TFLite model in LiteRT at default settings, one row per invoke.
+
+    ``builtin`` runs it on LiteRT's own kernels instead, without the default
+    XNNPACK delegate.
 
     Integer inputs and outputs are quantized and dequantized with the model's
     own scale and zero point, so predictions are in float units whatever the
@@ -159,7 +162,10 @@ def run(model_content, x, min_invokes=LATENCY_REPEATS):
         wall time of one batch-1 invoke in microseconds (the first invoke,
         which prepares the model, is not timed).
     """
-    runner = litert.Interpreter(model_content=model_content)
+    resolver = (litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if builtin
+                else litert.OpResolverType.AUTO)
+    runner = litert.Interpreter(model_content=model_content,
+                                experimental_op_resolver_type=resolver)
     feed, fetch = runner.get_input_details()[0], runner.get_output_details()[0]
     runner.allocate_tensors()
     rows = quantize_input(feed, x.reshape(len(x), 1, *x.shape[1:]))
@@ -205,6 +211,7 @@ def evaluate(variant, content, validation, test):
         candidate.error = _first_line(error)
         return candidate
     candidate.loaded = True
+    candidate.val_predictions = val_prediction
     val_mse = mse(val_prediction, validation[1])
     test_mse = None if test is None else mse(test_prediction, test[1])
     if not (np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse))):
