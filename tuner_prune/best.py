@@ -1,7 +1,7 @@
 """Export of a search's best completed trial, for the CLI and ``PruningTuner.export``.
 
 Without a size budget the best trial is the one with the lowest score. Under a
-budget (``--max-bytes``) it is the trial with the lowest validation MSE whose
+budget (``--max-bytes``, ``--max-flash``, ``--max-ram``) it is the trial with the lowest validation MSE whose
 shipped file fits: the ``.tflite`` chosen under the export's own options
 (``--quantization``, ``--size-metric``, ``--max-mse-increase``), not the
 ``sparse_float32`` size the trial recorded. Trials are exported in order of
@@ -17,7 +17,7 @@ from tuner_prune.failures import failure_reason
 
 # The export options that bound the shipped file; each is checked by
 # ``choice.choose`` on the variants of a trial.
-BUDGETS = ("max_bytes",)
+BUDGETS = ("max_bytes", "max_flash", "max_ram")
 
 
 def budgets(options):
