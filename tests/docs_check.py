@@ -54,6 +54,9 @@ def shape(line):
     """``line`` with its numbers, hyperparameter values and variant names masked."""
     line = re.sub(r"(\w+)=[^,\s]+", r"\1=V", line)
     line = re.sub(r"model\.tflite \(\w+\)", "model.tflite (VARIANT)", line)
+    line = re.sub(r"C99 \(\w+ weights;", "C99 (VALUES weights;", line)
+    line = re.sub(r"(yes|wrong|fails|\?)/(yes|wrong|fails|\?)/(yes|wrong|fails|\?)", "S/S/S",
+                  line)
     row = VARIANT_ROW.match(line)
     if row:
         line = "    VARIANT" + line[len(row["name"]) + 4:]

@@ -123,6 +123,26 @@ CASES = {
                                 r"hyperparameters \(the model's: hidden_layers, "
                                 r"kernel_initializer, learning_rate, units\), "
                                 r"received 'width'\.$"),
+    "hp below the declared range": ({}, ["--hp", "units=0"],
+                                    r"Expected --hp units in \[8, 1024\] \(the range the "
+                                    r"model declares\), received 0\.$"),
+    "hp range beyond the declared one": ({}, ["--hp", "learning_rate=-1:0.01"],
+                                         r"Expected --hp learning_rate in \[0\.0005, "
+                                         r"0\.03\] \(the range the model declares\), "
+                                         r"received -1\.0:0\.01\.$"),
+    "hp not among the choices": ({}, ["--hp", "kernel_initializer=foo"],
+                                 r"Expected --hp kernel_initializer among glorot_uniform, "
+                                 r"he_normal \(the choices the model declares\), received "
+                                 r"'foo'\.$"),
+    "block as tall as a row": ({}, ["--block-size", "4x1"],
+                               r"Expected --block-size with fewer rows than the 3 features "
+                               r"of a row \(tfmot cannot block-prune a kernel whose input is "
+                               r"no wider than its block\), received 4x1\.$"),
+    "model kernel no wider than the block": (
+        {}, ["--model", "fault_models:sized", "--block-size", "4x1"],
+        r"--model fault_models:sized: Expected kernels larger than the --block-size 4x1 "
+        r"in each dimension \(tfmot cannot block-prune a kernel no wider than its "
+        r"block\), received layer 'dense\w*' with a 3x8 kernel\.$"),
     "article with a model": ({}, ["--article", "--model", "fault_models:two_outputs"],
                              r"Expected --article \(the article's own model\) or --model, "
                              r"received both"),

@@ -37,6 +37,16 @@ RUNS = {
         ["--trials", "1", "--epochs", "3", "--layouts", "1x1", *WORKLOAD],
         [r"1 worker\(s\) x 1 thread\(s\): 1 trials of 3 epochs, first start to last end "
          r"[\d.]+ s -> [\d.]+ trials/hour \(wall [\d.]+ s with start-up and export\)"]),
+    "edge_c.py": (
+        [*WORKLOAD[:6], "--epochs", "3", "--inputs", "64", "--units", "32", "--repeats", "5"],
+        [r"\| main command \| \w+ \| [\w, ]+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \| \d+ \| "
+         rf"\d+ \(\w+\) \| \d+ \| {NUMBER} \| {NUMBER} \|",
+         r"goal: weights \+ indices [\d.]+ x the limit \(<= 1.3\), object \d+ bytes against "
+         r"3496 \(the main command's model.tflite; this run's \d+\): (met|not met)",
+         r"64-32-32-1 MLP at sparsity 0.9, int8 weights, 200 rows x 5 passes, best of 3; "
+         r"same predictions: yes",
+         *(rf"\| {name} \| [\w, ]+ \| \d+ \| \d+ \| [\d.]+ \|" for name in ("dense", "sparse")),
+         r"goal: sparse [\d.]+ x faster \(>= 3\), [\d.]+ x smaller \(>= 4\): (met|not met)"]),
     "edge_export.py": (
         ["--runs", "0.9:4x1", "--epochs", "3", "--rounds", "1", "--invokes", "5",
          *WORKLOAD],

@@ -42,6 +42,8 @@ def named_files(manifest):
     names = [manifest["saved_model"]["path"], manifest["tflite"]["path"]]
     if manifest["micro"]:
         names += [manifest["micro"]["source"], manifest["micro"]["header"]]
+    if manifest["c"]["source"]:
+        names += [manifest["c"]["source"], manifest["c"]["header"]]
     return names
 
 
@@ -158,7 +160,9 @@ def test_reexport_reuses_the_trained_weights(reexport, tiny_search):
     assert manifest["trial_id"] == original["trial_id"]
     assert manifest["test_mse"] == pytest.approx(original["test_mse"], rel=1e-6)
     assert manifest["export_options"] == {"quantization": "int8", "size_metric": "bytes",
-                                          "max_mse_increase": TOLERANCE, "max_bytes": None}
+                                          "max_mse_increase": TOLERANCE, "max_bytes": None,
+                                          "device": "phone", "max_flash": None,
+                                          "max_ram": None}
     assert manifest["tflite"]["variant"] == "int8"
     assert "Best trial" in reexport["result"].stdout
 

@@ -73,3 +73,37 @@ def test_a_failure_shows_its_first_line_with_its_type_and_records_all_of_it(tmp_
     record, = (tmp_path / "logs" / "search").glob("trial_*/record.json")
     assert json.loads(record.read_text())["reason"] == ("RuntimeError: boom in builder\n"
                                                         "second line")
+
+
+IN_TRAINING = '''
+from tuner_prune._keras import keras
+
+
+class FailsInTraining(keras.layers.Layer):
+    def get_prunable_weights(self):
+        return []
+
+    def call(self, inputs, training=None):
+        if training:
+            raise ValueError("wrong in the training step on purpose")
+        return inputs
+
+
+def fails_in_training(hp):
+    return keras.Sequential([keras.Input(shape=(20,)), FailsInTraining(),
+                             keras.layers.Dense(8), keras.layers.Dense(1)])
+'''
+
+
+def test_a_failure_inside_the_training_step_shows_what_went_wrong(tmp_path):
+    (tmp_path / "in_training_model.py").write_text(IN_TRAINING)
+    result = run_main("search", *TINY, "--max-trials", "1", "--model",
+                      "in_training_model:fails_in_training", "--directory",
+                      str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export"),
+                      env={"PYTHONPATH": os.pathsep.join([REPO, str(tmp_path)])})
+    assert result.returncode == 1, result.stderr[-3000:]
+    expected = "ValueError: wrong in the training step on purpose"
+    assert f"FAILED: {expected}\n" in result.stdout, result.stdout
+    assert result.stderr.endswith(f"no completed one: {expected}\n"), result.stderr[-3000:]
+    record, = (tmp_path / "logs" / "search").glob("trial_*/record.json")
+    assert "in user code:" in json.loads(record.read_text())["reason"]

@@ -35,3 +35,12 @@ def test_header_declares_the_array_and_the_quantization(tmp_path):
     assert "kModelInputZeroPoint = -1;" in header
     assert "kModelOutputZeroPoint = 3;" in header
     assert '#include "model_data.h"' in source and "alignas(16)" in source
+
+
+def test_header_gives_the_arena_and_its_margin(tmp_path):
+    arena = {"bytes": 2288, "smallest_bytes": 2080, "margin": 0.1}
+    entry = micro.write(b"\x01\x02", IO, str(tmp_path), arena)
+    header = (tmp_path / micro.HEADER).read_text()
+    assert "constexpr int kTensorArenaSize = 2288;" in header
+    assert "(2080 bytes) plus 10%" in header
+    assert entry["arena"] == arena

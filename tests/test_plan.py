@@ -40,7 +40,7 @@ def test_plan_of_a_csv(tmp_path):
     rows = "\n".join(f"{i},{i % 7},{i % 3},{i * 0.5}" for i in range(50))
     (tmp_path / "d.csv").write_text(f"a,b,c,y\n{rows}\n")
     plan = resolve_search(SearchConfig(
-        data=str(tmp_path / "d.csv"), epochs=5, batch_size=8, block_size="4x1",
+        data=str(tmp_path / "d.csv"), epochs=5, batch_size=8, block_size="2x1",
         final_sparsity="0.8:0.9", power="2", **folders(tmp_path)))
     # 50 rows: 40 train -> 5 steps of 8 per epoch, 25 in 5 epochs, 20 before recovery.
     assert plan.dataset.columns == ("a", "b", "c", "y")
@@ -48,7 +48,7 @@ def test_plan_of_a_csv(tmp_path):
     assert plan.space.final_sparsity == Bound(0.8, 0.9)
     assert plan.space.power == Bound(2.0, 2.0)
     assert plan.space.end_step.high == 20
-    assert plan.block_size == (4, 1)
+    assert plan.block_size == (2, 1)
 
 
 def test_plan_of_a_sweep_fixes_the_schedule_but_the_sparsity(tmp_path):

@@ -48,6 +48,7 @@ RUN_BY = {  # Block id -> the test that runs or checks it.
     "model-run": "test_own_data_and_model",
     "api": "test_python_api_block",
     "litert": "test_litert_block",
+    "c-main": "test_c_main_block",
     "tensorboard": "test_tensorboard_block",
     "report-export": "test_report_and_export_block",
 }
@@ -236,6 +237,22 @@ def test_litert_block(tiny_search):
     float(result.stdout.split()[-1])
 
 
+def test_c_main_block(tiny_search, tmp_path):
+    """main.c compiled with the export's model.c as written: the LiteRT block's prediction."""
+    (command,) = re.findall(r"`(cc -std=c99 main\.c model\.c[^`]*)`", README)
+    for name in ("model.c", "model.h"):
+        shutil.copy(tiny_search["export"] / name, tmp_path / name)
+    (tmp_path / "main.c").write_text(BLOCKS["c-main"])
+    compiled = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stderr
+    python = run_python(BLOCKS["litert"], tiny_search["root"])
+    c, litert = float(compiled.stdout), float(python.stdout.split()[-1])
+    manifest = tiny_search["manifest"]
+    error = (manifest["c"]["val_mse"] ** 0.5 + manifest["tflite"]["val_mse"] ** 0.5)
+    assert abs(c - litert) <= 0.1 * error, (c, litert, error)
+
+
 @pytest.mark.slow
 def test_tensorboard_block(tiny_search):
     (command,) = commands(BLOCKS["tensorboard"])
@@ -343,14 +360,17 @@ def test_manifest_page_names_every_key_of_a_real_export(tiny_search):
     manifest = tiny_search["manifest"]
     keys = {*manifest, *manifest["tflite"], *manifest["candidates"][0],
             *manifest["baseline"], *manifest["baseline"]["settings"],
-            *manifest["saved_model"], *(manifest["micro"] or {})}
+            *manifest["saved_model"], *(manifest["micro"] or {}),
+            *((manifest["micro"] or {}).get("arena") or {}), *manifest["c"],
+            *manifest["macs_per_inference"]}
     missing = sorted(key for key in keys if f"`{key}`" not in page)
     assert not missing, f"docs/manifest.md does not name {missing}"
 
 
 def test_microcontroller_names_are_the_header_s(tiny_search):
-    """The names the README's microcontroller paragraph uses are in model_data.h."""
-    paragraph = README.split("**On a microcontroller**", 1)[1].split("\n\n", 1)[0]
+    """The names docs/export.md's TensorFlow Lite Micro section uses are in model_data.h."""
+    page = docs_check.read("docs/export.md")
+    paragraph = page.split("## On a microcontroller", 1)[1].split("\n## ", 1)[0]
     names = set(re.findall(r"`(g_model_\w+|kModel\w+)", paragraph))
     assert {"kModelInputScale", "kModelOutputZeroPoint"} <= names
     header = tiny_search["export"] / "model_data.h"

@@ -214,3 +214,24 @@ def test_report_and_export_agree_on_the_best_without_its_record(tiny_search, tmp
         shipped = json.load(handle)["trial_id"]
     assert json.loads(report.stdout)["best"] == shipped == tiny_search["manifest"][
         "trial_id"]
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("max_bytes", "2000", 'Expected "max_bytes" to be a whole number or null, '
+                          'received "2000".'),
+    ("epochs", "4", 'Expected "epochs" to be a whole number, received "4".'),
+    ("epochs", 0, 'Expected stored settings a search accepts, received "epochs" 0: '
+                  'Expected --epochs >= 1, received 0.')])
+def test_hand_edited_settings_are_refused_naming_the_file_and_key(tiny_search, tmp_path,
+                                                                  key, value, expected):
+    shutil.copytree(tiny_search["logs"], tmp_path / "logs", symlinks=True)
+    path = tmp_path / "logs" / stored_search.CONFIG_FILE
+    stored = json.loads(path.read_text())
+    stored["config"][key] = value
+    path.write_text(json.dumps(stored))
+    before = tree(tmp_path)
+    for command in (REPORT, EXPORT):
+        line = refusal(run_main(*command, cwd=tmp_path))
+        assert line == f"tuner_prune: error: {os.path.join('logs', 'tuner_prune.json')}: " \
+                       f"{expected}", line
+    assert tree(tmp_path) == before

@@ -50,3 +50,23 @@ def test_a_plot_without_points_in_its_range_is_drawn_empty(tmp_path):
     for name, limits in PLOTS.items():
         plot(rows, tmp_path / name, limits)
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_refuses_an_out_that_is_a_file_before_training(tmp_path):
+    out = tmp_path / "results"
+    out.write_text("the user's")
+    result = run_main("sweep", *TINY_SWEEP, "--out", str(out))
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
+    assert errors == [f"tuner_prune: error: Expected --out to be a folder, received "
+                      f"{out}, a file."]
+    assert out.read_text() == "the user's" and result.stdout == ""
+
+
+@pytest.mark.parametrize("power", ["inf", "nan"])
+def test_sweep_refuses_a_power_search_refuses(tmp_path, power):
+    sweep = run_main("sweep", "--power", power, "--out", str(tmp_path / "s"))
+    search = run_main("search", "--power", power, "--directory", str(tmp_path / "logs"))
+    assert sweep.returncode == search.returncode == 2, sweep.stderr
+    assert "Expected --power" in sweep.stderr and "Traceback" not in sweep.stderr
+    assert not (tmp_path / "s").exists()

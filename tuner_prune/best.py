@@ -1,10 +1,28 @@
-"""Export of a search's best completed trial, for the CLI and ``PruningTuner.export``."""
+"""Export of a search's best completed trial, for the CLI and ``PruningTuner.export``.
+
+Without a size budget the best trial is the one with the lowest score. Under a
+budget (``--max-bytes``, ``--max-flash``, ``--max-ram``) it is the trial with the lowest validation MSE whose
+shipped file fits: the ``.tflite`` chosen under the export's own options
+(``--quantization``, ``--size-metric``, ``--max-mse-increase``), not the
+``sparse_float32`` size the trial recorded. Trials are exported in order of
+validation MSE until one has a variant within every budget; only the
+successful export is written.
+"""
 
 from tuner_prune import baseline as baseline_lib, choice, records
 from tuner_prune._kt import TrialStatus
 from tuner_prune.errors import SearchError
 from tuner_prune.export import export_model
 from tuner_prune.failures import failure_reason
+
+# The export options that bound the shipped file; each is checked by
+# ``choice.choose`` on the variants of a trial.
+BUDGETS = ("max_bytes", "max_flash", "max_ram")
+
+
+def budgets(options):
+    """``{option: limit}`` of the size budgets set among export ``options``."""
+    return {name: options[name] for name in BUDGETS if options.get(name) is not None}
 
 
 def export_best(tuner, dataset, export_dir, ridge=None, **options):
@@ -15,10 +33,10 @@ def export_best(tuner, dataset, export_dir, ridge=None, **options):
         dataset: The ``Dataset`` it searched on.
         export_dir: Where to export.
         **options: ``export_model``'s ``quantization``, ``size_metric``,
-            ``max_bytes`` (then the trial with the lowest validation MSE whose
-            recorded ``.tflite`` fits is exported),
-            ``max_mse_increase``. Without ``max_bytes``, the trial with the
-            lowest score is exported.
+            ``max_bytes`` (then the trial with the lowest validation MSE
+            whose shipped ``.tflite``, under these options, fits is
+            exported), ``max_mse_increase``. Without ``max_bytes``, the trial
+            with the lowest score is exported.
         ridge: The baseline's ``(coefficients, intercept)``
             (``baseline.fit_ridge``), which measures a stored baseline's
             ``test_mse`` when the search had no test split; ``None``: as stored.
@@ -26,44 +44,67 @@ def export_best(tuner, dataset, export_dir, ridge=None, **options):
             the manifest has none.
 
     Raises:
-        SearchError: No trial completed, or no TFLite variant qualifies.
+        SearchError: No trial completed, or no TFLite variant qualifies (under
+            a budget: of any completed trial).
     """
-    trial = _pick_trial(tuner, options.get("max_bytes"))
-    if trial is None:
+    budgeted = budgets(options)
+    trials = _ranked_trials(tuner, every=bool(budgeted))
+    if not trials:
         raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
+    smallest = None  # (bytes, trial id, variant) of the smallest file in tolerance.
+    for trial in trials:
+        try:
+            return _export_trial(tuner, trial, dataset, export_dir, ridge, options)
+        except choice.NoCandidateError as error:
+            if not budgeted:
+                raise SearchError(str(error)) from None
+            fitting = [(c.bytes, trial.trial_id, c.name) for c in error.candidates
+                       if c.within_tolerance]
+            smallest = min([*fitting, *([smallest] if smallest else [])], default=None)
+    raise SearchError(_over_budget(budgeted, options.get("quantization", "auto"),
+                                   len(trials), smallest))
+
+
+def _export_trial(tuner, trial, dataset, export_dir, ridge, options):
+    """``export_model`` of ``trial``; its manifest."""
     hyperparameters = dict(trial.hyperparameters.values)
     pruning = tuner.hypermodel.schedule(trial.hyperparameters)
     reference = baseline_lib.load(tuner.directory)
     if (reference is not None and reference["test_mse"] is None and ridge is not None
             and dataset.has_test):
         reference = {**reference, "test_mse": baseline_lib.ridge_test_mse(ridge, dataset)}
-    try:
-        return export_model(
-            tuner.load_model(trial), dataset, export_dir,
-            hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
-            extra={"trial_id": trial.trial_id, "frequency": pruning.frequency,
-                   "baseline": reference,
-                   "completed_trials": sum(t.status == TrialStatus.COMPLETED
-                                           for t in tuner.oracle.trials.values())},
-            **options)
-    except choice.NoCandidateError as error:
-        raise SearchError(str(error)) from None
+    return export_model(
+        tuner.load_model(trial), dataset, export_dir,
+        hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
+        extra={"trial_id": trial.trial_id, "frequency": pruning.frequency,
+               "baseline": reference,
+               "completed_trials": sum(t.status == TrialStatus.COMPLETED
+                                       for t in tuner.oracle.trials.values())},
+        **options)
 
 
-def _pick_trial(tuner, max_bytes):
-    """The trial ``report`` marks best: ``records.best_trial_id`` of the records."""
+def _ranked_trials(tuner, every):
+    """The best trial (``records.best_trial_id``), or with ``every`` all
+    completed trials, lowest validation MSE first."""
     if not tuner.oracle.trials:
-        return None
+        return []
     rows = records.read_trials(tuner.directory, tuner.project_name)
-    trial_id = records.best_trial_id(rows, max_bytes)
-    if trial_id is None:
-        sizes = [r["tflite_bytes"] for r in rows if r["tflite_bytes"] is not None]
-        if max_bytes is None or not sizes:
-            return None
-        raise SearchError(f"Expected a completed trial whose .tflite fits in "
-                          f"--max-bytes {max_bytes}, received none: the smallest is "
-                          f"{min(sizes)} bytes")
-    return tuner.oracle.get_trial(trial_id)
+    if not every:
+        trial_id = records.best_trial_id(rows)
+        return [] if trial_id is None else [tuner.oracle.get_trial(trial_id)]
+    completed = sorted((r for r in rows if r["status"] == records.COMPLETED
+                        and r["val_mse"] is not None), key=records.rank)
+    return [tuner.oracle.get_trial(r["trial_id"]) for r in completed]
+
+
+def _over_budget(budgeted, quantization, count, smallest):
+    limits = ", ".join(f"--{name.replace('_', '-')} {limit}"
+                       for name, limit in budgeted.items())
+    found = ("none within the MSE tolerance" if smallest is None else
+             f"the smallest is {smallest[0]} bytes (trial {smallest[1]}, {smallest[2]})")
+    return (f"Expected a completed trial whose .tflite (quantization {quantization}) "
+            f"fits in {limits} within the MSE tolerance, received none among {count} "
+            f"completed trials: {found}")
 
 
 def _nothing_to_export(trials):
@@ -73,4 +114,3 @@ def _nothing_to_export(trials):
     reasons = sorted({failure_reason(t.message) for t in failed})
     return (f"Expected a completed trial to export, received {len(failed)} failed "
             f"trials and no completed one: {'; '.join(reasons)}")
-

@@ -131,6 +131,15 @@ def _add_export_flags(parser, search_defaults):
     add("--max-mse-increase", type=float, default=defaults["max_mse_increase"],
         help="largest relative validation MSE increase of model.tflite over Keras "
         "(0.05 = 5%%)")
+    add("--device", default=defaults["device"],
+        help="phone (model.tflite runs in LiteRT) or microcontroller (only a variant "
+        "that computed in TensorFlow Lite Micro as in LiteRT)")
+    add("--max-flash", type=int, default=defaults["max_flash"], metavar="N",
+        help="flash budget of the export: model.tflite and model.c's object at most N "
+        "bytes (trials are not bounded by it)")
+    add("--max-ram", type=int, default=defaults["max_ram"], metavar="N",
+        help="RAM budget of the export: model.tflite's TFLM tensor arena and model.c's "
+        "buffers at most N bytes (trials are not bounded by it)")
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
@@ -210,7 +219,8 @@ def export_command(args):
     manifest = _search_module().export_search(
         args.directory, args.export_dir, quantization=args.quantization,
         size_metric=args.size_metric, max_mse_increase=args.max_mse_increase,
-        max_bytes=args.max_bytes)
+        max_bytes=args.max_bytes, device=args.device, max_flash=args.max_flash,
+        max_ram=args.max_ram)
     print_summary(manifest, args.export_dir)
 
 
@@ -236,12 +246,40 @@ def print_summary(manifest, export_dir):
           f"(dense float32 TFLite: {manifest['dense_tflite_bytes']} bytes)")
     if manifest.get("micro"):
         micro = manifest["micro"]
+        arena = (micro.get("arena") or {}).get("bytes")
+        ram = "" if arena is None else f", {arena} bytes of arena"
+        macs = (manifest.get("macs_per_inference") or {}).get("dense")
+        ram += "" if macs is None else f", {macs} MACs"
         print(f"  {export_dir}/{micro['source']}, {micro['header']}: the {micro['variant']} "
-              f"model for TensorFlow Lite Micro ({micro['bytes']} bytes)")
+              f"model for TensorFlow Lite Micro ({micro['bytes']} bytes flash{ram})")
+    _print_c(manifest.get("c"), export_dir)
     print(f"  {export_dir}/manifest.json; TFLite variants tried (chosen on val_mse):")
     for row in manifest["candidates"]:
         print("    " + _candidate_line(row))
+    _print_runtimes(manifest["candidates"])
     _print_baseline(manifest)
+
+
+def _print_runtimes(rows):
+    """Which runtimes each variant computes right in (``choice.runtimes_line``)."""
+    from tuner_prune import choice
+
+    line = choice.runtimes_line(rows)
+    if line:
+        print("  " + line)
+
+
+def _print_c(entry, export_dir):
+    """The C export's line: its files, weights, flash and RAM, or why there are none."""
+    if not entry:
+        return
+    if not entry.get("source"):
+        print(f"  No model.c: {entry['reason']}")
+        return
+    print(f"  {export_dir}/{entry['source']}, {entry['header']}: the model as C99 "
+          f"({entry['value_type']} weights; {entry['flash_bytes']} bytes flash, "
+          f"{entry['ram_bytes']} bytes RAM, {entry['macs']} MACs), "
+          f"val_mse {entry['val_mse']:.6g}")
 
 
 def _print_baseline(manifest):

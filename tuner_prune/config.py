@@ -14,6 +14,7 @@ from tuner_prune.errors import InputError
 
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
+DEVICES = ("phone", "microcontroller")  # What model.tflite must run on (choice.py).
 
 
 @dataclasses.dataclass
@@ -81,6 +82,9 @@ class SearchConfig(TrainingConfig):
     size_metric: str = "bytes"
     max_mse_increase: float = 0.05
     max_bytes: int = None
+    device: str = "phone"
+    max_flash: int = None
+    max_ram: int = None
     quiet: bool = False
     threads: int = None
 
@@ -164,7 +168,8 @@ class SearchConfig(TrainingConfig):
     def export_options(self):
         """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
         return {"quantization": self.quantization, "size_metric": self.size_metric,
-                "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes}
+                "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes,
+                "device": self.device, "max_flash": self.max_flash, "max_ram": self.max_ram}
 
 
 def check_tuner_id(tuner_id):
@@ -182,11 +187,14 @@ def check_tuner_id(tuner_id):
 
 def check_export_options(options):
     """Raises ``InputError`` (naming the flag) for a bad export option."""
-    for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS)):
-        if options[name] not in allowed:
+    for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS),
+                          ("device", DEVICES)):
+        if options.get(name, allowed[0]) not in allowed:
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     check_max_bytes(options.get("max_bytes"))
+    for name in ("max_flash", "max_ram"):
+        check_max_bytes(options.get(name), f"--{name.replace('_', '-')}")
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):
@@ -194,11 +202,11 @@ def check_export_options(options):
                          f"{increase!r}.")
 
 
-def check_max_bytes(budget):
+def check_max_bytes(budget, flag="--max-bytes"):
     """Raises ``InputError`` unless ``budget`` is ``None`` or a whole number >= 1."""
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
                                or budget < 1):
-        raise InputError(f"Expected --max-bytes >= 1, received {budget!r}.")
+        raise InputError(f"Expected {flag} >= 1, received {budget!r}.")
 
 
 def parse_block_size(text):

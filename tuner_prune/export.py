@@ -13,15 +13,18 @@ import os
 import numpy as np
 
 from tuner_prune import folders
-from tuner_prune import choice, micro, ownership, padding, raw_input, staging, tflite
+from tuner_prune import (c_export, choice, micro, ownership, padding, raw_input, runtimes,
+                         staging, tflite, tflm)
 from tuner_prune import config as config_lib
 from tuner_prune.measure import measure_sparsity, model_mse
 from tuner_prune.ownership import MANIFEST, SAVED_MODEL, TFLITE, shipped_files
 from tuner_prune.serving import serving_model
 
+
 def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
                  total_steps=None, extra=None, max_mse_increase=0.05, size_metric="bytes",
-                 quantization="auto", max_bytes=None):
+                 quantization="auto", max_bytes=None, device="phone", max_flash=None,
+                 max_ram=None):
     """Writes ``saved_model/``, ``model.tflite``, ``manifest.json`` (and C++).
 
     ``PruningTuner.export`` calls it for the best trial of a search; call it
@@ -35,8 +38,12 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
     ``test_split`` and every ``test_mse`` are ``None``; otherwise
     ``test_split`` is ``{"rows": ...}``.
 
-    ``model_data.cc`` and ``model_data.h`` are written too when the
-    full-integer variant is within the tolerance. ``block_padding`` names the
+    Each variant is also run in LiteRT's built-in kernels and in TensorFlow
+    Lite Micro (``runtimes``; the candidates' ``runtimes``). ``model_data.cc``
+    and ``model_data.h`` are written too when the full-integer variant is
+    within the tolerance and computes in TFLM as in LiteRT, and ``model.c`` and
+    ``model.h`` (``c_export``) when the model is Dense and ReLU layers and
+    its C, compiled and run, is within the tolerance (the manifest's ``c``). ``block_padding`` names the
     block-pruned kernels that the exported graph pads to whole blocks
     (``{layer: [inputs, padded inputs]}``, see ``padding``).
 
@@ -60,6 +67,13 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
         quantization: ``"auto"``, or ``"none"``, ``"dynamic"``, ``"float16"``,
             ``"int8"`` to choose ``model.tflite`` among that kind of variant only.
         max_bytes: Largest ``model.tflite`` allowed, or ``None``.
+        device: ``"phone"`` (``model.tflite`` runs in LiteRT) or
+            ``"microcontroller"`` (only a variant that computed in TFLM as in
+            LiteRT; see ``choice.choose``).
+        max_flash: Largest ``model.tflite`` and ``model.c`` object (text plus
+            data) allowed, or ``None``.
+        max_ram: Largest TFLM tensor arena of ``model.tflite`` (measured for
+            the variants that run in TFLM) and ``model.c`` buffers, or ``None``.
 
     Returns:
         The manifest as a dict.
@@ -73,7 +87,8 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
             would write.
     """
     options = {"max_mse_increase": max_mse_increase, "size_metric": size_metric,
-               "quantization": quantization, "max_bytes": max_bytes}
+               "quantization": quantization, "max_bytes": max_bytes, "device": device,
+               "max_flash": max_flash, "max_ram": max_ram}
     config_lib.check_export_options(options)
     folders.check_writable(export_dir, "--export-dir")
     folders.check_export_dir(export_dir)
@@ -100,7 +115,11 @@ def export_model(pruned_model, dataset, export_dir, *, hyperparameters=None,
                 tflite.without_glob_characters(converted) as readable:
             found = tflite.candidates(readable, validation, test,
                                       representative_rows(dataset))
-        manifest.update(_write_tflite(found, folder, manifest))
+        runtimes.verify(found, validation[0], arenas=max_ram is not None)
+        manifest.update(_write_tflite(found, folder, manifest, validation[0]))
+        manifest["c"] = _write_c(model, found, validation, test, manifest, folder)
+        manifest["macs_per_inference"] = {"dense": c_export.dense_macs(model),
+                                          "c": manifest["c"].get("macs")}
         manifest["saved_model"] = {"path": SAVED_MODEL,
                                    "bytes": _tree_bytes(saved_model_dir)}
         _write_manifest(manifest, folder)
@@ -114,7 +133,7 @@ def representative_rows(dataset, rows=tflite.REPRESENTATIVE_ROWS, seed=0):
     return dataset.x_train[np.sort(picked)].astype(np.float32)
 
 
-def _write_tflite(found, folder, manifest):
+def _write_tflite(found, folder, manifest, rows):
     options = manifest["export_options"]
     chosen = choice.choose(found, manifest["val_mse"], **options)
     tflite.write(chosen, os.path.join(folder, TFLITE))
@@ -125,18 +144,39 @@ def _write_tflite(found, folder, manifest):
                    "test_mse": chosen.test_mse,
                    "latency_us": chosen.latency_us,
                    **tflite.io_quantization(chosen.content)},
-        "micro": _write_micro(by_name.get("int8"), folder),
+        "micro": _write_micro(by_name.get("int8"), folder, rows),
         "dense_tflite_bytes": by_name["float32"].bytes,
         "candidates": [c.summary() for c in found],
     }
 
 
-def _write_micro(candidate, folder):
-    """C++ source of the full-integer variant, if it is within the tolerance."""
-    if candidate is None or not candidate.within_tolerance:
+def _write_micro(candidate, folder, rows):
+    """C++ source of the full-integer variant, if within the tolerance and right in TFLM.
+
+    ``model_data.h`` gives the tensor arena: the smallest that runs it on
+    ``rows`` (``tflm.smallest_arena``) plus ``tflm.ARENA_MARGIN``.
+    """
+    if (candidate is None or not candidate.within_tolerance
+            or not runtimes.matched_in(candidate, choice.TFLM)):
         return None
     io_params = tflite.io_quantization(candidate.content)
-    return {"variant": candidate.name, **micro.write(candidate.content, io_params, folder)}
+    smallest = tflm.smallest_arena(candidate.content, rows, candidate.tflm_predictions)
+    arena = None if smallest is None else {
+        "bytes": tflm.arena_with_margin(smallest), "smallest_bytes": smallest,
+        "margin": tflm.ARENA_MARGIN}
+    return {"variant": candidate.name,
+            **micro.write(candidate.content, io_params, folder, arena)}
+
+
+def _write_c(model, found, validation, test, manifest, folder):
+    """``model.c`` and ``model.h`` when the model is Dense and ReLU layers (``c_export``)."""
+    dense = next(c for c in found if c.name == "float32")
+    reference = (tflite.predict(dense.content, validation[0]) if dense.loaded
+                 else model.predict(validation[0], verbose=0))
+    limit = manifest["val_mse"] * (1 + manifest["export_options"]["max_mse_increase"])
+    options = manifest["export_options"]
+    return c_export.write(model, validation, test, reference, limit, folder,
+                          max_flash=options["max_flash"], max_ram=options["max_ram"])
 
 
 def _write_manifest(manifest, folder):

@@ -6,6 +6,7 @@ flag and why.
 """
 
 import os
+import shutil
 import tempfile
 
 from tuner_prune import ownership, staging
@@ -114,3 +115,38 @@ def _inside(path, folder):
 def _listed(names, shown=5):
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
+
+
+def remove_tree(path):
+    """Removes the folder ``path`` as a whole, never through a link.
+
+    A link (``path`` itself or anything inside) is removed as a link; what it
+    points to is never touched. Every folder of the tree is checked first, so
+    that a refusal leaves it whole; then it is renamed away in one step and
+    removed, so that ``path`` is never left half-deleted.
+
+    Raises:
+        InputError: A folder of the tree whose entries cannot be removed (named).
+    """
+    if not os.path.lexists(path):
+        return
+    if os.path.islink(path) or not os.path.isdir(path):
+        os.unlink(path)
+        return
+    _check_removable(path)
+    parent, name = os.path.split(os.path.abspath(path))
+    doomed = tempfile.mkdtemp(prefix=f".{name}.removed-", dir=parent)
+    os.rename(path, os.path.join(doomed, name))
+    shutil.rmtree(doomed)
+
+
+def _check_removable(path):
+    """Raises ``InputError`` unless every entry of the tree ``path`` can be removed."""
+    folders = [os.path.dirname(os.path.abspath(path))]
+    for root, _, _ in os.walk(path):  # Links to folders are not followed.
+        folders.append(root)
+    for folder in folders:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"{path}: Expected --overwrite to be able to remove the "
+                             f"search, received {folder}, whose entries cannot be "
+                             f"removed ({os.strerror(13)}); nothing was removed.")

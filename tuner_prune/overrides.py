@@ -56,7 +56,8 @@ def _override(name, setting, declared):
         raise InputError(f"Expected --hp {name}=VALUE ({name} is a "
                          f"{type(declared).__name__}), received the range "
                          f"{setting.as_text()}.")
-    low, high = (_typed(name, value, declared) for value in (setting.low, setting.high))
+    low, high = (_typed(name, value, declared, setting.as_text())
+                 for value in (setting.low, setting.high))
     sampling = getattr(declared, "sampling", "linear")
     if sampling in ("log", "reverse_log") and low <= 0:
         raise InputError(f"Expected --hp {name} range above 0 ({name} is sampled on a "
@@ -65,20 +66,37 @@ def _override(name, setting, declared):
     return kind(name, low, high, step=getattr(declared, "step", None), sampling=sampling)
 
 
-def _typed(name, value, declared):
-    """``value`` as the declared hyperparameter's type."""
+def _typed(name, value, declared, received=None):
+    """``value`` as the declared hyperparameter's type, within its range or choices.
+
+    ``received``: the ``--hp`` text a refusal names (``value``'s by default).
+
+    Raises:
+        InputError: A value of another type, or outside what ``declared`` allows.
+    """
     if isinstance(declared, kt_hp.Choice):
         matches = [choice for choice in declared.values if str(choice) == str(value)]
-        return matches[0] if matches else value
+        if not matches:
+            raise InputError(f"Expected --hp {name} among "
+                             f"{', '.join(map(str, declared.values))} (the choices the "
+                             f"model declares), received {value!r}.")
+        return matches[0]
     if isinstance(declared, kt_hp.Boolean) and not isinstance(value, bool):
         raise InputError(f"Expected --hp {name}=true or false, received {value!r}.")
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(declared, kt_hp.Int) and not (number and float(value).is_integer()):
         raise InputError(f"Expected --hp {name} to be an integer, received {value!r}.")
-    if isinstance(declared, kt_hp.Int):
-        return int(value)
     if isinstance(declared, kt_hp.Float) and not number:
         raise InputError(f"Expected --hp {name} to be a number, received {value!r}.")
-    if isinstance(declared, kt_hp.Float):
-        return float(value)
+    if isinstance(declared, (kt_hp.Int, kt_hp.Float)):
+        _check_range(name, value, declared, received)
+        return int(value) if isinstance(declared, kt_hp.Int) else float(value)
     return value
+
+
+def _check_range(name, value, declared, received=None):
+    """Raises ``InputError`` unless ``value`` is within ``declared``'s ``[min, max]``."""
+    low, high = declared.min_value, declared.max_value
+    if not low <= value <= high:
+        raise InputError(f"Expected --hp {name} in [{low:g}, {high:g}] (the range the "
+                         f"model declares), received {received or repr(value)}.")

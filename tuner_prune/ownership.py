@@ -7,13 +7,13 @@ nothing else in the folder: a new export replaces only those.
 import json
 import os
 
-from tuner_prune import micro
+from tuner_prune import c_source, micro
 
 MANIFEST = "manifest.json"
 SAVED_MODEL = "saved_model"
 TFLITE = "model.tflite"
 # Every entry an export may write besides its manifest.
-ENTRIES = (SAVED_MODEL, TFLITE, micro.SOURCE, micro.HEADER)
+ENTRIES = (SAVED_MODEL, TFLITE, micro.SOURCE, micro.HEADER, c_source.SOURCE, c_source.HEADER)
 
 
 def shipped_files(manifest):
@@ -21,6 +21,8 @@ def shipped_files(manifest):
     names = [manifest["saved_model"]["path"], manifest["tflite"]["path"]]
     if manifest.get("micro"):
         names += [manifest["micro"]["source"], manifest["micro"]["header"]]
+    if (manifest.get("c") or {}).get("source"):
+        names += [manifest["c"]["source"], manifest["c"]["header"]]
     return names
 
 

@@ -8,9 +8,12 @@ the training length, importing ``--model``); ``search``, ``export`` and
 
 import dataclasses
 
+import numpy as np
+
 from tuner_prune import folders
 from tuner_prune import stored_search
 from tuner_prune import config as config_lib, data as data_lib, models, schedule, state
+from tuner_prune.errors import InputError
 from tuner_prune.space import Bound, ScheduleSpace
 
 
@@ -55,7 +58,8 @@ def resolve_search(config, reading=False):
     file, the search state in ``--directory`` is tuner_prune's and can be
     read (``state.check_directory``), the data load, the schedule space fits
     the training length, a search stored in ``--directory`` may be resumed
-    with these settings, and the
+    with these settings, the built-in model's first kernel is taller than a
+    ``--block-size`` block (``check_block_input``), and the
     ``--model`` module imports (the only user code that runs; TensorFlow is
     not imported unless that module imports it).
 
@@ -79,9 +83,28 @@ def resolve_search(config, reading=False):
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
     resolved = space.resolve(config.epochs * per_epoch, per_epoch)
     stored_search.check_resumable(config, dataset.fingerprint(), reading)
-    return Plan(config, dataset, resolved, import_builder(config),
-                config_lib.parse_block_size(config.block_size), per_epoch,
+    block_size = config_lib.parse_block_size(config.block_size)
+    if not config.model:  # A --model's kernels are checked when it is built.
+        check_block_input(block_size, dataset.input_shape)
+    return Plan(config, dataset, resolved, import_builder(config), block_size, per_epoch,
                 config.export_options, config.model_hyperparameters)
+
+
+def check_block_input(block_size, input_shape):
+    """Refuses blocks as tall as the built-in model's first kernel (its input).
+
+    tfmot pools a kernel into blocks and fails on a kernel with one block
+    along a dimension; the first kernel has a row per feature.
+
+    Raises:
+        InputError: Naming ``--block-size`` and the features of a row.
+    """
+    rows, columns = block_size
+    features = int(np.prod(input_shape))
+    if (rows, columns) != (1, 1) and features <= rows:
+        raise InputError(f"Expected --block-size with fewer rows than the {features} "
+                         f"features of a row (tfmot cannot block-prune a kernel whose input "
+                         f"is no wider than its block), received {rows}x{columns}.")
 
 
 def resolve_sweep(config):

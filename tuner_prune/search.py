@@ -3,7 +3,7 @@
 import keras_tuner
 
 from tuner_prune import stored_search
-from tuner_prune import config as config_lib, distribute, keras3, models, records, resume
+from tuner_prune import config as config_lib, distribute, keras3, lock, models, records, resume
 from tuner_prune.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
 from tuner_prune.hypermodel import PruningHyperModel
 from tuner_prune.plan import Plan, resolve_search
@@ -26,7 +26,7 @@ def prepare(plan):
 def check_builder(hypermodel, spec):
     """Fails early if ``--model`` returns something other than a tf_keras model
     over the data's rows (their width, or their shape when N-d) that predicts
-    one value per row.
+    one value per row, or one with a kernel too small for ``--block-size``.
 
     A builder that raises is left to fail its trials, with the reason recorded.
     """
@@ -41,6 +41,27 @@ def check_builder(hypermodel, spec):
     models.check_model(model, f"--model {spec}")
     _check_input(model, hypermodel.input_shape, spec)
     models.check_output(model, hypermodel.input_shape, f"--model {spec}")
+    _check_blocks(model, tuple(hypermodel.block_size), spec)
+
+
+def _check_blocks(model, block_size, spec):
+    """Raises ``BuilderError`` for a kernel tfmot would fail to prune in ``block_size``.
+
+    A 2-D kernel with a dimension of 1 stays dense (``_prune_in_blocks``); any
+    other needs more than one block along each dimension.
+    """
+    if block_size == (1, 1):
+        return
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None or kernel.shape.rank != 2 or min(kernel.shape) == 1:
+            continue
+        if kernel.shape[0] <= block_size[0] or kernel.shape[1] <= block_size[1]:
+            raise models.BuilderError(
+                f"--model {spec}: Expected kernels larger than the --block-size "
+                f"{block_size[0]}x{block_size[1]} in each dimension (tfmot cannot "
+                f"block-prune a kernel no wider than its block), received layer "
+                f"{layer.name!r} with a {kernel.shape[0]}x{kernel.shape[1]} kernel.")
 
 
 def _check_input(model, shape, spec):
@@ -119,6 +140,9 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
 def run_search(plan):
     """Runs (or resumes) the search a plan describes, then exports its best trial.
 
+    The search holds its ``--directory`` while it runs (``lock.holding``);
+    a worker of a distributed search does not.
+
     A thin caller of the API: builds the hypermodel and the tuner, calls
     ``tuner.search`` with the raw splits, then ``tuner.export`` with the test
     split and the export options.
@@ -133,8 +157,17 @@ def run_search(plan):
     """
     if not isinstance(plan, Plan):
         plan = resolve_search(plan)
-    config, dataset = plan.config, plan.dataset
+    config = plan.config
     mode = distribute.configure(config.oracle, config.tuner_id)
+    if mode == "worker":  # Workers share the chief's folder, which the chief holds.
+        return _run(plan, mode)
+    with lock.holding(config.directory):
+        return _run(plan, mode)
+
+
+def _run(plan, mode):
+    """``run_search``'s work, its ``--directory`` held unless ``mode`` is a worker's."""
+    config, dataset = plan.config, plan.dataset
     set_threads(config.threads)
     strategy = mirrored_strategy() if config.distribution == "mirrored" else None
     hypermodel = prepare(plan)

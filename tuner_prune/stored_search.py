@@ -6,9 +6,10 @@ an ``export`` compare themselves with it (``check_resumable``).
 """
 
 import dataclasses
+import json
 import os
 
-from tuner_prune import records, staging
+from tuner_prune import config as config_lib, records, staging
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
@@ -24,6 +25,9 @@ RESUME_IDENTITY = ("max_bytes",)
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
 STORED = (*IDENTITY, *RESUME_IDENTITY, *BUILT_IN_WORKLOAD)  # Compared, so always stored.
+# What each type of a ``SearchConfig`` field holds, as a refusal says it.
+KINDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false",
+         list: "a list of strings"}
 
 
 def identity_of(config):
@@ -55,7 +59,53 @@ def load_stored(directory):
         raise InputError(f"{path}: Expected the settings of a tuner_prune search, "
                          f"received settings without "
                          f"{', '.join(_flag(name) for name in missing)}.")
+    check_settings(path, stored["config"])
     return stored
+
+
+def check_settings(path, settings):
+    """Refuses stored settings a search could not have written (a hand edit).
+
+    Raises:
+        InputError: Naming ``path``, the key and its value: a value of the
+            wrong type, or one its flag refuses.
+    """
+    fields = {field.name: field for field in dataclasses.fields(config_lib.SearchConfig)}
+    for key, value in settings.items():
+        field = fields.get(key)
+        if field is not None and not _holds(field, value):
+            kind = KINDS[field.type] + (" or null" if field.default is None else "")
+            raise InputError(f'{path}: Expected "{key}" to be {kind}, received '
+                             f'{json.dumps(value)}.')
+    try:
+        config_lib.SearchConfig.from_dict(settings)
+    except InputError as error:
+        key = next((key for key in settings if _refused(settings, key)), None)
+        named = f'"{key}" {json.dumps(settings[key])}' if key else "these settings"
+        raise InputError(f"{path}: Expected stored settings a search accepts, received "
+                         f"{named}: {error}") from None
+
+
+def _holds(field, value):
+    """Whether ``value`` is of the type of the ``SearchConfig`` ``field``."""
+    if value is None:
+        return field.default is None
+    if isinstance(value, bool) or field.type is bool:
+        return isinstance(value, bool) and field.type is bool
+    if field.type is float:
+        return isinstance(value, (int, float))
+    if field.type is list:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return isinstance(value, field.type)
+
+
+def _refused(settings, key):
+    """Whether ``SearchConfig`` accepts ``settings`` only without ``key`` (its default)."""
+    try:
+        config_lib.SearchConfig.from_dict({k: v for k, v in settings.items() if k != key})
+    except InputError:
+        return False
+    return True
 
 
 def require_stored(directory):

@@ -32,6 +32,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
 
 from tuner_prune import plots
+from tuner_prune.mse import float32_clipped
 from tuner_prune._kt import TrialStatus
 from tuner_prune.callbacks import TrialPruningSummaries
 
@@ -106,7 +107,7 @@ def write_baseline(root, baseline):
     from tuner_prune.baseline import describe
 
     with _search_writer(root) as writer, writer.as_default(step=0):
-        tf.summary.scalar(BASELINE_TAG, baseline["val_mse"],
+        tf.summary.scalar(BASELINE_TAG, float32_clipped(baseline["val_mse"]),
                           description="Validation MSE of the ridge baseline.")
         tf.summary.text("baseline", describe(baseline))
 
@@ -138,7 +139,7 @@ def _write_session(root, trial, budgeted):
         hp_api.hparams(trial.hyperparameters.values, trial_id=f"trial_{trial.trial_id}")
         for name, tag, _ in metrics(budgeted):
             if values.get(name) is not None:
-                tf.summary.scalar(tag, values[name])
+                tf.summary.scalar(tag, float32_clipped(values[name]))
         tf.summary.experimental.write_raw_pb(
             hp_summary.session_end_pb(status).SerializeToString())
 
@@ -150,10 +151,10 @@ def _write_progress(root, trials, budgeted, baseline=None):
                  if budgeted else (BEST_TAG, "validation MSE"))
     with _search_writer(root) as writer, writer.as_default(step=len(ended)):
         if scores:
-            tf.summary.scalar(tag, min(scores),
+            tf.summary.scalar(tag, float32_clipped(min(scores)),
                               description=f"Best {what} once N trials have ended.")
         if baseline is not None:
-            tf.summary.scalar(BASELINE_TAG, baseline["val_mse"])
+            tf.summary.scalar(BASELINE_TAG, float32_clipped(baseline["val_mse"]))
         tf.summary.image(PLOT_TAG, _plot(ended, baseline)[None],
                          description="Validation MSE against final sparsity; "
                                      "failed trials are marked on the x axis.")

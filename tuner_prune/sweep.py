@@ -7,12 +7,13 @@ training and validation MSE against final sparsity as the article does.
 
 import csv
 import dataclasses
+import math
 import os
 import tempfile
 
 import numpy as np
 
-from tuner_prune import plan as plan_lib, plots, progress, schedule as schedule_lib
+from tuner_prune import folders, plan as plan_lib, plots, progress, schedule as schedule_lib
 from tuner_prune.config import TrainingConfig, check_positive
 from tuner_prune.errors import InputError
 from tuner_prune.space import Bound
@@ -50,6 +51,8 @@ class SweepConfig(TrainingConfig):
             schedule_lib.check_final_sparsity(value, "--sparsities")
         check_positive("repeats", self.repeats)
         schedule_lib.check_power(self.power, "--power")
+        if not math.isfinite(self.power):  # As ``search --power`` refuses it.
+            raise InputError(f"Expected --power to be finite, received {self.power!r}.")
 
     def schedule_steps(self, total_steps):
         """``(begin_step, end_step)`` of every run: the flags, else ``default_steps``."""
@@ -69,9 +72,14 @@ def _parse_sparsities(text):
 def run_sweep(config):
     """Runs every (sparsity, repeat), writes the CSV and the two plots.
 
+    Raises:
+        InputError: ``--out`` is a file or cannot be written (before any
+            training), or ``plan.resolve_sweep``'s.
+
     Returns:
         The rows written, as dicts keyed by ``COLUMNS``.
     """
+    folders.check_writable(config.out, "--out")
     plan = plan_lib.resolve_sweep(config)
     os.makedirs(config.out, exist_ok=True)
     rows = train_all(plan, [(value, repeat) for value in config.sparsities

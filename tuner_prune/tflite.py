@@ -22,6 +22,9 @@ from tuner_prune.mse import mse
 
 LATENCY_REPEATS = 50
 REPRESENTATIVE_ROWS = 2000
+# A variant whose every prediction is below this fraction of the target's largest
+# magnitude predicts 0: its output underflowed (float16 of a 1e-30 scale).
+VANISHING = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,8 +142,11 @@ def io_quantization(model_content):
             for end, detail in ends.items()}
 
 
-def run(model_content, x, min_invokes=LATENCY_REPEATS):
+def run(model_content, x, min_invokes=LATENCY_REPEATS, builtin=False):
     """Runs a TFLite model in LiteRT at default settings, one row per invoke.
+
+    ``builtin`` runs it on LiteRT's own kernels instead, without the default
+    XNNPACK delegate.
 
     Integer inputs and outputs are quantized and dequantized with the model's
     own scale and zero point, so predictions are in float units whatever the
@@ -156,7 +162,10 @@ def run(model_content, x, min_invokes=LATENCY_REPEATS):
         wall time of one batch-1 invoke in microseconds (the first invoke,
         which prepares the model, is not timed).
     """
-    runner = litert.Interpreter(model_content=model_content)
+    resolver = (litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if builtin
+                else litert.OpResolverType.AUTO)
+    runner = litert.Interpreter(model_content=model_content,
+                                experimental_op_resolver_type=resolver)
     feed, fetch = runner.get_input_details()[0], runner.get_output_details()[0]
     runner.allocate_tensors()
     rows = quantize_input(feed, x.reshape(len(x), 1, *x.shape[1:]))
@@ -191,7 +200,7 @@ def evaluate(variant, content, validation, test):
 
     Returns:
         A ``Candidate``, with ``error`` set if LiteRT could not load or run it
-        or it predicted NaN or infinity.
+        or it predicted NaN or infinity, or 0 for every row.
     """
     candidate = Candidate(variant.name, variant.quantization, bytes=len(content),
                           gzip_bytes=sizes.gzip_size(content), content=content)
@@ -202,13 +211,25 @@ def evaluate(variant, content, validation, test):
         candidate.error = _first_line(error)
         return candidate
     candidate.loaded = True
+    candidate.val_predictions = val_prediction
     val_mse = mse(val_prediction, validation[1])
     test_mse = None if test is None else mse(test_prediction, test[1])
-    if np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse)):
-        candidate.val_mse, candidate.test_mse = val_mse, test_mse
-    else:
+    if not (np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse))):
         candidate.error = "loads and runs, but predicts NaN or infinity"
+    elif _vanishes(val_prediction, validation[1]):
+        candidate.error = (f"loads and runs, but predicts 0 for every row (below "
+                           f"{VANISHING:g} of the target's scale: its output underflows)")
+    else:
+        candidate.val_mse, candidate.test_mse = val_mse, test_mse
     return candidate
+
+
+def _vanishes(prediction, target):
+    """Whether every prediction is below ``VANISHING`` of the target's largest
+    magnitude (a float16 model of a target of magnitude 1e-30 predicts 0)."""
+    scale = float(np.max(np.abs(np.asarray(target, np.float64)), initial=0.0))
+    largest = float(np.max(np.abs(np.asarray(prediction, np.float64)), initial=0.0))
+    return scale > 0 and largest < VANISHING * scale
 
 
 def candidates(saved_model_dir, validation, test, representative, variants=VARIANTS):

@@ -313,7 +313,8 @@ class PruningTuner(_kt.BaseTuner):
                                     data.input_shape)
 
     def export(self, export_dir, test_data=None, *, quantization="auto",
-               size_metric="bytes", max_mse_increase=0.05, max_bytes=None):
+               size_metric="bytes", max_mse_increase=0.05, max_bytes=None, device="phone",
+               max_flash=None, max_ram=None):
         """Exports the best completed trial as the CLI does; see ``export.export_model``.
 
         Writes ``saved_model/``, ``model.tflite`` (verified in LiteRT),
@@ -335,6 +336,9 @@ class PruningTuner(_kt.BaseTuner):
                 over the Keras model's, as ``--max-mse-increase``.
             max_bytes: Size budget of ``model.tflite``; the tuner's own if
                 ``None``, as ``--max-bytes``.
+            device: ``"phone"`` or ``"microcontroller"``, as ``--device``.
+            max_flash, max_ram: Budgets of the export, as ``--max-flash`` and
+                ``--max-ram``.
 
         Returns:
             The manifest as a dict.
@@ -355,6 +359,7 @@ class PruningTuner(_kt.BaseTuner):
         return best.export_best(self, data.dataset(test), export_dir,
                                 quantization=quantization, size_metric=size_metric,
                                 max_mse_increase=max_mse_increase, max_bytes=budget,
+                                device=device, max_flash=max_flash, max_ram=max_ram,
                                 ridge=data.ridge)
 
     def _stored_data(self):
