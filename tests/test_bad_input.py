@@ -49,7 +49,8 @@ CASES = {
     "non-numeric cell": ({"d.csv": GOOD_CSV.replace("\n4,4,1,9\n", "\n4,four,1,9\n")},
                          ["--data", "{tmp}/d.csv"],
                          r"d\.csv: Expected a number in row 6, column 'b' \(99 of its 100 "
-                         r"cells are numbers\); received 'four'"),
+                         r"cells are numbers; a missing cell is empty, NA or NaN\); "
+                         r"received 'four'"),
     "text target": ({"d.csv": GOOD_CSV.replace("\n2,2,2,5\n", "\n2,2,2,five\n")},
                     ["--data", "{tmp}/d.csv"],
                     r"d\.csv: Expected a number as the target in row 4, column 'y'; "

@@ -97,3 +97,64 @@ def test_nullable_integers_are_numbers_and_pandas_na_is_missing():
     assert len(dataset.x_train) == 29 and len(dataset.x_val) == 30
     encoded = tuner_prune.encode_rows({"inputs": dataset.encoding.manifest()}, x.head(3))
     np.testing.assert_array_equal(encoded, dataset.x_val[:3])
+
+
+def test_numbers_held_as_text_are_numeric_and_a_stray_text_cell_is_refused():
+    """``pd.read_csv(dtype=str)``, or a typo in a column of numbers, read as the CSV
+    reader reads them: not categories, nor an identifier silently left out."""
+    rng = np.random.default_rng(0)
+    size = rng.uniform(0, 10, 30).round(3)
+    x = pd.DataFrame({"size": size.astype(str), "cut": CUTS[np.arange(30) % 3]})
+    y = pd.Series(10 * size, name="price")
+    dataset = splits.from_arrays(x, y, (x, y))
+    size_spec = dataset.encoding.columns[0]
+    assert size_spec["kind"] == "numeric" and not dataset.encoding.left_out
+    np.testing.assert_allclose(dataset.x_train[:, size_spec["index"]], size, rtol=1e-6)
+    typo = x.copy()
+    typo.loc[7, "size"] = "12..5"
+    with pytest.raises(InputError, match=r"Expected a number in training data x row 7, "
+                                         r"column 'size' \(29 of its 30 cells are "
+                                         r"numbers; a missing value is None, NaN, '' "
+                                         r"or 'NA'\); received '12..5'"):
+        splits.from_arrays(typo, y, (x, y))
+
+
+def test_a_bad_cell_in_the_validation_dataframe_names_the_split():
+    (x, y), (x_val, y_val) = frame(40, 0), frame(20, 1)
+    x_val = x_val.astype({"size": object})
+    x_val.loc[4, "size"] = "big"
+    with pytest.raises(InputError, match=r"^validation_data x: Expected a number in row "
+                                         r"4, column 'size'; received 'big'\.$"):
+        splits.from_arrays(x, y, (x_val, y_val))
+    with pytest.raises(InputError, match=r"^test_data x: Expected the columns cut, size, "
+                                         r"sale, received none named 'sale'\.$"):
+        splits.from_arrays(x, y, (x, y), (x.drop(columns="sale"), y))
+
+
+def test_integer_column_labels_are_read_and_names_must_be_distinct():
+    """pd.DataFrame(array) has integer labels: its validation data and encode_rows
+    found no column named '0'; a name twice gave an AttributeError."""
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(30, 2)))
+    x[2] = CUTS[np.arange(30) % 3]
+    y = np.arange(30.0)
+    dataset = splits.from_arrays(x, y, (x, y))
+    assert dataset.encoding.raw_columns == ("0", "1", "2")
+    np.testing.assert_array_equal(dataset.x_val, dataset.x_train)
+    encoded = tuner_prune.encode_rows({"inputs": dataset.encoding.manifest()}, x.head(3))
+    np.testing.assert_array_equal(encoded, dataset.x_train[:3])
+    twice = x.rename(columns={1: "0"})
+    with pytest.raises(InputError, match=r"^Expected training data x with distinct column "
+                                         r"names, received '0' more than once\.$"):
+        splits.from_arrays(twice, y, (twice, y))
+
+
+def test_a_numeric_dataframe_drops_its_rows_without_a_target_as_a_csv_does():
+    """Hitters' numeric columns with its 59 missing salaries: refused as 'NaN or
+    infinity' in y, where the CSV and a DataFrame with text drop those rows."""
+    x = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0) % 4})
+    y = pd.Series(2 * np.arange(30.0)).where(np.arange(30) % 10 != 3)
+    dataset = splits.from_arrays(x, y, (x, y))
+    assert len(dataset.x_train) == len(dataset.x_val) == 27
+    assert dataset.encoding.is_identity() and dataset.encoding.dropped_rows == 3
+    np.testing.assert_array_equal(dataset.x_train, x.to_numpy()[np.arange(30) % 10 != 3])

@@ -85,6 +85,12 @@ def layer_norm(hp):
                              keras.layers.Dense(1)])
 
 
+def nested_in_functional(hp):
+    inputs = keras.Input(shape=(8,))
+    inner = keras.Sequential([keras.layers.Dense(4), keras.layers.Dense(1)], name="head")
+    return keras.Model(inputs, inner(inputs))
+
+
 # ---- The copy into tf_keras and back.
 
 def test_the_translation_is_pinned_to_the_keras_of_pyproject():
@@ -128,6 +134,16 @@ def test_stock_models_copy_into_tf_keras_exactly(build, shape):
         type(layer).__name__ != "InputLayer"]
 
 
+def test_a_model_of_an_embedding_copies_and_its_check_does_not_raise():
+    """The check's rows are in [-1, 1), as the search's scaled rows: an Embedding
+    takes them, where normal rows gave an InvalidArgumentError out of search."""
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Embedding(10, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    copy = keras3.to_tf_keras(model, (4,))
+    rows = np.array([[0.0, 0.5, -0.9, 0.99]], np.float32)
+    np.testing.assert_allclose(copy(rows).numpy(), model(rows).numpy(), atol=1e-6)
+
+
 def test_a_pruned_copys_weights_go_back_into_the_keras3_model():
     model = conv_sequential()
     pruned = sparsity.prune_low_magnitude(keras3.to_tf_keras(model, (8, 8, 1)))
@@ -149,6 +165,8 @@ def test_a_pruned_copys_weights_go_back_into_the_keras3_model():
                r"instead"),
     (layer_norm, r"the layer 'norm' of class LayerNormalization, whose Keras 3 "
                  r"config tf_keras does not take"),
+    (nested_in_functional, r"the model 'head' \(Sequential\) nested in a functional "
+                           r"model; put its layers in the outer model, or write it"),
 ])
 def test_a_model_that_cannot_be_copied_is_refused_before_training(tmp_path, build,
                                                                    named):
@@ -278,6 +296,9 @@ def test_weighted_validation_data_reaches_fit(tmp_path):
     (lambda x, y: tf.data.Dataset.from_tensor_slices({"x": x, "y": y}).batch(10),
      r"^Expected training data as a tf\.data\.Dataset of \(x, y\) or \(x, y, "
      r"sample_weight\) batches of tensors, received elements of dict;"),
+    (lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)),  # Not batched.
+     r"^Expected training data as a tf\.data\.Dataset of batches, received single rows "
+     r"\(a target of shape \(\)\); batch it first, for example dataset\.batch\(32\)\.$"),
 ])
 def test_a_dataset_that_cannot_be_read_whole_is_refused(tmp_path, make, message):
     tuner = PruningTuner(tf_build, max_trials=1, directory=str(tmp_path), verbose=False)
@@ -328,6 +349,37 @@ def test_fit_inputs_take_a_datasets_own_batch_size():
                                 validation_data=rows(10, 1))
     assert inputs.batch_size == 16 and len(inputs.x) == 50
     np.testing.assert_array_equal(inputs.y, y)
+
+
+def test_sample_weights_of_rows_without_a_target_are_dropped_with_the_rows():
+    """A DataFrame's row without a target is dropped; its weight went on to fit,
+    and every trial failed with "Data cardinality is ambiguous"."""
+    import pandas as pd
+
+    x = pd.DataFrame({"a": np.arange(12.0), "c": ["p", "q"] * 6})
+    y = pd.Series(np.arange(12.0)).where(np.arange(12) != 3)
+    weights = np.arange(12.0) + 1
+    inputs = fit_inputs.resolve(x, y, validation_data=(x, y, weights),
+                                sample_weight=weights)
+    expected = np.delete(weights, 3)
+    np.testing.assert_array_equal(inputs.sample_weight, expected)
+    np.testing.assert_array_equal(inputs.validation_weight, expected)
+    assert fit_inputs.resolve(x, y, validation_data=(x, y, None)).validation_weight is None
+    with pytest.raises(InputError, match=r"^Expected sample_weight with one value per "
+                                         r"row of x \(12 rows\), received 5 values\.$"):
+        fit_inputs.resolve(x, y, validation_data=(x, y), sample_weight=weights[:5])
+
+
+def test_a_keras_tuner_objective_naming_the_validation_loss_is_taken(tmp_path):
+    """A notebook's BayesianOptimization(build, objective="val_loss", ...) swapped
+    to PruningTuner died with "unexpected keyword argument 'objective'"."""
+    for objective in ("val_loss", "val_mse", keras_tuner.Objective("val_loss", "min")):
+        PruningTuner(tf_build, objective=objective, max_trials=1,
+                     directory=str(tmp_path), verbose=False)
+    with pytest.raises(InputError, match=r"^Expected objective 'val_mse' or 'val_loss' "
+                                         r"\(the trials are scored on the validation MSE, "
+                                         r"the loss\), received 'val_accuracy'\.$"):
+        PruningTuner(tf_build, objective="val_accuracy", directory=str(tmp_path))
 
 
 def test_the_cli_refuses_a_keras3_custom_layer_naming_it(tmp_path):

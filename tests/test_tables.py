@@ -133,8 +133,11 @@ def test_a_trailing_comma_on_every_line_is_an_empty_column_left_out(tmp_path):
 
 @pytest.mark.parametrize("edit,message", [
     (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,9.6x,"),
-     r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers\); "
-     r"received '9.6x'"),
+     r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers; "
+     r"a missing cell is empty, NA or NaN\); received '9.6x'"),
+    (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,?,"),  # UCI's missing mark.
+     r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers; "
+     r"a missing cell is empty, NA or NaN\); received '\?'"),
     (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,inf,"),
      r"Expected a finite float32 number in row 10, column 'size'; received 'inf'"),
     (lambda t: t.replace(",yes,3\n", ",yes,three\n"),
@@ -150,6 +153,14 @@ def test_still_refused_in_one_line_naming_row_and_column(tmp_path, edit, message
     with pytest.raises(DataError, match=message) as caught:
         load_dataset(path)
     assert str(caught.value).startswith(f"{path}: Expected") and "\n" not in str(caught.value)
+
+
+def test_a_quote_left_open_is_refused_at_the_row_where_it_opens(tmp_path):
+    path = write(tmp_path / "q.csv", table_text().replace("\nr8,Fair,", '\nr8,"Fair,'))
+    with pytest.raises(DataError, match=r"Expected 5 cells in row 10, received 2 \(a "
+                                        r"quoted cell runs from line 10 to line 41: a "
+                                        r"quote left open\?\)\.$"):
+        load_dataset(path)
 
 
 def test_a_decimal_comma_in_a_semicolon_file_is_refused(tmp_path):
@@ -194,3 +205,22 @@ def test_encode_rows_takes_a_dataframe_dicts_or_lists_of_cells(mixed):
     assert from_dicts[1, cut["other_index"]] == 1
     with pytest.raises(InputError, match="Expected a number in row 0, column 'size'"):
         tuner_prune.encode_rows(manifest, [["Good", "big", "yes"]])
+
+
+def test_encode_rows_of_pandas_read_csv_matches_the_cells_as_text(tmp_path):
+    """pandas parses R's TRUE/FALSE into bools and a text column's numbers into
+    floats; encode_rows maps them to the levels they were read from, not (other)."""
+    import pandas
+
+    lines = ["flag,code,a,y"] + [f"{'TRUE' if i % 2 else 'FALSE'},{['1', 'x', 'z'][i % 3]},"
+                                 f"{i},{i % 5 + (i % 2)}" for i in range(30)]
+    path = write(tmp_path / "r.csv", "\n".join(lines) + "\n")
+    manifest = {"inputs": load_dataset(path).encoding.manifest()}
+    as_text = pandas.read_csv(path, dtype=str)
+    typed = pandas.read_csv(path)
+    typed["code"] = pandas.to_numeric(typed["code"], errors="coerce")  # 1.0 and NaN.
+    typed["code"] = typed["code"].astype(object)
+    typed.loc[typed.index % 3 > 0, "code"] = as_text["code"]
+    assert typed["flag"].dtype == bool
+    np.testing.assert_array_equal(tuner_prune.encode_rows(manifest, typed),
+                                  tuner_prune.encode_rows(manifest, as_text))

@@ -97,7 +97,7 @@ class Encoding:
             if spec["kind"] == table_lib.NUMERIC:
                 _fill_numeric(out, spec, as_numbers(spec["name"], cells))
             else:
-                _fill_categorical(out, spec, as_levels(cells))
+                _fill_categorical(out, spec, as_levels(cells, spec["levels"]))
         return out
 
     def describe(self):
@@ -215,12 +215,47 @@ def as_numbers(name, cells):
     return out
 
 
-def as_levels(cells):
-    """Cells of a text column as stripped strings, ``""`` where missing."""
-    levels = []
+def as_levels(cells, known=()):
+    """Cells of a text column as stripped strings, ``""`` where missing.
+
+    A cell that pandas parsed from the CSV's text (a ``bool`` from ``TRUE``,
+    a number from ``1``) is the ``known`` level it was read from: a bool is
+    matched to ``known`` whatever the case, a number to the level of equal
+    value (``1.0`` to ``"1"``); else it is ``str(cell)``.
+    """
+    levels, aliases = [], _aliases(known)
     for cell in np.asarray(cells, dtype=object).tolist():
-        levels.append("" if table_lib.is_missing_value(cell) else str(cell).strip())
+        if table_lib.is_missing_value(cell):
+            levels.append("")
+        elif isinstance(cell, str):
+            levels.append(cell.strip())
+        else:
+            text = str(cell).strip()
+            levels.append(text if text in known else aliases.get(_alias(cell), text))
     return levels
+
+
+def _alias(cell):
+    """What a level and a parsed cell share: ``("bool", "true")``, ``("number", 1.0)``."""
+    if isinstance(cell, (bool, np.bool_)):
+        return ("bool", str(bool(cell)).lower())
+    if isinstance(cell, str):
+        if cell.lower() in ("true", "false"):
+            return ("bool", cell.lower())
+        return ("number", float(cell)) if table_lib.is_number(cell) else None
+    if isinstance(cell, (int, float, np.integer, np.floating)):
+        return ("number", float(cell))
+    return None
+
+
+def _aliases(known):
+    """``{alias: level}`` of the ``known`` levels whose alias no other level shares."""
+    found = {}
+    for level in known:
+        alias = _alias(level)
+        if alias is not None:
+            found[alias] = None if alias in found else level
+    return {alias: level for alias, level in found.items() if level is not None}
 
 
 def encode_rows(manifest_or_export_dir, rows):
@@ -264,8 +299,9 @@ def _inputs(manifest_or_export_dir):
 def _columns_of(rows, names):
     """``{name: cells}`` of a DataFrame, a list of dicts or a list of lists."""
     if hasattr(rows, "columns") and hasattr(rows, "dtypes"):  # A DataFrame.
-        return {name: rows[name].to_numpy(dtype=object) for name in names
-                if name in rows.columns}
+        labels = {str(column): column for column in rows.columns}  # 0 is "0".
+        return {name: rows[labels[name]].to_numpy(dtype=object) for name in names
+                if name in labels}
     rows = list(rows)
     if rows and isinstance(rows[0], dict):
         return {name: [row.get(name) for row in rows] for name in names

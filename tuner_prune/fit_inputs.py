@@ -77,7 +77,36 @@ def resolve(x, y=None, validation_data=None, validation_split=None, batch_size=N
                          "neither.")
     batch = (batch_size if batch_size is not None
              else dataset_batch or DEFAULT_BATCH_SIZE)
+    sample_weight = _weights("sample_weight", sample_weight, x, y)
+    if validation_weight is not None and isinstance(validation, (tuple, list)) and \
+            len(validation) == 2:
+        validation_weight = _weights("validation_data's sample_weight",
+                                     validation_weight, *validation)
     return FitInputs(x, y, validation, batch, sample_weight, validation_weight)
+
+
+def _weights(name, weights, x, y):
+    """``weights`` of the rows ``fit`` gets: one per row of ``x``, those of the rows
+    without a target dropped, as a DataFrame's rows are (``frames``).
+
+    Raises:
+        InputError: Not one weight per row.
+    """
+    if weights is None:
+        return None
+    from tuner_prune import frames
+
+    weights = np.asarray(weights, np.float32).reshape(-1)
+    rows = len(x) if hasattr(x, "__len__") else None
+    if rows is not None and len(weights) != rows:
+        raise InputError(f"Expected {name} with one value per row of x ({rows} rows), "
+                         f"received {len(weights)} values.")
+    if frames.is_frame(x) and y is not None and frames.frame_needs_encoding(x, y):
+        targets = np.asarray(y, dtype=object).reshape(-1)
+        if len(targets) == len(weights):
+            keep = np.array([not frames.is_missing_value(v) for v in targets], bool)
+            weights = weights[keep]
+    return weights
 
 
 def is_dataset(value):
@@ -113,6 +142,10 @@ def materialise(name, dataset):
                              f"sample_weight) batches of tensors, received elements of "
                              f"{_kind(element)}; {instead}.")
         parts.append([np.asarray(part) for part in element])
+        if any(part.ndim == 0 for part in parts[-1]):  # model.fit would misread it.
+            raise InputError(f"Expected {name} as a tf.data.Dataset of batches, received "
+                             f"single rows (a target of shape {parts[-1][1].shape}); "
+                             f"batch it first, for example dataset.batch(32).")
         rows += len(parts[-1][0])
         if rows > MAX_ROWS:
             raise InputError(f"Expected {name} as a finite tf.data.Dataset, received "
@@ -154,7 +187,7 @@ def _validation(name, data):
         x, y, weight, _ = materialise(name, data)
         return (x, y), weight
     if isinstance(data, (tuple, list)) and len(data) == 3:
-        return (data[0], data[1]), np.asarray(data[2], np.float32)
+        return (data[0], data[1]), (None if data[2] is None else data[2])
     return data, None  # Checked as a pair by ``splits.split``.
 
 

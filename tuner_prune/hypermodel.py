@@ -280,6 +280,26 @@ class PruningHyperModel(keras_tuner.HyperModel):
             block_size=tuple(self.block_size) if is_matrix else (1, 1))
 
 
+SCORED_ON = ("val_mse", "val_loss")  # The loss is the MSE: both name the score.
+
+
+def check_objective(objective):
+    """Takes a keras-tuner user's ``objective`` when it names what trials are scored on.
+
+    Raises:
+        InputError: Another objective: the trials are scored on the validation MSE.
+    """
+    if objective is None:
+        return
+    name = getattr(objective, "name", objective)
+    direction = getattr(objective, "direction", "min")
+    if name in SCORED_ON and direction == "min":
+        return
+    shown = name if direction == "min" else f"{name} ({direction})"
+    raise InputError(f"Expected objective 'val_mse' or 'val_loss' (the trials are scored "
+                     f"on the validation MSE, the loss), received {shown!r}.")
+
+
 def as_pruning_hypermodel(hypermodel):
     """``hypermodel``, or what keras-tuner takes as one in a ``PruningHyperModel``.
 

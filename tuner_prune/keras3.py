@@ -105,6 +105,12 @@ def check_copyable(model, where="model builder"):
                     "use a layer instead (keras.layers.Add, keras.layers.Activation, "
                     "...), or")
         if isinstance(operation, keras.Model):
+            if not isinstance(model, keras.Sequential) or \
+                    not isinstance(operation, keras.Sequential):  # tf_keras cannot
+                # rebuild those nodes; a Sequential in a Sequential copies exactly.
+                outer = "Sequential" if isinstance(model, keras.Sequential) else "functional"
+                _refuse(where, f"the model {operation.name!r} ({type(operation).__name__}) "
+                        f"nested in a {outer} model", "put its layers in the outer model, or")
             check_copyable(operation, where)
         elif not _is_stock(operation):
             _refuse(where, f"the layer {operation.name!r} of class "
@@ -140,8 +146,12 @@ def check_predictions(model, copy, where="model builder"):
     shape = tuple(inputs[0].shape[1:]) if len(inputs) == 1 else None
     if shape is None or None in shape:  # Checked by the trials' own data instead.
         return
-    rows = np.random.default_rng(0).normal(size=(CHECK_ROWS, *shape)).astype(np.float32)
-    wanted = np.asarray(model(rows, training=False))
+    # Rows in [-1, 1), as the search's scaled rows are (an Embedding takes them).
+    rows = np.random.default_rng(0).uniform(-1, 1, (CHECK_ROWS, *shape)).astype(np.float32)
+    try:
+        wanted = np.asarray(model(rows, training=False))
+    except Exception:  # The model's own error, which its trials then record.
+        return
     received = np.asarray(copy(rows, training=False))
     difference = float(np.max(np.abs(wanted - received))) if wanted.size else 0.0
     if wanted.shape != received.shape or difference > TOLERANCE * (

@@ -32,7 +32,7 @@ def from_arrays(x, y, validation_data, test_data=None, source=SOURCE):
             shapes.
     """
     encoding = None
-    if frames.is_frame(x) and frames.frame_needs_encoding(x):
+    if frames.is_frame(x) and frames.frame_needs_encoding(x, y):
         table = frames.frame_table("training data", x, y)
         encoding = encoding_lib.fit(table, np.arange(table.rows))
         x_train, y_train = encoding_lib.encode_table(encoding, table), table.y
@@ -74,9 +74,14 @@ def encoded_split(name, x, y, encoding):
         raise InputError(f"Expected {name} x as a DataFrame with the training data's "
                          f"columns, received {type(x).__name__}.")
     targets, keep = frames.frame_targets(name, y, len(x))
-    cells = {column: frames.frame_cells(x[column])[keep] for column in encoding.raw_columns
-             if column in x.columns}
-    return encoding.transform(cells), targets
+    frames.check_names(name, x)
+    labels = frames.column_by_name(x)
+    cells = {column: frames.frame_cells(x[labels[column]]) for column in
+             encoding.raw_columns if column in labels}
+    try:  # Every row, so that a refused row is named by its position in ``x``.
+        return encoding.transform(cells)[keep], targets
+    except InputError as error:  # Say which split, as the training data's do.
+        raise InputError(f"{name} x: {error}") from None
 
 
 def rows(name, x, y):

@@ -134,14 +134,18 @@ def _read_cells(path, header, header_lines, delimiter):
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
+            end = 0
             for row in reader:
+                start, end = end + 1, reader.line_num  # A quoted cell spans lines.
                 if reader.line_num <= header_lines or not any(c.strip() for c in row):
                     continue
                 if len(row) == width + 1 and not row[-1].strip():
                     row = row[:-1]  # A trailing delimiter on a data row only.
                 if len(row) != width:
-                    raise DataError(f"{path}: Expected {width} cells in row "
-                                     f"{reader.line_num}, received {len(row)}.")
+                    spans = (f" (a quoted cell runs from line {start} to line {end}: "
+                             f"a quote left open?)" if end > start else "")
+                    raise DataError(f"{path}: Expected {width} cells in row {start}, "
+                                     f"received {len(row)}{spans}.")
                 for column, cell in zip(cells, row):
                     column.append(cell.strip())
                 lines.append(reader.line_num)
@@ -211,8 +215,8 @@ def _numbers(path, name, cells, lines, numbers, present, delimiter):
                                  f"{line}, column {name!r}; received {cell!r} (a decimal "
                                  f"comma).")
             raise DataError(f"{path}: Expected a number in row {line}, column {name!r} "
-                             f"({numbers} of its {present} cells are numbers); received "
-                             f"{cell!r}.")
+                             f"({numbers} of its {present} cells are numbers; a missing "
+                             f"cell is empty, NA or NaN); received {cell!r}.")
         values[row] = _number(path, name, cell, line, "a finite float32 number")
     return values
 

@@ -64,13 +64,15 @@ class PruningTuner(_kt.BaseTuner):
             the budget it is).
         fit_baseline: Fit the ridge baseline (``tuner_prune.baseline``)
             before the first trial, or reuse the one stored in ``directory``.
+        objective: keras-tuner's, ``"val_mse"`` or ``"val_loss"`` (the MSE) only.
     """
 
     def __init__(self, hypermodel, *, max_trials=10, seed=0, directory="logs",
                  project_name=records.PROJECT, overwrite=False, oracle=None, verbose=True,
                  distribution_strategy=None,
                  worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT, max_bytes=None,
-                 fit_baseline=True):
+                 fit_baseline=True, objective=None):
+        hypermodel_lib.check_objective(objective)
         self.seed = seed
         self.verbose = verbose
         self.distribution_strategy = distribution_strategy
