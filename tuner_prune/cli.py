@@ -53,9 +53,10 @@ def _add_data_and_training_flags(parser, defaults):
     add("--n-informative", type=int, default=defaults.n_informative,
         help="built-in informative features")
     add("--noise", type=float, default=defaults.noise, help="built-in workload noise")
-    add("--epochs", type=int, default=defaults.epochs, help="epochs per trial")
+    derived = " (default: from the training rows)" if defaults.epochs is None else ""
+    add("--epochs", type=int, default=defaults.epochs, help=f"epochs per trial{derived}")
     add("--batch-size", type=int, default=defaults.batch_size,
-        help="rows per training step")
+        help=f"rows per training step{derived}")
     add("--seed", type=int, default=defaults.seed, help="seed of data, oracle and weights")
     add("--model", metavar="MODULE:FUNCTION",
         help="your base-model builder: f(hp) -> uncompiled tf_keras model")

@@ -43,7 +43,8 @@ class TrainingConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_samples", "n_features", "n_informative"):
-            check_positive(name, getattr(self, name))
+            if getattr(self, name) is not None or name not in ("epochs", "batch_size"):
+                check_positive(name, getattr(self, name))
         if self.data is None and self.n_informative > self.n_features:
             raise InputError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
@@ -59,7 +60,14 @@ def check_positive(name, value):
 
 @dataclasses.dataclass
 class SearchConfig(TrainingConfig):
-    """Settings of ``python -m tuner_prune search`` (see the README for each)."""
+    """Settings of ``python -m tuner_prune search`` (see the README for each).
+
+    ``epochs`` and ``batch_size`` left ``None`` are derived from the training
+    rows when the plan is resolved (``tuner_prune.training``).
+    """
+
+    epochs: int = None
+    batch_size: int = None
 
     max_trials: int = 10
     directory: str = "logs"

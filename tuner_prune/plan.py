@@ -11,6 +11,7 @@ import dataclasses
 from tuner_prune import folders
 from tuner_prune import stored_search
 from tuner_prune import config as config_lib, data as data_lib, models, schedule, state
+from tuner_prune import training
 from tuner_prune.space import Bound, ScheduleSpace
 
 
@@ -65,7 +66,8 @@ def resolve_search(config, reading=False):
             choose another ``--max-bytes`` than the search's.
 
     Returns:
-        The ``Plan``.
+        The ``Plan``: its config's ``epochs`` and ``batch_size`` set (derived
+        from the training rows when not given, ``training.resolved``).
 
     Raises:
         InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
@@ -76,6 +78,7 @@ def resolve_search(config, reading=False):
     folders.check_export_target(config)
     state.check_directory(config)
     dataset = load_data(config)
+    config = training.resolved(config, len(dataset.x_train))
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
     resolved = space.resolve(config.epochs * per_epoch, per_epoch)
     stored_search.check_resumable(config, dataset.fingerprint(), reading)
