@@ -5,9 +5,10 @@ from tuner_prune._kt import TrialStatus
 from tuner_prune.errors import SearchError
 from tuner_prune.export import export_model
 from tuner_prune.failures import failure_reason
+from tuner_prune.trial_runner import VAL_MSE
 
 
-def export_best(tuner, dataset, export_dir, ridge=None, **options):
+def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options):
     """Exports the best completed trial of ``tuner``.
 
     Args:
@@ -19,6 +20,9 @@ def export_best(tuner, dataset, export_dir, ridge=None, **options):
             recorded ``.tflite`` fits is exported),
             ``max_mse_increase``. Without ``max_bytes``, the trial with the
             lowest score is exported.
+        ship: ``"best"``: the ridge baseline's linear model instead of the
+            trial's when it beats the trial on validation (``baseline.wins``;
+            the manifest's ``shipped`` says which); ``"trial"``: the trial's.
         ridge: The baseline's ``(coefficients, intercept)``
             (``baseline.fit_ridge``), which measures a stored baseline's
             ``test_mse`` when the search had no test split; ``None``: as stored.
@@ -37,17 +41,31 @@ def export_best(tuner, dataset, export_dir, ridge=None, **options):
     if (reference is not None and reference["test_mse"] is None and ridge is not None
             and dataset.has_test):
         reference = {**reference, "test_mse": baseline_lib.ridge_test_mse(ridge, dataset)}
+    extra = {"trial_id": trial.trial_id, "frequency": pruning.frequency,
+             "baseline": reference, "shipped": "trial",
+             "completed_trials": sum(t.status == TrialStatus.COMPLETED
+                                     for t in tuner.oracle.trials.values())}
+    model = (_shipped_model(tuner, trial, dataset, reference, ridge, extra)
+             if ship == "best" else tuner.load_model(trial))
     try:
         return export_model(
-            tuner.load_model(trial), dataset, export_dir,
+            model, dataset, export_dir,
             hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
-            extra={"trial_id": trial.trial_id, "frequency": pruning.frequency,
-                   "baseline": reference,
-                   "completed_trials": sum(t.status == TrialStatus.COMPLETED
-                                           for t in tuner.oracle.trials.values())},
-            **options)
+            extra=extra, **options)
     except choice.NoCandidateError as error:
         raise SearchError(str(error)) from None
+
+
+def _shipped_model(tuner, trial, dataset, reference, ridge, extra):
+    """The trial's model, or the ridge baseline's when it beats the trial on
+    validation (``baseline.wins``; ``extra`` then says so)."""
+    stored = getattr(tuner, "search_data", None)
+    ridge = ridge if ridge is not None else getattr(stored, "ridge", None)
+    trial_mse = trial.metrics.get_best_value(VAL_MSE)
+    if not baseline_lib.wins(reference, trial_mse, ridge):
+        return tuner.load_model(trial)
+    extra.update(shipped="baseline", best_trial_val_mse=trial_mse)
+    return baseline_lib.linear_model(ridge, dataset.input_shape)
 
 
 def _pick_trial(tuner, max_bytes):

@@ -117,7 +117,7 @@ def _add_search_flags(parser):
 def _add_export_flags(parser, search_defaults):
     """The flags that choose ``model.tflite``; for ``export``, left out means the
     search's own (stored) settings."""
-    from tuner_prune.config import SearchConfig
+    from tuner_prune.config import SHIPS, SearchConfig
 
     defaults = SearchConfig().export_options
     if not search_defaults:
@@ -134,6 +134,9 @@ def _add_export_flags(parser, search_defaults):
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
+    add("--ship", default=defaults["ship"], choices=SHIPS,
+        help="best: the best trial, or the ridge baseline when it beats every trial "
+        "on validation; trial: the best trial always")
 
 
 def _add_sweep_flags(parser):
@@ -210,7 +213,7 @@ def export_command(args):
     manifest = _search_module().export_search(
         args.directory, args.export_dir, quantization=args.quantization,
         size_metric=args.size_metric, max_mse_increase=args.max_mse_increase,
-        max_bytes=args.max_bytes)
+        max_bytes=args.max_bytes, ship=args.ship)
     print_summary(manifest, args.export_dir)
 
 
@@ -226,6 +229,7 @@ def print_summary(manifest, export_dir):
                        for k, v in manifest["best_hyperparameters"].items())
     tflite = manifest["tflite"]
     print(f"Best trial {manifest['trial_id']}: {values}")
+    _print_shipped(manifest)
     print(f"  Keras: val_mse {manifest['val_mse']:.6g}  test_mse {_mse(manifest['test_mse'])}  "
           f"sparsity {manifest['sparsity']:.4f}")
     print(f"  {export_dir}/{manifest['saved_model']['path']}/: "
@@ -242,6 +246,14 @@ def print_summary(manifest, export_dir):
     for row in manifest["candidates"]:
         print("    " + _candidate_line(row))
     _print_baseline(manifest)
+
+
+def _print_shipped(manifest):
+    from tuner_prune import baseline
+
+    line = baseline.shipped_line(manifest)
+    if line:
+        print(line)
 
 
 def _print_baseline(manifest):

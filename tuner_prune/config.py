@@ -14,6 +14,7 @@ from tuner_prune.errors import InputError
 
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
+SHIPS = ("best", "trial")  # ``--ship``: see ``best.export_best``.
 
 
 @dataclasses.dataclass
@@ -89,6 +90,7 @@ class SearchConfig(TrainingConfig):
     size_metric: str = "bytes"
     max_mse_increase: float = 0.05
     max_bytes: int = None
+    ship: str = "best"
     quiet: bool = False
     threads: int = None
 
@@ -172,7 +174,8 @@ class SearchConfig(TrainingConfig):
     def export_options(self):
         """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
         return {"quantization": self.quantization, "size_metric": self.size_metric,
-                "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes}
+                "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes,
+                "ship": self.ship}
 
 
 def check_tuner_id(tuner_id):
@@ -190,8 +193,9 @@ def check_tuner_id(tuner_id):
 
 def check_export_options(options):
     """Raises ``InputError`` (naming the flag) for a bad export option."""
-    for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS)):
-        if options[name] not in allowed:
+    for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS),
+                          ("ship", SHIPS)):
+        if name in options and options[name] not in allowed:
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     check_max_bytes(options.get("max_bytes"))

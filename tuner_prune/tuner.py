@@ -285,7 +285,7 @@ class PruningTuner(_kt.BaseTuner):
                 for trial in trials]
 
     def export(self, export_dir, test_data=None, *, quantization="auto",
-               size_metric="bytes", max_mse_increase=0.05, max_bytes=None):
+               size_metric="bytes", max_mse_increase=0.05, max_bytes=None, ship="trial"):
         """Exports the best completed trial as the CLI does; see ``export.export_model``.
 
         Writes ``saved_model/``, ``model.tflite`` (verified in LiteRT),
@@ -307,6 +307,9 @@ class PruningTuner(_kt.BaseTuner):
                 over the Keras model's, as ``--max-mse-increase``.
             max_bytes: Size budget of ``model.tflite``; the tuner's own if
                 ``None``, as ``--max-bytes``.
+            ship: ``"trial"`` (the API's default) or ``"best"`` (the CLI's):
+                the ridge baseline's linear model when it beats the best
+                trial on validation, as ``--ship``.
 
         Returns:
             The manifest as a dict.
@@ -327,7 +330,7 @@ class PruningTuner(_kt.BaseTuner):
         return best.export_best(self, data.dataset(test), export_dir,
                                 quantization=quantization, size_metric=size_metric,
                                 max_mse_increase=max_mse_increase, max_bytes=budget,
-                                ridge=data.ridge)
+                                ridge=data.ridge, ship=ship)
 
     def _stored_data(self):
         if self.search_data is None:
