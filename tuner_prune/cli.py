@@ -267,7 +267,7 @@ def _print_baseline(manifest):
     print(f"{baseline.describe(reference)}; the shipped model's val_mse is "
           f"{baseline.ratio(shipped, reference):.3g} x the baseline's")
     advice = baseline.advice(manifest["val_mse"], reference)
-    if advice:
+    if advice and manifest.get("shipped") != "baseline":
         print(advice)
 
 
