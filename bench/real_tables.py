@@ -164,6 +164,8 @@ def run_table(name, folder, args, flags):
     return {**row, "test_mse": manifest["tflite"]["test_mse"],
             "bytes": manifest["tflite"]["bytes"],
             "ridge_test_mse": baseline.get("test_mse"),
+            "ridge_val_mse": baseline.get("val_mse"),
+            "trial_val_mse": manifest.get("best_trial_val_mse", manifest["val_mse"]),
             "shipped": manifest.get("shipped", "search"),
             "hyperparameters": manifest["best_hyperparameters"],
             "total_steps": manifest["total_steps"]}
