@@ -166,7 +166,7 @@ def run_table(name, folder, args, flags):
             "ridge_test_mse": baseline.get("test_mse"),
             "ridge_val_mse": baseline.get("val_mse"),
             "trial_val_mse": manifest.get("best_trial_val_mse", manifest["val_mse"]),
-            "shipped": manifest.get("shipped", "search"),
+            "shipped": manifest.get("shipped", "trial"),
             "hyperparameters": manifest["best_hyperparameters"],
             "total_steps": manifest["total_steps"]}
 
