@@ -59,3 +59,12 @@ def test_export_command_ships_it_too_and_ship_trial_keeps_the_trial(ridge_wins):
     assert kept["shipped"] == "trial"
     assert kept["val_mse"] > kept["baseline"]["val_mse"]
     assert "Note: the ridge baseline beats" in trial.stdout
+
+
+def test_an_unknown_ship_is_refused_naming_the_flag():
+    from tuner_prune.config import SearchConfig
+    from tuner_prune.errors import InputError
+
+    with pytest.raises(InputError, match=r"Expected --ship among best, trial, received "
+                                         r"'baseline'\."):
+        SearchConfig(ship="baseline")
