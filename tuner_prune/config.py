@@ -172,7 +172,8 @@ class SearchConfig(TrainingConfig):
 
     @property
     def export_options(self):
-        """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
+        """Keyword arguments of ``tuner.export`` (``best.export_best``): what is
+        shipped (``ship``) and ``export_model``'s options choosing ``model.tflite``."""
         return {"quantization": self.quantization, "size_metric": self.size_metric,
                 "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes,
                 "ship": self.ship}

@@ -26,7 +26,8 @@ class Plan:
         builder: The ``--model`` builder, or ``None`` for the built-in model.
         block_size: tfmot's ``(rows, columns)``; ``(1, 1)`` is unstructured.
         steps_per_epoch: Optimizer steps in one epoch over the training split.
-        export_options: ``export_model``'s options choosing ``model.tflite``;
+        export_options: ``tuner.export``'s options: ``ship`` and those
+            choosing ``model.tflite``;
             ``None`` for a sweep.
         hyperparameters: The model's hyperparameters fixed or bounded
             (``{name: value or Bound}``, ``--hp`` and ``--article``; a sweep's
