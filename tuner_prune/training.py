@@ -3,7 +3,7 @@
 A search that is not given ``--batch-size`` or ``--epochs`` derives them from
 its training rows (docs/search.md, "Training that fits the table"):
 
-- the batch is the largest power of two at most ``rows / ROWS_PER_BATCH_ROW``,
+- the batch is the largest power of two at most ``rows / STEPS_PER_EPOCH``,
   within ``BATCH_SIZES``: a small table takes many small steps an epoch, a
   large one RealMLP's batch of 256;
 - the epochs are as many as a budget of ``STEP_BUDGET`` optimizer steps
@@ -20,7 +20,7 @@ import math
 from tuner_prune import schedule
 
 BATCH_SIZES = (16, 256)  # The smallest and largest derived batch.
-ROWS_PER_BATCH_ROW = 16  # At least this many steps an epoch up to the largest batch.
+STEPS_PER_EPOCH = 16  # At least this many steps an epoch, up to the largest batch.
 STEP_BUDGET = 1500  # Optimizer steps of one trial.
 EPOCHS = (20, 200)  # The fewest and most derived epochs.
 ARTICLE_EPOCHS, ARTICLE_BATCH_SIZE = 80, 1024  # The article's, for ``--article``.
@@ -28,7 +28,7 @@ ARTICLE_EPOCHS, ARTICLE_BATCH_SIZE = 80, 1024  # The article's, for ``--article`
 
 def batch_size(rows):
     """The derived batch size of a training split of ``rows`` rows."""
-    wanted = max(1, rows // ROWS_PER_BATCH_ROW)
+    wanted = max(1, rows // STEPS_PER_EPOCH)
     power = 2 ** int(math.log2(wanted))
     return min(BATCH_SIZES[1], max(BATCH_SIZES[0], power))
 
