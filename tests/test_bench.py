@@ -79,6 +79,15 @@ RUNS = {
          re.escape("| bare tfmot fit | tuner_prune trial | trial / bare | "
                    "of the extra: TFLite size record |"),
          r"\| [\d.]+ s \| [\d.]+ s \| [\d.]+ \| [\d.]+ s \([\d.]+ of the bare fit\) \|"]),
+    "real_tables.py": (  # Tables shipped by scikit-learn: nothing is downloaded.
+        ["--tables", "diabetes,friedman1_3000", "--max-rows", "150", "--encode",
+         "--out", "real_tables_runs", "--epochs", "3", "--max-trials", "1"],
+        [r"(diabetes|friedman1_3000): [\d.]+ min",
+         re.escape("| table | rows | columns | test MSE / ridge | test MSE / boosting | "
+                   "bytes | minutes | shipped |"),
+         *(rf"\| {name} \| 150 \| 10 \| {NUMBER} \| {NUMBER} \| \d+ \| [\d.]+ \| "
+           rf"(trial|baseline) \|" for name in ("diabetes", "friedman1_3000")),
+         rf"\| geometric mean \| \| \| {NUMBER} \| {NUMBER} \| \| \| \|"]),
     "right_size.py": (
         ["all", "--out", "right_size_runs", "--rows", "300", "--rounds", "1",
          "--invokes", "20", *WORKLOAD[:6], "--epochs", "3", "--max-trials", "1"],

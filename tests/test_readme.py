@@ -160,7 +160,7 @@ def test_sample_claims_match_the_sample():
     assert "Trial 00 (1 of 10): final_sparsity=0.5, power=3" in sample
     assert "hidden_layers=0" in sample.splitlines()[1]
     assert "export/model.tflite (float16): 3496 bytes" in sample
-    assert "0.949 x the baseline's" in sample
+    assert "0.984 x the baseline's" in sample
     assert "sparse_dynamic_int8" not in sample  # No longer converted.
 
 

@@ -254,7 +254,7 @@ def test_resume_after_swapping_two_csv_columns_is_refused(csv_search, tmp_path):
 def test_an_error_after_the_input_checks_exits_1_in_one_line(csv_search):
     # The builder now makes 16 units: the trial's stored weights no longer load.
     result = run_main("export", "--directory", "logs", "--export-dir", "export_16",
-                      cwd=csv_search, env={**NO_DEBUG, "FAULT_MODELS_WIDTH": "16"})
+                      "--ship", "trial", cwd=csv_search, env={**NO_DEBUG, "FAULT_MODELS_WIDTH": "16"})
     assert result.returncode == 1, result.stderr[-3000:]
     errors = error_lines(result)
     assert len(errors) == 1 and errors[0].startswith("tuner_prune: error: ValueError: "), (
@@ -266,7 +266,7 @@ def test_an_error_after_the_input_checks_exits_1_in_one_line(csv_search):
 def test_debug_prints_the_traceback_of_an_internal_error(csv_search):
     # A damaged state file is refused (exit 2); weights that no longer fit are not.
     result = run_main("export", "--directory", "logs", "--export-dir", "export_16",
-                      cwd=csv_search, env={**MODELS_ENV, "TUNER_PRUNE_DEBUG": "1",
+                      "--ship", "trial", cwd=csv_search, env={**MODELS_ENV, "TUNER_PRUNE_DEBUG": "1",
                                            "FAULT_MODELS_WIDTH": "16"})
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback (most recent call last)" in result.stderr

@@ -192,3 +192,43 @@ def advice(val_mse, baseline):
             f"built-in one's size is bounded by --hp hidden_layers=0:1 --hp "
             f"units=8:64; a --model can declare its size for --hp to bound), more "
             f"--epochs or more --max-trials.")
+
+
+def wins(reference, val_mse, ridge):
+    """Whether the search ships the baseline: it beats ``val_mse`` on validation.
+
+    Args:
+        reference: The stored baseline (``load``'s), or ``None``.
+        val_mse: The validation MSE of the best trial, in target units.
+        ridge: ``fit_ridge``'s ``(coefficients, intercept)``, or ``None`` when
+            the search kept none (then the baseline cannot be shipped).
+    """
+    return (reference is not None and ridge is not None and val_mse is not None
+            and reference["val_mse"] < val_mse)
+
+
+def linear_model(ridge, input_shape):
+    """The ridge as a tf_keras model over scaled rows: ``Dense(1)`` (after a
+    ``Flatten`` for N-d rows) carrying its coefficients and intercept.
+
+    ``export.export_model`` exports it as it exports a trial's model: the
+    scaling built in, a SavedModel and verified TFLite variants.
+    """
+    from tuner_prune._keras import keras
+
+    coefficients, intercept = ridge
+    flat = [keras.layers.Flatten()] if len(input_shape) > 1 else []
+    dense = keras.layers.Dense(1, name="ridge")
+    model = keras.Sequential([keras.Input(shape=tuple(input_shape)), *flat, dense])
+    dense.set_weights([np.asarray(coefficients, np.float32).reshape(-1, 1),
+                       np.asarray([intercept], np.float32)])
+    return model
+
+
+def shipped_line(manifest):
+    """The line saying the baseline was shipped, or ``None`` when a trial was."""
+    if manifest.get("shipped") != "baseline":
+        return None
+    return (f"Shipped the ridge baseline: it beats every trial on validation (val_mse "
+            f"{manifest['val_mse']:.6g} against the best trial's "
+            f"{manifest['best_trial_val_mse']:.6g}).")

@@ -1,12 +1,14 @@
 """Export of a search's best completed trial, for the CLI and ``PruningTuner.export``.
 
 Without a size budget the best trial is the one with the lowest score. Under a
-budget (``--max-bytes``, ``--max-flash``, ``--max-ram``) it is the trial with the lowest validation MSE whose
-shipped file fits: the ``.tflite`` chosen under the export's own options
-(``--quantization``, ``--size-metric``, ``--max-mse-increase``), not the
-``sparse_float32`` size the trial recorded. Trials are exported in order of
-validation MSE until one has a variant within every budget; only the
-successful export is written.
+budget (``--max-bytes``, ``--max-flash``, ``--max-ram``) it is the trial with the
+lowest validation MSE whose shipped file fits: the ``.tflite`` chosen under the
+export's own options (``--quantization``, ``--size-metric``,
+``--max-mse-increase``), not the ``sparse_float32`` size the trial recorded.
+Trials are exported in order of validation MSE until one has a variant within
+every budget; only the successful export is written. With ``ship="best"`` the
+ridge baseline's linear model takes its place in that order, before the first
+trial it beats on validation.
 """
 
 from tuner_prune import baseline as baseline_lib, choice, records
@@ -14,6 +16,7 @@ from tuner_prune._kt import TrialStatus
 from tuner_prune.errors import SearchError
 from tuner_prune.export import export_model
 from tuner_prune.failures import failure_reason
+from tuner_prune.trial_runner import VAL_MSE
 
 # The export options that bound the shipped file; each is checked by
 # ``choice.choose`` on the variants of a trial.
@@ -25,23 +28,28 @@ def budgets(options):
     return {name: options[name] for name in BUDGETS if options.get(name) is not None}
 
 
-def export_best(tuner, dataset, export_dir, ridge=None, **options):
-    """Exports the best completed trial of ``tuner``.
+def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options):
+    """Exports the best completed trial of ``tuner`` (or the baseline that beats it).
 
     Args:
         tuner: A ``PruningTuner`` with its trials.
         dataset: The ``Dataset`` it searched on.
         export_dir: Where to export.
-        **options: ``export_model``'s ``quantization``, ``size_metric``,
-            ``max_bytes`` (then the trial with the lowest validation MSE
-            whose shipped ``.tflite``, under these options, fits is
-            exported), ``max_mse_increase``. Without ``max_bytes``, the trial
-            with the lowest score is exported.
         ridge: The baseline's ``(coefficients, intercept)``
             (``baseline.fit_ridge``), which measures a stored baseline's
-            ``test_mse`` when the search had no test split; ``None``: as stored.
+            ``test_mse`` when the search had no test split (``None``: as
+            stored), and is the model shipped under ``ship="best"`` (``None``:
+            the tuner's stored one).
             Without a stored baseline (a search with ``fit_baseline=False``),
             the manifest has none.
+        ship: ``"best"``: the ridge baseline's linear model instead of the
+            trial's when it beats the trial on validation (``baseline.wins``;
+            the manifest's ``shipped`` says which); ``"trial"``: the trial's.
+        **options: ``export_model``'s ``quantization``, ``size_metric``,
+            ``max_bytes``, ``max_flash``, ``max_ram`` (then the trial with the
+            lowest validation MSE whose shipped files, under these options,
+            fit is exported), ``device``, ``max_mse_increase``. Without a
+            budget, the trial with the lowest score is exported.
 
     Raises:
         SearchError: No trial completed, or no TFLite variant qualifies (under
@@ -51,10 +59,14 @@ def export_best(tuner, dataset, export_dir, ridge=None, **options):
     trials = _ranked_trials(tuner, every=bool(budgeted))
     if not trials:
         raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
+    reference = _reference(tuner, dataset, ridge)
+    stored = getattr(tuner, "search_data", None)
+    ridge = ridge if ridge is not None else getattr(stored, "ridge", None)
     smallest = None  # (bytes, trial id, variant) of the smallest file in tolerance.
-    for trial in trials:
+    for trial, as_baseline in _shippable(trials, reference, ridge, ship):
         try:
-            return _export_trial(tuner, trial, dataset, export_dir, ridge, options)
+            return _export(tuner, trial, dataset, export_dir, reference,
+                           ridge if as_baseline else None, options)
         except choice.NoCandidateError as error:
             if not budgeted:
                 raise SearchError(str(error)) from None
@@ -65,22 +77,45 @@ def export_best(tuner, dataset, export_dir, ridge=None, **options):
                                    len(trials), smallest))
 
 
-def _export_trial(tuner, trial, dataset, export_dir, ridge, options):
-    """``export_model`` of ``trial``; its manifest."""
-    hyperparameters = dict(trial.hyperparameters.values)
-    pruning = tuner.hypermodel.schedule(trial.hyperparameters)
+def _reference(tuner, dataset, ridge):
+    """The stored baseline, its ``test_mse`` measured when the search had none."""
     reference = baseline_lib.load(tuner.directory)
     if (reference is not None and reference["test_mse"] is None and ridge is not None
             and dataset.has_test):
         reference = {**reference, "test_mse": baseline_lib.ridge_test_mse(ridge, dataset)}
+    return reference
+
+
+def _shippable(trials, reference, ridge, ship):
+    """``(trial, as_baseline)`` in the order to try: the baseline (shipped in
+    the place of ``trial``) just before the first trial it beats on validation."""
+    order, pending = [], ship == "best"
+    for trial in trials:
+        if pending and baseline_lib.wins(reference, trial.metrics.get_best_value(VAL_MSE),
+                                         ridge):
+            order.append((trial, True))
+            pending = False
+        order.append((trial, False))
+    return order
+
+
+def _export(tuner, trial, dataset, export_dir, reference, ridge, options):
+    """``export_model`` of ``trial``, or with ``ridge`` of the baseline's linear
+    model in its place; the manifest."""
+    pruning = tuner.hypermodel.schedule(trial.hyperparameters)
+    extra = {"trial_id": trial.trial_id, "frequency": pruning.frequency,
+             "baseline": reference, "shipped": "trial",
+             "completed_trials": sum(t.status == TrialStatus.COMPLETED
+                                     for t in tuner.oracle.trials.values())}
+    if ridge is None:
+        model = tuner.load_model(trial)
+    else:
+        extra.update(shipped="baseline",
+                     best_trial_val_mse=trial.metrics.get_best_value(VAL_MSE))
+        model = baseline_lib.linear_model(ridge, dataset.input_shape)
     return export_model(
-        tuner.load_model(trial), dataset, export_dir,
-        hyperparameters=hyperparameters, total_steps=tuner.hypermodel.total_steps,
-        extra={"trial_id": trial.trial_id, "frequency": pruning.frequency,
-               "baseline": reference,
-               "completed_trials": sum(t.status == TrialStatus.COMPLETED
-                                       for t in tuner.oracle.trials.values())},
-        **options)
+        model, dataset, export_dir, hyperparameters=dict(trial.hyperparameters.values),
+        total_steps=tuner.hypermodel.total_steps, extra=extra, **options)
 
 
 def _ranked_trials(tuner, every):

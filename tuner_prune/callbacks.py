@@ -96,3 +96,43 @@ class ShowProgress(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.line.close()
+
+
+class CosineLearningRate(keras.callbacks.Callback):
+    """Decays the optimizer's learning rate along a half cosine over a trial.
+
+    From the compiled rate at the first step to ``floor`` times it at
+    ``total_steps``: the pruned model recovers, and is scored, at a low rate
+    (docs/search.md, "Training that fits the table"). A learning rate that is
+    already a schedule is left alone.
+
+    Args:
+        total_steps: Optimizer steps of the trial.
+        floor: The last step's rate as a fraction of the first's.
+    """
+
+    def __init__(self, total_steps, floor=0.1):
+        super().__init__()
+        self.total_steps = total_steps
+        self.floor = floor
+        self.initial = None
+        self.step = 0
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        scheduled = isinstance(getattr(optimizer, "_learning_rate", None),
+                               keras.optimizers.schedules.LearningRateSchedule)
+        self.initial = (None if scheduled
+                        else float(keras.backend.get_value(optimizer.learning_rate)))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.initial is None:
+            return
+        keras.backend.set_value(self.model.optimizer.learning_rate,
+                                self.initial * self.factor(self.step))
+        self.step += 1
+
+    def factor(self, step):
+        """The rate at ``step`` (counted from 0) as a fraction of the first."""
+        progress = min(1.0, step / max(1, self.total_steps - 1))
+        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -54,9 +54,10 @@ def _add_data_and_training_flags(parser, defaults):
     add("--n-informative", type=int, default=defaults.n_informative,
         help="built-in informative features")
     add("--noise", type=float, default=defaults.noise, help="built-in workload noise")
-    add("--epochs", type=int, default=defaults.epochs, help="epochs per trial")
+    derived = " (default: from the training rows)" if defaults.epochs is None else ""
+    add("--epochs", type=int, default=defaults.epochs, help=f"epochs per trial{derived}")
     add("--batch-size", type=int, default=defaults.batch_size,
-        help="rows per training step")
+        help=f"rows per training step{derived}")
     add("--seed", type=int, default=defaults.seed, help="seed of data, oracle and weights")
     add("--model", metavar="MODULE:FUNCTION",
         help="your base-model builder: f(hp) -> uncompiled tf_keras model")
@@ -117,7 +118,7 @@ def _add_search_flags(parser):
 def _add_export_flags(parser, search_defaults):
     """The flags that choose ``model.tflite``; for ``export``, left out means the
     search's own (stored) settings."""
-    from tuner_prune.config import SearchConfig
+    from tuner_prune.config import SHIPS, SearchConfig
 
     defaults = SearchConfig().export_options
     if not search_defaults:
@@ -143,6 +144,9 @@ def _add_export_flags(parser, search_defaults):
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
+    add("--ship", default=defaults["ship"], choices=SHIPS,
+        help="best: the best trial, or the ridge baseline when it beats every trial "
+        "on validation; trial: the best trial always")
 
 
 def _add_sweep_flags(parser):
@@ -220,7 +224,7 @@ def export_command(args):
         args.directory, args.export_dir, quantization=args.quantization,
         size_metric=args.size_metric, max_mse_increase=args.max_mse_increase,
         max_bytes=args.max_bytes, device=args.device, max_flash=args.max_flash,
-        max_ram=args.max_ram)
+        max_ram=args.max_ram, ship=args.ship)
     print_summary(manifest, args.export_dir)
 
 
@@ -236,6 +240,7 @@ def print_summary(manifest, export_dir):
                        for k, v in manifest["best_hyperparameters"].items())
     tflite = manifest["tflite"]
     print(f"Best trial {manifest['trial_id']}: {values}")
+    _print_shipped(manifest)
     print(f"  Keras: val_mse {manifest['val_mse']:.6g}  test_mse {_mse(manifest['test_mse'])}  "
           f"sparsity {manifest['sparsity']:.4f}")
     print(f"  {export_dir}/{manifest['saved_model']['path']}/: "
@@ -282,6 +287,14 @@ def _print_c(entry, export_dir):
           f"val_mse {entry['val_mse']:.6g}")
 
 
+def _print_shipped(manifest):
+    from tuner_prune import baseline
+
+    line = baseline.shipped_line(manifest)
+    if line:
+        print(line)
+
+
 def _print_baseline(manifest):
     """The baseline beside the shipped model, and advice if it beats the best trial."""
     from tuner_prune import baseline
@@ -293,7 +306,7 @@ def _print_baseline(manifest):
     print(f"{baseline.describe(reference)}; the shipped model's val_mse is "
           f"{baseline.ratio(shipped, reference):.3g} x the baseline's")
     advice = baseline.advice(manifest["val_mse"], reference)
-    if advice:
+    if advice and manifest.get("shipped") != "baseline":
         print(advice)
 
 

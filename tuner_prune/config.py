@@ -15,6 +15,7 @@ from tuner_prune.errors import InputError
 QUANTIZATIONS = ("auto", "none", "dynamic", "float16", "int8")
 SIZE_METRICS = ("bytes", "gzip_bytes")
 DEVICES = ("phone", "microcontroller")  # What model.tflite must run on (choice.py).
+SHIPS = ("best", "trial")  # ``--ship``: see ``best.export_best``.
 
 
 @dataclasses.dataclass
@@ -44,7 +45,8 @@ class TrainingConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_samples", "n_features", "n_informative"):
-            check_positive(name, getattr(self, name))
+            if getattr(self, name) is not None or name not in ("epochs", "batch_size"):
+                check_positive(name, getattr(self, name))
         if self.data is None and self.n_informative > self.n_features:
             raise InputError(f"Expected --n-informative <= --n-features "
                              f"({self.n_features}), received {self.n_informative}.")
@@ -60,7 +62,14 @@ def check_positive(name, value):
 
 @dataclasses.dataclass
 class SearchConfig(TrainingConfig):
-    """Settings of ``python -m tuner_prune search`` (see the README for each)."""
+    """Settings of ``python -m tuner_prune search`` (see the README for each).
+
+    ``epochs`` and ``batch_size`` left ``None`` are derived from the training
+    rows when the plan is resolved (``tuner_prune.training``).
+    """
+
+    epochs: int = None
+    batch_size: int = None
 
     max_trials: int = 10
     directory: str = "logs"
@@ -85,6 +94,7 @@ class SearchConfig(TrainingConfig):
     device: str = "phone"
     max_flash: int = None
     max_ram: int = None
+    ship: str = "best"
     quiet: bool = False
     threads: int = None
 
@@ -166,10 +176,12 @@ class SearchConfig(TrainingConfig):
 
     @property
     def export_options(self):
-        """Keyword arguments of ``export_model`` that choose ``model.tflite``."""
+        """Keyword arguments of ``tuner.export`` (``best.export_best``): what is
+        shipped (``ship``) and ``export_model``'s options choosing ``model.tflite``."""
         return {"quantization": self.quantization, "size_metric": self.size_metric,
                 "max_mse_increase": self.max_mse_increase, "max_bytes": self.max_bytes,
-                "device": self.device, "max_flash": self.max_flash, "max_ram": self.max_ram}
+                "device": self.device, "max_flash": self.max_flash, "max_ram": self.max_ram,
+                "ship": self.ship}
 
 
 def check_tuner_id(tuner_id):
@@ -188,8 +200,8 @@ def check_tuner_id(tuner_id):
 def check_export_options(options):
     """Raises ``InputError`` (naming the flag) for a bad export option."""
     for name, allowed in (("quantization", QUANTIZATIONS), ("size_metric", SIZE_METRICS),
-                          ("device", DEVICES)):
-        if options.get(name, allowed[0]) not in allowed:
+                          ("device", DEVICES), ("ship", SHIPS)):
+        if name in options and options[name] not in allowed:
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     check_max_bytes(options.get("max_bytes"))

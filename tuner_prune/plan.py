@@ -14,6 +14,7 @@ from tuner_prune import folders
 from tuner_prune import stored_search
 from tuner_prune import config as config_lib, data as data_lib, models, schedule, state
 from tuner_prune.errors import InputError
+from tuner_prune import training
 from tuner_prune.space import Bound, ScheduleSpace
 
 
@@ -28,7 +29,8 @@ class Plan:
         builder: The ``--model`` builder, or ``None`` for the built-in model.
         block_size: tfmot's ``(rows, columns)``; ``(1, 1)`` is unstructured.
         steps_per_epoch: Optimizer steps in one epoch over the training split.
-        export_options: ``export_model``'s options choosing ``model.tflite``;
+        export_options: ``tuner.export``'s options: ``ship`` and those
+            choosing ``model.tflite``;
             ``None`` for a sweep.
         hyperparameters: The model's hyperparameters fixed or bounded
             (``{name: value or Bound}``, ``--hp`` and ``--article``; a sweep's
@@ -69,7 +71,8 @@ def resolve_search(config, reading=False):
             choose another ``--max-bytes`` than the search's.
 
     Returns:
-        The ``Plan``.
+        The ``Plan``: its config's ``epochs`` and ``batch_size`` set (derived
+        from the training rows when not given, ``training.resolved``).
 
     Raises:
         InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
@@ -80,6 +83,7 @@ def resolve_search(config, reading=False):
     folders.check_export_target(config)
     state.check_directory(config)
     dataset = load_data(config)
+    config = training.resolved(config, len(dataset.x_train))
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
     resolved = space.resolve(config.epochs * per_epoch, per_epoch)
     stored_search.check_resumable(config, dataset.fingerprint(), reading)

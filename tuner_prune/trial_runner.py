@@ -17,7 +17,7 @@ import numpy as np
 from tuner_prune import fencing, measure, records, sizes, summaries
 from tuner_prune._keras import keras, sparsity
 from tuner_prune._kt import TrialStatus
-from tuner_prune.callbacks import ScoreAtFinalSparsity, StopWhenTaken
+from tuner_prune.callbacks import CosineLearningRate, ScoreAtFinalSparsity, StopWhenTaken
 
 # The oracle's objective: the validation MSE, multiplied by
 # ``sizes.budget_score``'s penalty when a trial's TFLite model is over
@@ -166,7 +166,8 @@ class TrialRunner:
         result = self.hypermodel.fit(
             trial.hyperparameters, model, x, y,
             callbacks=[sparsity.UpdatePruningStep(), keras.callbacks.TerminateOnNaN(),
-                       scorer, *callbacks], **fit_kwargs)
+                       scorer, CosineLearningRate(self.hypermodel.total_steps),
+                       *callbacks], **fit_kwargs)
         history = (result if isinstance(result, keras.callbacks.History)
                    else getattr(model, "history", None))
         return model, scorer, history

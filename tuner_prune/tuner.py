@@ -314,7 +314,7 @@ class PruningTuner(_kt.BaseTuner):
 
     def export(self, export_dir, test_data=None, *, quantization="auto",
                size_metric="bytes", max_mse_increase=0.05, max_bytes=None, device="phone",
-               max_flash=None, max_ram=None):
+               max_flash=None, max_ram=None, ship="trial"):
         """Exports the best completed trial as the CLI does; see ``export.export_model``.
 
         Writes ``saved_model/``, ``model.tflite`` (verified in LiteRT),
@@ -339,6 +339,9 @@ class PruningTuner(_kt.BaseTuner):
             device: ``"phone"`` or ``"microcontroller"``, as ``--device``.
             max_flash, max_ram: Budgets of the export, as ``--max-flash`` and
                 ``--max-ram``.
+            ship: ``"trial"`` (the API's default) or ``"best"`` (the CLI's):
+                the ridge baseline's linear model when it beats the best
+                trial on validation, as ``--ship``.
 
         Returns:
             The manifest as a dict.
@@ -360,7 +363,7 @@ class PruningTuner(_kt.BaseTuner):
                                 quantization=quantization, size_metric=size_metric,
                                 max_mse_increase=max_mse_increase, max_bytes=budget,
                                 device=device, max_flash=max_flash, max_ram=max_ram,
-                                ridge=data.ridge)
+                                ridge=data.ridge, ship=ship)
 
     def _stored_data(self):
         if self.search_data is None:
