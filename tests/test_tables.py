@@ -138,6 +138,9 @@ def test_a_trailing_comma_on_every_line_is_an_empty_column_left_out(tmp_path):
     (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,?,"),  # UCI's missing mark.
      r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers; "
      r"a missing cell is empty, NA or NaN\); received '\?'"),
+    (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,9_6,"),  # Python's float takes it.
+     r"Expected a number in row 10, column 'size' \(\d+ of its \d+ cells are numbers; "
+     r"a missing cell is empty, NA or NaN\); received '9_6'"),
     (lambda t: t.replace("\nr8,Fair,9.6,", "\nr8,Fair,inf,"),
      r"Expected a finite float32 number in row 10, column 'size'; received 'inf'"),
     (lambda t: t.replace(",yes,3\n", ",yes,three\n"),

@@ -208,7 +208,7 @@ def as_numbers(name, cells):
             out[row] = np.nan
         else:
             try:
-                out[row] = float(cell)
+                out[row] = table_lib.to_float(cell)
             except (TypeError, ValueError):
                 raise InputError(f"Expected a number in row {row}, column {name!r}; "
                                  f"received {cell!r}.") from None

@@ -224,7 +224,7 @@ def _numbers(path, name, cells, lines, numbers, present, delimiter):
 def _number(path, name, cell, line, expected):
     try:
         with np.errstate(over="ignore"):  # Overflow gives inf, refused below.
-            value = np.float32(float(cell))
+            value = np.float32(to_float(cell))
     except ValueError:
         raise DataError(f"{path}: Expected {expected} in row {line}, column {name!r}; "
                          f"received {cell!r}.") from None
@@ -329,7 +329,15 @@ def _has_text(row):
 
 def is_number(text):
     try:
-        float(text)
+        to_float(text)
     except ValueError:
         return False
     return True
+
+
+def to_float(text):
+    """``float(text)`` without the digit separators (``1_000``) that Python's
+    ``float`` takes and a SavedModel's string-to-number does not."""
+    if isinstance(text, str) and "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
