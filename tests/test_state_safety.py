@@ -219,7 +219,7 @@ def test_report_and_export_agree_on_the_best_without_its_record(tiny_search, tmp
 @pytest.mark.parametrize("key, value, expected", [
     ("max_bytes", "2000", 'Expected "max_bytes" to be a whole number or null, '
                           'received "2000".'),
-    ("epochs", "4", 'Expected "epochs" to be a whole number, received "4".'),
+    ("epochs", "4", 'Expected "epochs" to be a whole number or null, received "4".'),
     ("epochs", 0, 'Expected stored settings a search accepts, received "epochs" 0: '
                   'Expected --epochs >= 1, received 0.')])
 def test_hand_edited_settings_are_refused_naming_the_file_and_key(tiny_search, tmp_path,
