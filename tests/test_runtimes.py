@@ -217,3 +217,33 @@ def test_budgets_below_one_byte_are_refused(name):
     flag = "--" + name.replace("_", "-")
     with pytest.raises(InputError, match=f"Expected {flag} >= 1, received 0."):
         SearchConfig(**{name: 0})
+
+
+def test_an_int8_variant_predicting_one_value_is_never_shipped_nor_written_for_tflm(
+        tmp_path):
+    """Features of raw magnitudes 1 and 100: int8 rounds the large one's small
+    weight to 0 and reads the 0/1 one as its zero point, so it predicts its bias
+    for every row; an undertrained Keras model is no better, so its MSE passed."""
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.array([[1000.0], [0.01]]), np.array([5000.0])])
+    served = serving.scaled_model(model, np.ones(2), 1.0)
+    folder = tmp_path / "saved_model"
+    with contextlib.redirect_stdout(io.StringIO()):
+        served.export(str(folder))
+    rng = np.random.default_rng(0)
+    x = np.stack([np.zeros(40), rng.uniform(0, 100, 40)], axis=1).astype(np.float32)
+    expected = served.predict(x, verbose=0).reshape(-1)
+    y = expected + rng.normal(0, 30, 40)
+    variants = [v for v in tflite.VARIANTS if v.name in ("float32", "int8")]
+    found = {c.name: c for c in tflite.candidates(str(folder), (x, y), None, x, variants)}
+    runtimes.verify(list(found.values()), x)
+    int8 = found["int8"]
+    assert int8.loaded and int8.val_mse is None
+    assert int8.error.startswith("loads and runs, but predicts 500")
+    assert int8.error.endswith(" for every row (the float32 variant's predictions vary)")
+    assert choice.choose(list(found.values()), float(np.mean((expected - y) ** 2)),
+                         quantization="auto").name == "float32"
+    assert not int8.within_tolerance
+    (tmp_path / "micro").mkdir()
+    assert export._write_micro(int8, str(tmp_path / "micro"), x) is None
+    assert list((tmp_path / "micro").iterdir()) == []

@@ -25,6 +25,10 @@ REPRESENTATIVE_ROWS = 2000
 # A variant whose every prediction is below this fraction of the target's largest
 # magnitude predicts 0: its output underflowed (float16 of a 1e-30 scale).
 VANISHING = 1e-6
+# The variant whose predictions the others' are compared with: a variant that
+# predicts one value for every row where it varies has collapsed (int8 weights
+# of a feature of small raw magnitude rounded to 0 beside one of a large one).
+REFERENCE = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,7 +259,31 @@ def candidates(saved_model_dir, validation, test, representative, variants=VARIA
                                    error=f"conversion failed: {_first_line(error)}"))
             continue
         found.append(evaluate(variant, content, validation, test))
+    refuse_collapsed(found)
     return found
+
+
+def refuse_collapsed(found, reference=REFERENCE):
+    """Sets ``error`` of each candidate predicting one value for every validation
+    row where the ``reference`` variant's predictions vary (its MSE is dropped,
+    so it is never within the tolerance, shipped or written for TFLM)."""
+    by_name = {c.name: c for c in found}
+    expected = getattr(by_name.get(reference), "val_predictions", None)
+    if expected is None or not varies(expected):
+        return
+    for candidate in found:
+        if (candidate.error is None and candidate.val_predictions is not None
+                and not varies(candidate.val_predictions)):
+            value = float(np.asarray(candidate.val_predictions).reshape(-1)[0])
+            candidate.error = (f"loads and runs, but predicts {value:.6g} for every row "
+                               f"(the {reference} variant's predictions vary)")
+            candidate.val_mse = candidate.test_mse = None
+
+
+def varies(predictions):
+    """Whether ``predictions`` hold more than one value."""
+    values = np.asarray(predictions, np.float64).reshape(-1)
+    return values.size > 1 and float(np.ptp(values)) > 0
 
 
 @contextlib.contextmanager
