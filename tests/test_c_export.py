@@ -156,3 +156,32 @@ def test_c_over_a_budget_is_not_written_and_says_which(tmp_path):
                            max_flash=50)
     assert entry["reason"].startswith("its int8 C needs ") and "over --max-flash 50" in entry["reason"]
     assert os.listdir(tmp_path) == []
+
+
+def test_c_predicting_one_value_for_every_row_is_not_shipped(tmp_path):
+    """int8 and int16 round the weight of the wide feature to 0 beside the large one
+    of a feature that is always 0: both predict the bias, within the MSE tolerance of
+    an undertrained model; float ships."""
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.array([[1000.0], [0.001]]), np.array([5.0])])
+    rng = np.random.default_rng(0)
+    x = np.stack([np.zeros(40), rng.uniform(0, 100, 40)], axis=1).astype(np.float32)
+    expected = model.predict(x, verbose=0).reshape(-1)
+    y = expected + rng.normal(0, 1, 40)
+    limit = 1.05 * float(np.mean((expected - y) ** 2))
+    entry = c_export.write(model, (x, y), None, expected, limit, str(tmp_path))
+    assert entry["value_type"] == "float"
+    assert [t.get("error") for t in entry["tried"]] == [
+        "predicts 5 for every row", "predicts 5 for every row", None]
+
+
+def test_a_failing_compiler_leaves_the_c_out_and_says_why(tmp_path, monkeypatch):
+    """A cross-compiler as $CC (here one that always fails): no model.c, no traceback."""
+    monkeypatch.setenv("CC", "false")
+    model = serving.scaled_model(sparse_mlp(), np.ones(24), 1.0)
+    x, expected = rows_and_keras(model)
+    entry = c_export.write(model, (x, expected), None, expected, 1e-3, str(tmp_path))
+    assert entry["source"] is None
+    assert entry["reason"] == ("the C compiler (false) failed: Expected false to succeed, "
+                               "received: exit status 1 and no message")
+    assert os.listdir(tmp_path) == []
