@@ -198,6 +198,33 @@ def test_flash_and_ram_budgets_bound_the_choice():
         choice.choose(found, 1.0, max_flash=500, max_ram=500)
 
 
+def test_no_trial_within_a_ram_budget_names_the_smallest_arena_not_a_file():
+    """`export --max-ram 1000` said 'the smallest is 4232 bytes (trial 0,
+    dynamic_int8)': a file's bytes, of a variant TFLM does not run."""
+    from tuner_prune import best
+
+    def found():
+        return [Candidate("float32", "none", bytes=900, arena_bytes=1400, within_tolerance=True,
+                          runtimes={"litert": "matched", "tflm": "matched"}),
+                Candidate("dynamic_int8", "dynamic", bytes=400, within_tolerance=True,
+                          runtimes={"litert": "matched", "tflm": "failed: hybrid"})]
+
+    smallest = {}
+    best._keep_smallest(smallest, found(), "3", "phone")
+    message = best._over_budget({"max_ram": 1000}, "auto", 2, smallest)
+    assert message.endswith("received none among 2 completed trials: the smallest TFLM "
+                            "arena is 1400 bytes (trial 3, float32)"), message
+    message = best._over_budget({"max_bytes": 300, "max_ram": 1000}, "auto", 2, smallest)
+    assert message.endswith(": the smallest is 400 bytes (trial 3, dynamic_int8); the "
+                            "smallest TFLM arena is 1400 bytes (trial 3, float32)"), message
+    on_device = {}  # What a microcontroller takes: what runs in TFLM.
+    best._keep_smallest(on_device, found(), "3", "microcontroller")
+    assert best._over_budget({"max_flash": 300}, "auto", 2, on_device).endswith(
+        ": the smallest is 900 bytes (trial 3, float32)")
+    assert best._over_budget({"max_ram": 9}, "auto", 2, {}).endswith(
+        ": none within the MSE tolerance")
+
+
 def test_arenas_are_measured_for_what_runs_in_tflm(blocks):
     x = np.random.default_rng(7).normal(size=(4, INPUTS)).astype(np.float32)
     found = [dataclasses.replace(blocks[name], runtimes={}, arena_bytes=None,
