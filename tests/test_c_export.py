@@ -185,3 +185,14 @@ def test_a_failing_compiler_leaves_the_c_out_and_says_why(tmp_path, monkeypatch)
     assert entry["reason"] == ("the C compiler (false) failed: Expected false to succeed, "
                                "received: exit status 1 and no message")
     assert os.listdir(tmp_path) == []
+
+
+def test_header_says_a_csv_with_text_takes_encode_rows_numbers():
+    """A CSV of 12 columns with text ones has 24 inputs: the header named 'the
+    training data's columns' only."""
+    layer = c_source.encode(c_source.Layer(np.ones((24, 1), np.float32), np.zeros(1),
+                                           False), "float")
+    header = c_source.header_text([layer], "float")
+    assert "#define TUNER_PRUNE_INPUTS 24" in header
+    assert "(for a\n * CSV with text or missing cells, the numbers tuner_prune.encode_rows " \
+           "makes). */" in header
