@@ -115,6 +115,28 @@ def test_model_data_cc_is_not_written_for_an_int8_model_wrong_in_tflm(tmp_path, 
     assert export._write_micro(right, str(tmp_path), rows)["variant"] == "int8"
 
 
+def test_model_data_cc_is_not_written_over_the_flash_or_ram_budget(tmp_path, blocks):
+    """`export --max-flash 1200` shipped a 1128-byte float32 model.tflite and wrote the
+    1248-byte int8 model_data.cc anyway; likewise an arena over --max-ram."""
+    int8 = dataclasses.replace(blocks["int8"], within_tolerance=True)
+    rows = np.random.default_rng(7).normal(size=(4, INPUTS)).astype(np.float32)
+    assert export._write_micro(int8, str(tmp_path), rows, max_flash=int8.bytes - 1) is None
+    assert list(tmp_path.iterdir()) == []
+    found = [dataclasses.replace(blocks["float32"], arena_bytes=160),
+             dataclasses.replace(blocks["int8"])]
+    options = {"max_mse_increase": 1.0, "size_metric": "bytes", "quantization": "auto",
+               "max_bytes": None, "device": "phone", "max_flash": None, "max_ram": 200}
+    written = export._write_tflite(found, str(tmp_path),
+                                   {"export_options": options, "val_mse": 1e9}, rows)
+    assert written["tflite"]["variant"] == "float32" and found[1].within_tolerance
+    assert written["micro"] is None  # Its arena is over 200 bytes.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+    options["max_ram"] = None
+    written = export._write_tflite(found, str(tmp_path),
+                                   {"export_options": options, "val_mse": 1e9}, rows)
+    assert written["micro"]["arena"]["bytes"] > 200
+
+
 def test_runtimes_line_lists_every_variant_in_every_runtime(blocks):
     rows = [candidate.summary() for candidate in blocks.values()]
     line = choice.runtimes_line(rows)
