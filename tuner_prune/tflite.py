@@ -23,7 +23,9 @@ from tuner_prune.mse import mse
 LATENCY_REPEATS = 50
 REPRESENTATIVE_ROWS = 2000
 # A variant whose every prediction is below this fraction of the target's largest
-# magnitude predicts 0: its output underflowed (float16 of a 1e-30 scale).
+# magnitude predicts 0: its output underflowed (float16 of a 1e-30 scale), or
+# int8 rounded its weights to 0 (features of raw magnitudes 1 and 10,000 share
+# one input scale: the small ones read as the zero point).
 VANISHING = 1e-6
 # The variant whose predictions the others' are compared with: a variant that
 # predicts one value for every row where it varies has collapsed (int8 weights
@@ -222,7 +224,8 @@ def evaluate(variant, content, validation, test):
         candidate.error = "loads and runs, but predicts NaN or infinity"
     elif _vanishes(val_prediction, validation[1]):
         candidate.error = (f"loads and runs, but predicts 0 for every row (below "
-                           f"{VANISHING:g} of the target's scale: its output underflows)")
+                           f"{VANISHING:g} of the target's largest magnitude: its output "
+                           f"underflowed, or its int8 weights rounded to 0)")
     else:
         candidate.val_mse, candidate.test_mse = val_mse, test_mse
     return candidate
