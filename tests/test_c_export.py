@@ -196,3 +196,17 @@ def test_header_says_a_csv_with_text_takes_encode_rows_numbers():
     assert "#define TUNER_PRUNE_INPUTS 24" in header
     assert "(for a\n * CSV with text or missing cells, the numbers tuner_prune.encode_rows " \
            "makes). */" in header
+
+
+def test_weights_overflowing_float32_with_the_scaling_folded_in_are_said_so(tmp_path):
+    """A target near 3.4e38: 1.5 x 3e38 is inf in float32, and model.c held 'inf.0f'
+    (a compiler error, a CompilerError traceback out of the export)."""
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.full((3, 1), 1.5), np.zeros(1)])
+    served = serving.scaled_model(model, np.ones(3), 3e38)
+    x = np.full((4, 3), 0.1, np.float32)
+    expected = served.predict(x, verbose=0).reshape(-1)
+    entry = c_export.write(served, (x, expected), None, expected, 1e80, str(tmp_path))
+    assert entry == {"source": None, "reason": "its weights, the scaling folded in, overflow "
+                     "float32 (a target near float32's largest, 3.4e38)"}
+    assert os.listdir(tmp_path) == []

@@ -92,7 +92,8 @@ def _dense(layer, input_factor):
     if isinstance(layer, PaddedDense):
         kernel = kernel[:kernel.shape[0] - layer.input_padding]  # Zero rows.
     if input_factor is not None:
-        kernel = kernel * input_factor.reshape(-1, 1)
+        with np.errstate(over="ignore"):  # An overflow is refused by ``write``.
+            kernel = kernel * input_factor.reshape(-1, 1)
     bias = (layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[1]))
     return c_source.Layer(kernel, bias.astype(np.float32), config["activation"] == "relu")
 
@@ -100,8 +101,9 @@ def _dense(layer, input_factor):
 def _scale_output(layer, factor):
     if layer.relu and np.any(factor < 0):
         raise NotDenseError("a negative scale after a ReLU")
-    layer.kernel = layer.kernel * factor.reshape(1, -1)
-    layer.bias = layer.bias * factor
+    with np.errstate(over="ignore"):  # An overflow is refused by ``write``.
+        layer.kernel = layer.kernel * factor.reshape(1, -1)
+        layer.bias = layer.bias * factor
 
 
 def _is_relu(layer):
@@ -139,6 +141,10 @@ def write(model, validation, test, reference, limit, folder, max_flash=None, max
         layers = dense_layers(model)
     except NotDenseError as error:
         return {"source": None, "reason": f"{COVERS}; this model has {error}"}
+    if not all(np.all(np.isfinite(layer.kernel)) and np.all(np.isfinite(layer.bias))
+               for layer in layers):
+        return {"source": None, "reason": "its weights, the scaling folded in, overflow "
+                                          "float32 (a target near float32's largest, 3.4e38)"}
     if c_build.compiler() is None:
         return {"source": None, "reason": "no C compiler ($CC, cc or gcc) on PATH"}
     tried = []
