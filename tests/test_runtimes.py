@@ -204,6 +204,24 @@ def test_export_with_device_microcontroller(tiny_search, tmp_path):
     assert "Expected --device among phone, microcontroller, received 'watch'" in refused.stderr
 
 
+def test_no_variant_for_the_device_or_budget_says_why_each_was_left_out():
+    """`export --device microcontroller --quantization float16` said 'received none'."""
+    phone = Candidate("float16", "float16", bytes=60, val_mse=1.0,
+                      runtimes={"litert": "matched", "tflm": "failed: DEQUANTIZE"})
+    with pytest.raises(choice.NoCandidateError, match=r"received float16: TFLM failed: "
+                       r"DEQUANTIZE$"):
+        choice.choose([phone], 1.0, device="microcontroller")
+    big = Candidate("int8", "int8", bytes=900, val_mse=1.0, arena_bytes=700,
+                    runtimes={"litert": "matched", "tflm": "matched"})
+    with pytest.raises(choice.NoCandidateError, match=r"received float16: 60 bytes, over "
+                       r"--max-flash 50; int8: 900 bytes, over --max-flash 50$"):
+        choice.choose([phone, big], 1.0, max_flash=50)
+    with pytest.raises(choice.NoCandidateError, match=r"received float16: no TFLM arena "
+                       r"measured \(it does not run in TFLM\); int8: a TFLM arena of 700 "
+                       r"bytes, over --max-ram 600$"):
+        choice.choose([phone, big], 1.0, max_ram=600)
+
+
 def test_flash_and_ram_budgets_bound_the_choice():
     big = Candidate("float32", "none", bytes=900, val_mse=1.0, arena_bytes=400,
                     runtimes={"litert": "matched", "tflm": "matched"})
