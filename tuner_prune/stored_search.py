@@ -77,13 +77,12 @@ def check_fingerprint(path, data):
     if not isinstance(data, dict):
         raise InputError(f'{path}: Expected "data" to be an object or null, received '
                          f'{json.dumps(data)}.')
-    whole = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
     kinds = {
         "source": ("a string or null", lambda v: v is None or isinstance(v, str)),
         "rows": ("a list of 3 whole numbers",
-                 lambda v: isinstance(v, list) and len(v) == 3 and all(map(whole, v))),
+                 lambda v: isinstance(v, list) and len(v) == 3 and all(map(_whole, v))),
         "features": ("a whole number or a list of them",
-                     lambda v: whole(v) or (isinstance(v, list) and v and all(map(whole, v)))),
+                     lambda v: _whole(v) or (isinstance(v, list) and v and all(map(_whole, v)))),
         "columns": ("a list of strings or null", lambda v: v is None or (
             isinstance(v, list) and all(isinstance(item, str) for item in v))),
         "sha256": ("a string", lambda v: isinstance(v, str)),
@@ -115,6 +114,10 @@ def check_settings(path, settings):
         named = f'"{key}" {json.dumps(settings[key])}' if key else "these settings"
         raise InputError(f"{path}: Expected stored settings a search accepts, received "
                          f"{named}: {error}") from None
+
+
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _holds(field, value):
