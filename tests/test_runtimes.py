@@ -314,3 +314,21 @@ def test_an_int8_variant_predicting_one_value_is_never_shipped_nor_written_for_t
     (tmp_path / "micro").mkdir()
     assert export._write_micro(int8, str(tmp_path / "micro"), x) is None
     assert list((tmp_path / "micro").iterdir()) == []
+
+
+def test_an_int8_model_whose_scale_overflows_float32_is_refused_not_run(tmp_path):
+    """A target near 3.4e38: the converter wrote an output scale of inf, and LiteRT's
+    allocate_tensors killed the export with a segmentation fault after the search."""
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.array([[0.9], [0.0], [-0.9]]), np.zeros(1)])
+    served = serving.scaled_model(model, np.ones(3), 3e38)  # Predicts -2.7e38 to 2.7e38.
+    folder = tmp_path / "saved_model"
+    with contextlib.redirect_stdout(io.StringIO()):
+        served.export(str(folder))
+    x = np.random.default_rng(0).uniform(0, 1, (20, 3)).astype(np.float32)
+    y = served.predict(x, verbose=0).reshape(-1).astype(np.float64)
+    variants = [v for v in tflite.VARIANTS if v.name == "int8"]
+    (int8,) = tflite.candidates(str(folder), (x, y), None, x, variants)
+    assert int8.error.startswith("conversion failed: the quantization scale of tensor ")
+    assert int8.error.endswith(" is inf (its range is beyond float32's)"), int8.error
+    assert not int8.loaded and int8.content is None

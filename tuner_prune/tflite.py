@@ -223,9 +223,10 @@ def evaluate(variant, content, validation, test):
     if not (np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse))):
         candidate.error = "loads and runs, but predicts NaN or infinity"
     elif _vanishes(val_prediction, validation[1]):
+        cause = ("its output underflowed, or its int8 weights rounded to 0"
+                 if variant.quantization in ("int8", "dynamic") else "its output underflowed")
         candidate.error = (f"loads and runs, but predicts 0 for every row (below "
-                           f"{VANISHING:g} of the target's largest magnitude: its output "
-                           f"underflowed, or its int8 weights rounded to 0)")
+                           f"{VANISHING:g} of the target's largest magnitude: {cause})")
     else:
         candidate.val_mse, candidate.test_mse = val_mse, test_mse
     return candidate
@@ -261,9 +262,38 @@ def candidates(saved_model_dir, validation, test, representative, variants=VARIA
             found.append(Candidate(variant.name, variant.quantization,
                                    error=f"conversion failed: {_first_line(error)}"))
             continue
+        overflow = _overflowing_scale(content)
+        if overflow:  # LiteRT would crash the process on it (a segmentation fault).
+            found.append(Candidate(variant.name, variant.quantization, bytes=len(content),
+                                   gzip_bytes=sizes.gzip_size(content),
+                                   error=f"conversion failed: {overflow}"))
+            continue
         found.append(evaluate(variant, content, validation, test))
     refuse_collapsed(found)
     return found
+
+
+def _overflowing_scale(content):
+    """Why a converted model's quantization is unusable, or ``None``.
+
+    The full-integer converter writes a scale of infinity when a tensor's range
+    is beyond float32's (a target near 3.4e38); LiteRT then dies with a
+    segmentation fault in ``allocate_tensors``. Reading the tensors is safe.
+    """
+    try:
+        runner = litert.Interpreter(
+            model_content=content,
+            experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        details = runner.get_tensor_details()
+    except Exception:  # Not readable: ``evaluate`` reports why.
+        return None
+    for detail in details:
+        scales = np.asarray(detail["quantization_parameters"]["scales"], np.float64)
+        if not np.all(np.isfinite(scales)):
+            return (f"the quantization scale of tensor {detail['name']!r} is "
+                    f"{float(scales[~np.isfinite(scales)][0]):g} (its range is beyond "
+                    f"float32's)")
+    return None
 
 
 def refuse_collapsed(found, reference=REFERENCE):
