@@ -156,3 +156,57 @@ def test_c_over_a_budget_is_not_written_and_says_which(tmp_path):
                            max_flash=50)
     assert entry["reason"].startswith("its int8 C needs ") and "over --max-flash 50" in entry["reason"]
     assert os.listdir(tmp_path) == []
+
+
+def test_c_predicting_one_value_for_every_row_is_not_shipped(tmp_path):
+    """int8 and int16 round the weight of the wide feature to 0 beside the large one
+    of a feature that is always 0: both predict the bias, within the MSE tolerance of
+    an undertrained model; float ships."""
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.array([[1000.0], [0.001]]), np.array([5.0])])
+    rng = np.random.default_rng(0)
+    x = np.stack([np.zeros(40), rng.uniform(0, 100, 40)], axis=1).astype(np.float32)
+    expected = model.predict(x, verbose=0).reshape(-1)
+    y = expected + rng.normal(0, 1, 40)
+    limit = 1.05 * float(np.mean((expected - y) ** 2))
+    entry = c_export.write(model, (x, y), None, expected, limit, str(tmp_path))
+    assert entry["value_type"] == "float"
+    assert [t.get("error") for t in entry["tried"]] == [
+        "predicts 5 for every row", "predicts 5 for every row", None]
+
+
+def test_a_failing_compiler_leaves_the_c_out_and_says_why(tmp_path, monkeypatch):
+    """A cross-compiler as $CC (here one that always fails): no model.c, no traceback."""
+    monkeypatch.setenv("CC", "false")
+    model = serving.scaled_model(sparse_mlp(), np.ones(24), 1.0)
+    x, expected = rows_and_keras(model)
+    entry = c_export.write(model, (x, expected), None, expected, 1e-3, str(tmp_path))
+    assert entry["source"] is None
+    assert entry["reason"] == ("the C compiler (false) failed: Expected false to succeed, "
+                               "received: exit status 1 and no message")
+    assert os.listdir(tmp_path) == []
+
+
+def test_header_says_a_csv_with_text_takes_encode_rows_numbers():
+    """A CSV of 12 columns with text ones has 24 inputs: the header named 'the
+    training data's columns' only."""
+    layer = c_source.encode(c_source.Layer(np.ones((24, 1), np.float32), np.zeros(1),
+                                           False), "float")
+    header = c_source.header_text([layer], "float")
+    assert "#define TUNER_PRUNE_INPUTS 24" in header
+    assert "(for a\n * CSV with text or missing cells, the numbers tuner_prune.encode_rows " \
+           "makes). */" in header
+
+
+def test_weights_overflowing_float32_with_the_scaling_folded_in_are_said_so(tmp_path):
+    """A target near 3.4e38: 1.5 x 3e38 is inf in float32, and model.c held 'inf.0f'
+    (a compiler error, a CompilerError traceback out of the export)."""
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.full((3, 1), 1.5), np.zeros(1)])
+    served = serving.scaled_model(model, np.ones(3), 3e38)
+    x = np.full((4, 3), 0.1, np.float32)
+    expected = served.predict(x, verbose=0).reshape(-1)
+    entry = c_export.write(served, (x, expected), None, expected, 1e80, str(tmp_path))
+    assert entry == {"source": None, "reason": "its weights, the scaling folded in, overflow "
+                     "float32 (a target near float32's largest, 3.4e38)"}
+    assert os.listdir(tmp_path) == []

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tuner_prune import stored_search
+from tuner_prune import splits, stored_search
 from tuner_prune.data import DataError, load_arrays, load_dataset, split_dataset
 from tuner_prune.errors import InputError
 
@@ -88,6 +88,24 @@ def test_split_refuses_constant_target_and_too_few_rows():
         split_dataset(np.ones((20, 2)), np.full(20, 3.0))
     with pytest.raises(DataError, match="at least 10 rows .* received 5"):
         split_dataset(np.ones((5, 2)), np.arange(5.0))
+
+
+def test_magnitudes_below_float32s_normal_range_are_refused_before_training():
+    """A 1e-42 target trained, then every variant predicted 0 and the export failed
+    (exit 1); a 1e-40 feature's scaling factor overflows float32."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (40, 3))
+    with pytest.raises(DataError, match=r"^d.csv: Expected the target 'y' of magnitude at "
+                       r"least 1.18e-38 .* received at most 9.\d+e-43; scale it up.$"):
+        split_dataset(x, x[:, 0] * 1e-42, source="d.csv", columns=("a", "b", "c", "y"))
+    small = x * [1, 1e-40, 1]
+    with pytest.raises(DataError, match=r"^d.csv: Expected column 'b' to be 0 or of "
+                       r"magnitude at least 1.18e-38"):
+        split_dataset(small, x[:, 0], source="d.csv", columns=("a", "b", "c", "y"))
+    with pytest.raises(InputError, match=r"^training data: Expected feature 1 to be 0"):
+        splits.from_arrays(small, x[:, 0], (small, x[:, 0]))
+    x[:, 1] = 0.0  # A feature that is all 0 is no underflow.
+    assert split_dataset(x * 1e-30, x[:, 0] * 1e-37).y_scale < 1e-37
 
 
 def test_csv_byte_order_mark_is_not_part_of_the_first_name(tmp_path):

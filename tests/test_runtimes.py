@@ -115,6 +115,28 @@ def test_model_data_cc_is_not_written_for_an_int8_model_wrong_in_tflm(tmp_path, 
     assert export._write_micro(right, str(tmp_path), rows)["variant"] == "int8"
 
 
+def test_model_data_cc_is_not_written_over_the_flash_or_ram_budget(tmp_path, blocks):
+    """`export --max-flash 1200` shipped a 1128-byte float32 model.tflite and wrote the
+    1248-byte int8 model_data.cc anyway; likewise an arena over --max-ram."""
+    int8 = dataclasses.replace(blocks["int8"], within_tolerance=True)
+    rows = np.random.default_rng(7).normal(size=(4, INPUTS)).astype(np.float32)
+    assert export._write_micro(int8, str(tmp_path), rows, max_flash=int8.bytes - 1) is None
+    assert list(tmp_path.iterdir()) == []
+    found = [dataclasses.replace(blocks["float32"], arena_bytes=160),
+             dataclasses.replace(blocks["int8"])]
+    options = {"max_mse_increase": 1.0, "size_metric": "bytes", "quantization": "auto",
+               "max_bytes": None, "device": "phone", "max_flash": None, "max_ram": 200}
+    written = export._write_tflite(found, str(tmp_path),
+                                   {"export_options": options, "val_mse": 1e9}, rows)
+    assert written["tflite"]["variant"] == "float32" and found[1].within_tolerance
+    assert written["micro"] is None  # Its arena is over 200 bytes.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+    options["max_ram"] = None
+    written = export._write_tflite(found, str(tmp_path),
+                                   {"export_options": options, "val_mse": 1e9}, rows)
+    assert written["micro"]["arena"]["bytes"] > 200
+
+
 def test_runtimes_line_lists_every_variant_in_every_runtime(blocks):
     rows = [candidate.summary() for candidate in blocks.values()]
     line = choice.runtimes_line(rows)
@@ -182,6 +204,24 @@ def test_export_with_device_microcontroller(tiny_search, tmp_path):
     assert "Expected --device among phone, microcontroller, received 'watch'" in refused.stderr
 
 
+def test_no_variant_for_the_device_or_budget_says_why_each_was_left_out():
+    """`export --device microcontroller --quantization float16` said 'received none'."""
+    phone = Candidate("float16", "float16", bytes=60, val_mse=1.0,
+                      runtimes={"litert": "matched", "tflm": "failed: DEQUANTIZE"})
+    with pytest.raises(choice.NoCandidateError, match=r"received float16: TFLM failed: "
+                       r"DEQUANTIZE$"):
+        choice.choose([phone], 1.0, device="microcontroller")
+    big = Candidate("int8", "int8", bytes=900, val_mse=1.0, arena_bytes=700,
+                    runtimes={"litert": "matched", "tflm": "matched"})
+    with pytest.raises(choice.NoCandidateError, match=r"received float16: 60 bytes, over "
+                       r"--max-flash 50; int8: 900 bytes, over --max-flash 50$"):
+        choice.choose([phone, big], 1.0, max_flash=50)
+    with pytest.raises(choice.NoCandidateError, match=r"received float16: no TFLM arena "
+                       r"measured \(it does not run in TFLM\); int8: a TFLM arena of 700 "
+                       r"bytes, over --max-ram 600$"):
+        choice.choose([phone, big], 1.0, max_ram=600)
+
+
 def test_flash_and_ram_budgets_bound_the_choice():
     big = Candidate("float32", "none", bytes=900, val_mse=1.0, arena_bytes=400,
                     runtimes={"litert": "matched", "tflm": "matched"})
@@ -196,6 +236,33 @@ def test_flash_and_ram_budgets_bound_the_choice():
     with pytest.raises(choice.NoCandidateError, match="at most 500 bytes of flash, a TFLM "
                        "arena of at most 500 bytes"):
         choice.choose(found, 1.0, max_flash=500, max_ram=500)
+
+
+def test_no_trial_within_a_ram_budget_names_the_smallest_arena_not_a_file():
+    """`export --max-ram 1000` said 'the smallest is 4232 bytes (trial 0,
+    dynamic_int8)': a file's bytes, of a variant TFLM does not run."""
+    from tuner_prune import best
+
+    def found():
+        return [Candidate("float32", "none", bytes=900, arena_bytes=1400, within_tolerance=True,
+                          runtimes={"litert": "matched", "tflm": "matched"}),
+                Candidate("dynamic_int8", "dynamic", bytes=400, within_tolerance=True,
+                          runtimes={"litert": "matched", "tflm": "failed: hybrid"})]
+
+    smallest = {}
+    best._keep_smallest(smallest, found(), "3", "phone")
+    message = best._over_budget({"max_ram": 1000}, "auto", 2, smallest)
+    assert message.endswith("received none among 2 completed trials: the smallest TFLM "
+                            "arena is 1400 bytes (trial 3, float32)"), message
+    message = best._over_budget({"max_bytes": 300, "max_ram": 1000}, "auto", 2, smallest)
+    assert message.endswith(": the smallest is 400 bytes (trial 3, dynamic_int8); the "
+                            "smallest TFLM arena is 1400 bytes (trial 3, float32)"), message
+    on_device = {}  # What a microcontroller takes: what runs in TFLM.
+    best._keep_smallest(on_device, found(), "3", "microcontroller")
+    assert best._over_budget({"max_flash": 300}, "auto", 2, on_device).endswith(
+        ": the smallest is 900 bytes (trial 3, float32)")
+    assert best._over_budget({"max_ram": 9}, "auto", 2, {}).endswith(
+        ": none within the MSE tolerance")
 
 
 def test_arenas_are_measured_for_what_runs_in_tflm(blocks):
@@ -217,3 +284,51 @@ def test_budgets_below_one_byte_are_refused(name):
     flag = "--" + name.replace("_", "-")
     with pytest.raises(InputError, match=f"Expected {flag} >= 1, received 0."):
         SearchConfig(**{name: 0})
+
+
+def test_an_int8_variant_predicting_one_value_is_never_shipped_nor_written_for_tflm(
+        tmp_path):
+    """Features of raw magnitudes 1 and 100: int8 rounds the large one's small
+    weight to 0 and reads the 0/1 one as its zero point, so it predicts its bias
+    for every row; an undertrained Keras model is no better, so its MSE passed."""
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.array([[1000.0], [0.01]]), np.array([5000.0])])
+    served = serving.scaled_model(model, np.ones(2), 1.0)
+    folder = tmp_path / "saved_model"
+    with contextlib.redirect_stdout(io.StringIO()):
+        served.export(str(folder))
+    rng = np.random.default_rng(0)
+    x = np.stack([np.zeros(40), rng.uniform(0, 100, 40)], axis=1).astype(np.float32)
+    expected = served.predict(x, verbose=0).reshape(-1)
+    y = expected + rng.normal(0, 30, 40)
+    variants = [v for v in tflite.VARIANTS if v.name in ("float32", "int8")]
+    found = {c.name: c for c in tflite.candidates(str(folder), (x, y), None, x, variants)}
+    runtimes.verify(list(found.values()), x)
+    int8 = found["int8"]
+    assert int8.loaded and int8.val_mse is None
+    assert int8.error.startswith("loads and runs, but predicts 500")
+    assert int8.error.endswith(" for every row (the float32 variant's predictions vary)")
+    assert choice.choose(list(found.values()), float(np.mean((expected - y) ** 2)),
+                         quantization="auto").name == "float32"
+    assert not int8.within_tolerance
+    (tmp_path / "micro").mkdir()
+    assert export._write_micro(int8, str(tmp_path / "micro"), x) is None
+    assert list((tmp_path / "micro").iterdir()) == []
+
+
+def test_an_int8_model_whose_scale_overflows_float32_is_refused_not_run(tmp_path):
+    """A target near 3.4e38: the converter wrote an output scale of inf, and LiteRT's
+    allocate_tensors killed the export with a segmentation fault after the search."""
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.layers[0].set_weights([np.array([[0.9], [0.0], [-0.9]]), np.zeros(1)])
+    served = serving.scaled_model(model, np.ones(3), 3e38)  # Predicts -2.7e38 to 2.7e38.
+    folder = tmp_path / "saved_model"
+    with contextlib.redirect_stdout(io.StringIO()):
+        served.export(str(folder))
+    x = np.random.default_rng(0).uniform(0, 1, (20, 3)).astype(np.float32)
+    y = served.predict(x, verbose=0).reshape(-1).astype(np.float64)
+    variants = [v for v in tflite.VARIANTS if v.name == "int8"]
+    (int8,) = tflite.candidates(str(folder), (x, y), None, x, variants)
+    assert int8.error.startswith("conversion failed: the quantization scale of tensor ")
+    assert int8.error.endswith(" is inf (its range is beyond float32's)"), int8.error
+    assert not int8.loaded and int8.content is None

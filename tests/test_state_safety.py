@@ -235,3 +235,39 @@ def test_hand_edited_settings_are_refused_naming_the_file_and_key(tiny_search, t
         assert line == f"tuner_prune: error: {os.path.join('logs', 'tuner_prune.json')}: " \
                        f"{expected}", line
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("features", "8", 'Expected "data" "features" to be a whole number or a list of them, '
+                      'received "8".'),
+    ("rows", "x", 'Expected "data" "rows" to be a list of 3 whole numbers, received "x".')])
+def test_a_hand_edited_data_fingerprint_is_refused_naming_the_file_and_key(
+        tmp_path, key, value, expected):
+    """'received data with features 8 (the search has 8)' blamed the data, and
+    `report` accepted the file."""
+    path = tmp_path / stored_search.CONFIG_FILE
+    config = config_lib.SearchConfig(directory=str(tmp_path))
+    stored_search.store(config, {"source": "d.csv", "rows": [8, 1, 1], "features": 8,
+                                 "columns": None, "sha256": "0" * 64})
+    assert stored_search.load_stored(str(tmp_path))["data"]["features"] == 8
+    stored = json.loads(path.read_text())
+    stored["data"][key] = value
+    path.write_text(json.dumps(stored))
+    with pytest.raises(stored_search.InputError) as refused:
+        stored_search.load_stored(str(tmp_path))
+    assert str(refused.value) == f"{path}: {expected}"
+
+
+def test_an_export_of_changed_data_does_not_advise_a_flag_export_lacks(tmp_path):
+    """export has no --overwrite; the line said to add it."""
+    config = config_lib.SearchConfig(directory=str(tmp_path), data="d.csv")
+    fingerprint = {"source": "d.csv", "rows": [8, 1, 1], "features": 8, "columns": None,
+                   "sha256": "0" * 64}
+    stored_search.store(config, fingerprint)
+    with pytest.raises(stored_search.InputError) as refused:
+        stored_search.check_resumable(config, {**fingerprint, "sha256": "1" * 64},
+                                      reading=True)
+    assert "--overwrite" not in str(refused.value)
+    assert str(refused.value).endswith(
+        "An export reads the search's --data file again (d.csv): restore it as the search "
+        "read it, or run the search again.")

@@ -70,3 +70,30 @@ def test_sweep_refuses_a_power_search_refuses(tmp_path, power):
     assert sweep.returncode == search.returncode == 2, sweep.stderr
     assert "Expected --power" in sweep.stderr and "Traceback" not in sweep.stderr
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("name", ["sweep.csv", "sweep.png", "sweep_zoom.png"])
+def test_sweep_refuses_an_out_holding_files_it_did_not_write(tmp_path, name):
+    """A user's own sweep.csv or sweep.png in --out was overwritten after the runs."""
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / name).write_text("the user's")
+    result = run_main("sweep", *TINY_SWEEP, "--out", str(out))
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
+    assert errors == [f"tuner_prune: error: Expected --out without files a sweep did not "
+                      f"write, received {out / name}, not a sweep's {name}; move it or "
+                      f"choose another --out."]
+    assert (out / name).read_text() == "the user's" and result.stdout == ""
+
+
+def test_a_sweep_run_again_replaces_its_own_files(tmp_path):
+    from tuner_prune.sweep import COLUMNS, check_own_files
+
+    (tmp_path / "sweep.csv").write_text(",".join(COLUMNS) + "\n0.5,0,1,1,0.5\n")
+    (tmp_path / "sweep.png").write_bytes(b"\x89PNG")
+    check_own_files(str(tmp_path))  # No refusal.
+    (tmp_path / "sweep.csv").unlink()
+    (tmp_path / "sweep.csv").symlink_to(tmp_path / "sweep.png")
+    with pytest.raises(Exception, match="not a sweep's sweep.csv"):
+        check_own_files(str(tmp_path))

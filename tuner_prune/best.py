@@ -62,7 +62,7 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
     reference = _reference(tuner, dataset, ridge)
     stored = getattr(tuner, "search_data", None)
     ridge = ridge if ridge is not None else getattr(stored, "ridge", None)
-    smallest = None  # (bytes, trial id, variant) of the smallest file in tolerance.
+    smallest = {}  # Measure: (value, trial id, variant) of the smallest in tolerance.
     for trial, as_baseline in _shippable(trials, reference, ridge, ship):
         try:
             return _export(tuner, trial, dataset, export_dir, reference,
@@ -70,11 +70,23 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
         except choice.NoCandidateError as error:
             if not budgeted:
                 raise SearchError(str(error)) from None
-            fitting = [(c.bytes, trial.trial_id, c.name) for c in error.candidates
-                       if c.within_tolerance]
-            smallest = min([*fitting, *([smallest] if smallest else [])], default=None)
+            _keep_smallest(smallest, error.candidates, trial.trial_id,
+                           options.get("device", "phone"))
     raise SearchError(_over_budget(budgeted, options.get("quantization", "auto"),
                                    len(trials), smallest))
+
+
+def _keep_smallest(smallest, candidates, trial_id, device):
+    """Updates ``smallest`` with the file bytes and the TFLM arena of the variants
+    within the tolerance (that ``device`` takes) of one trial."""
+    for c in candidates:
+        if not c.within_tolerance or (device == "microcontroller"
+                                      and not choice.runs_in_tflm(c)):
+            continue
+        for measure, value in (("bytes", c.bytes), ("arena", c.arena_bytes)):
+            if value is not None and (measure not in smallest
+                                      or value < smallest[measure][0]):
+                smallest[measure] = (value, trial_id, c.name)
 
 
 def _reference(tuner, dataset, ridge):
@@ -133,10 +145,19 @@ def _ranked_trials(tuner, every):
 
 
 def _over_budget(budgeted, quantization, count, smallest):
+    """The message of no trial within ``budgeted``; ``smallest`` as ``_keep_smallest``'s."""
     limits = ", ".join(f"--{name.replace('_', '-')} {limit}"
                        for name, limit in budgeted.items())
-    found = ("none within the MSE tolerance" if smallest is None else
-             f"the smallest is {smallest[0]} bytes (trial {smallest[1]}, {smallest[2]})")
+    found = []
+    if "bytes" in smallest and ({"max_bytes", "max_flash"} & set(budgeted)):
+        found.append("the smallest is {} bytes (trial {}, {})".format(*smallest["bytes"]))
+    if "max_ram" in budgeted:
+        found.append("the smallest TFLM arena is {} bytes (trial {}, {})".format(
+            *smallest["arena"]) if "arena" in smallest
+            else "none within the MSE tolerance ran in TFLM")
+    if not smallest:
+        found = ["none within the MSE tolerance"]
+    found = "; ".join(found)
     return (f"Expected a completed trial whose .tflite (quantization {quantization}) "
             f"fits in {limits} within the MSE tolerance, received none among {count} "
             f"completed trials: {found}")

@@ -123,6 +123,7 @@ def _run(command, folder):
                             timeout=TIMEOUT, check=False)
     if result.returncode != 0:
         first = (result.stderr or result.stdout).strip().splitlines()[:3]
+        said = " / ".join(first) or f"exit status {result.returncode} and no message"
         raise CompilerError(f"Expected {os.path.basename(command[0])} to succeed, "
-                            f"received: {' / '.join(first)}")
+                            f"received: {said}")
     return result.stdout

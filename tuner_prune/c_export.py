@@ -5,10 +5,13 @@ kernels) become ``c_source``'s layers; the source is compiled by the
 machine's C compiler (``c_build``), run on the validation rows beside
 LiteRT, and written only when its validation MSE is within the export's
 tolerance. The weights are tried as ``int8``, then ``int16``, then
-``float``: the first within the tolerance ships.
+``float``: the first within the tolerance ships, unless it predicts one value
+for every row where LiteRT's predictions vary. A compiler that fails (a
+cross-compiler as ``$CC``) leaves the C out with its reason.
 """
 
 import os
+import subprocess
 import tempfile
 
 import numpy as np
@@ -89,7 +92,8 @@ def _dense(layer, input_factor):
     if isinstance(layer, PaddedDense):
         kernel = kernel[:kernel.shape[0] - layer.input_padding]  # Zero rows.
     if input_factor is not None:
-        kernel = kernel * input_factor.reshape(-1, 1)
+        with np.errstate(over="ignore"):  # An overflow is refused by ``write``.
+            kernel = kernel * input_factor.reshape(-1, 1)
     bias = (layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[1]))
     return c_source.Layer(kernel, bias.astype(np.float32), config["activation"] == "relu")
 
@@ -97,8 +101,9 @@ def _dense(layer, input_factor):
 def _scale_output(layer, factor):
     if layer.relu and np.any(factor < 0):
         raise NotDenseError("a negative scale after a ReLU")
-    layer.kernel = layer.kernel * factor.reshape(1, -1)
-    layer.bias = layer.bias * factor
+    with np.errstate(over="ignore"):  # An overflow is refused by ``write``.
+        layer.kernel = layer.kernel * factor.reshape(1, -1)
+        layer.bias = layer.bias * factor
 
 
 def _is_relu(layer):
@@ -136,23 +141,53 @@ def write(model, validation, test, reference, limit, folder, max_flash=None, max
         layers = dense_layers(model)
     except NotDenseError as error:
         return {"source": None, "reason": f"{COVERS}; this model has {error}"}
+    if not all(np.all(np.isfinite(layer.kernel)) and np.all(np.isfinite(layer.bias))
+               for layer in layers):
+        return {"source": None, "reason": "its weights, the scaling folded in, overflow "
+                                          "float32 (a target near float32's largest, 3.4e38)"}
     if c_build.compiler() is None:
         return {"source": None, "reason": "no C compiler ($CC, cc or gcc) on PATH"}
     tried = []
     with tempfile.TemporaryDirectory(prefix="tuner_prune-c-") as work:
         for value_type in VALUE_ORDER:
             encoded = [c_source.encode(layer, value_type) for layer in layers]
-            entry = _check(encoded, value_type, validation, test, reference, work)
-            tried.append({"value_type": value_type, "val_mse": entry["val_mse"]})
-            if entry["val_mse"] <= limit:
+            try:
+                entry = _check(encoded, value_type, validation, test, reference, work)
+            except (c_build.CompilerError, OSError, subprocess.SubprocessError) as error:
+                # A cross-compiler as $CC, or one that refuses the flags: no C
+                # export, the rest of the export goes on.
+                return {"source": None, "tried": tried,
+                        "reason": f"the C compiler ({os.path.basename(c_build.compiler())}) "
+                                  f"failed: {_first_line(error)}"}
+            collapsed = _collapsed(entry.pop("predictions"), reference)
+            tried.append({"value_type": value_type, "val_mse": entry["val_mse"],
+                          **({"error": collapsed} if collapsed else {})})
+            if not collapsed and entry["val_mse"] <= limit:
                 over = _over_budget(entry, max_flash, max_ram)
                 if over:
                     return {"source": None, "tried": tried, "reason": over}
                 _write_texts(encoded, value_type, folder)
                 return {**entry, "tried": tried}
-    reasons = ", ".join(f"{t['value_type']} val_mse {t['val_mse']:.6g}" for t in tried)
+    reasons = ", ".join(f"{t['value_type']} " + (t.get("error") or f"val_mse {t['val_mse']:.6g}")
+                        for t in tried)
     return {"source": None, "tried": tried,
             "reason": f"over the MSE tolerance ({limit:.6g}): {reasons}"}
+
+
+def _collapsed(predicted, reference):
+    """Why ``predicted`` is refused: one value for every row where ``reference``'s
+    vary (weights of a small feature rounded to 0), or ``None``."""
+    values = np.asarray(predicted, np.float64).reshape(-1)
+    expected = np.asarray(reference, np.float64).reshape(-1)
+    if values.size < 2 or np.ptp(values) > 0 or not np.ptp(expected) > 0:
+        return None
+    return f"predicts {values[0]:.6g} for every row"
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines() or [""]
+    return lines[0] if isinstance(error, c_build.CompilerError) else (
+        f"{type(error).__name__}: {lines[0]}")
 
 
 def _over_budget(entry, max_flash, max_ram):
@@ -183,6 +218,7 @@ def _check(encoded, value_type, validation, test, reference, work):
         "test_mse": None if test is None else mse(c_build.predict(work, test[0]), test[1]),
         "litert_max_abs_difference": float(np.max(np.abs(
             predicted - np.asarray(reference, np.float32).reshape(-1)))),
+        "predictions": predicted,
     }
 
 

@@ -126,7 +126,8 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
     passing = [c for c in allowed if c.within_tolerance]
     if not passing:
         reasons = "; ".join(f"{c.name}: {c.error or f'validation MSE {c.val_mse:.6g}'}"
-                            for c in allowed)
+                            for c in allowed) or "; ".join(
+            f"{c.name}: {_left_out(c, max_bytes, device, max_flash, max_ram)}" for c in kind)
         budget = "" if max_bytes is None else f", at most {max_bytes} bytes"
         budget += ", computing in TFLM as in LiteRT" if device == "microcontroller" else ""
         budget += "" if max_flash is None else f", at most {max_flash} bytes of flash"
@@ -142,6 +143,18 @@ def choose(found, reference_mse, max_mse_increase=0.05, size_metric="bytes",
     best = min(passing, key=lambda c: getattr(c, size_metric))
     best.chosen = True
     return best
+
+
+def _left_out(candidate, max_bytes, device, max_flash, max_ram):
+    """Why ``candidate`` was not among those ``choose`` considers (one reason)."""
+    if device == "microcontroller" and not runs_in_tflm(candidate):
+        return f"TFLM {candidate.runtimes.get(TFLM) or 'not run'}"
+    for flag, budget in (("--max-bytes", max_bytes), ("--max-flash", max_flash)):
+        if budget is not None and candidate.bytes > budget:
+            return f"{candidate.bytes} bytes, over {flag} {budget}"
+    if candidate.arena_bytes is None:
+        return "no TFLM arena measured (it does not run in TFLM)"
+    return f"a TFLM arena of {candidate.arena_bytes} bytes, over --max-ram {max_ram}"
 
 
 def runs_in_tflm(candidate):

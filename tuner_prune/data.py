@@ -251,7 +251,7 @@ def split_dataset(x, y, seed=0, source="built-in", columns=None):
         DataError: Too few rows, or a constant target.
     """
     test, val, train = split_rows(y, seed, source)
-    x_scale, y_scale = fit_scaling(x[train], y[train])
+    x_scale, y_scale = fit_scaling(x[train], y[train], source, columns)
     return Dataset(x[train], y[train], x[val], y[val], x[test], y[test],
                    x_scale, y_scale, source, columns)
 
@@ -280,7 +280,8 @@ def split_table(table, seed, source):
     test, val, train = split_rows(table.y, seed, source)
     encoding = encoding_lib.fit(table, train)
     x, y = encoding_lib.encode_table(encoding, table), table.y
-    x_scale, y_scale = fit_scaling(x[train], y[train])
+    x_scale, y_scale = fit_scaling(x[train], y[train], source,
+                                   encoding.names + (table.target,))
     return Dataset(x[train], y[train], x[val], y[val], x[test], y[test], x_scale,
                    y_scale, source, encoding.names + (table.target,), encoding)
 
@@ -296,23 +297,50 @@ def numeric_encoding(dataset):
     return encoding_lib.Encoding(specs, tuple(names), target)
 
 
-def fit_scaling(x_train, y_train):
+def fit_scaling(x_train, y_train, source=None, columns=None):
     """The scaling of a search, fitted on its training split only.
 
     Args:
         x_train: Raw training rows, ``(rows, features)`` or ``(rows, ..., channels)``.
         y_train: Raw training targets.
+        source, columns: The data's name and its columns' (the target's last),
+            for the message of a refusal.
 
     Returns:
         ``(x_scale, y_scale)``: the largest absolute value of each feature (of
         each channel, the last axis, for N-d rows) as float32, 1 where that is
         0; the largest absolute target as a float, 1 if it is 0. Training data
         are the raw values divided by them.
+
+    Raises:
+        DataError: A target or a feature whose largest magnitude is below
+            float32's smallest normal number (1.18e-38): the exported models
+            compute in float32, where it underflows to 0 (or its inverse, the
+            input factor, to infinity).
     """
     x_scale = channel_scale(np.asarray(x_train)).astype(np.float32)
-    x_scale[x_scale == 0] = 1.0
     y_scale = float(np.abs(np.asarray(y_train, np.float64)).max()) or 1.0
+    _check_magnitudes(x_scale, y_scale, source or "training data", columns)
+    x_scale[x_scale == 0] = 1.0
     return x_scale, y_scale
+
+
+def _check_magnitudes(x_scale, y_scale, source, columns):
+    tiny = float(np.finfo(np.float32).tiny)
+    names = list(columns) if columns is not None else None
+    if y_scale < tiny:
+        target = f"the target {names[-1]!r}" if names else "the target"
+        raise DataError(f"{source}: Expected {target} of magnitude at least {tiny:.3g} "
+                        f"(float32's smallest normal number) in the training split, received "
+                        f"at most {y_scale:.3g}; scale it up.")
+    small = np.flatnonzero((x_scale > 0) & (x_scale < tiny))
+    if small.size:
+        index = int(small[0])
+        feature = (f"column {names[index]!r}" if names and len(names) > len(x_scale)
+                   else f"feature {index}")
+        raise DataError(f"{source}: Expected {feature} to be 0 or of magnitude at least "
+                        f"{tiny:.3g} (float32's smallest normal number) in the training "
+                        f"split, received at most {float(x_scale[index]):.3g}; scale it up.")
 
 
 def channel_scale(x):

@@ -144,26 +144,32 @@ def _write_tflite(found, folder, manifest, rows):
                    "test_mse": chosen.test_mse,
                    "latency_us": chosen.latency_us,
                    **tflite.io_quantization(chosen.content)},
-        "micro": _write_micro(by_name.get("int8"), folder, rows),
+        "micro": _write_micro(by_name.get("int8"), folder, rows,
+                              options["max_flash"], options["max_ram"]),
         "dense_tflite_bytes": by_name["float32"].bytes,
         "candidates": [c.summary() for c in found],
     }
 
 
-def _write_micro(candidate, folder, rows):
+def _write_micro(candidate, folder, rows, max_flash=None, max_ram=None):
     """C++ source of the full-integer variant, if within the tolerance and right in TFLM.
 
     ``model_data.h`` gives the tensor arena: the smallest that runs it on
-    ``rows`` (``tflm.smallest_arena``) plus ``tflm.ARENA_MARGIN``.
+    ``rows`` (``tflm.smallest_arena``) plus ``tflm.ARENA_MARGIN``. Under
+    ``max_flash`` or ``max_ram`` it is written only when its bytes and that
+    arena fit, as ``model.c``.
     """
     if (candidate is None or not candidate.within_tolerance
-            or not runtimes.matched_in(candidate, choice.TFLM)):
+            or not runtimes.matched_in(candidate, choice.TFLM)
+            or (max_flash is not None and candidate.bytes > max_flash)):
         return None
     io_params = tflite.io_quantization(candidate.content)
     smallest = tflm.smallest_arena(candidate.content, rows, candidate.tflm_predictions)
     arena = None if smallest is None else {
         "bytes": tflm.arena_with_margin(smallest), "smallest_bytes": smallest,
         "margin": tflm.ARENA_MARGIN}
+    if max_ram is not None and (arena is None or arena["bytes"] > max_ram):
+        return None
     return {"variant": candidate.name,
             **micro.write(candidate.content, io_params, folder, arena)}
 

@@ -60,7 +60,37 @@ def load_stored(directory):
                          f"received settings without "
                          f"{', '.join(_flag(name) for name in missing)}.")
     check_settings(path, stored["config"])
+    check_fingerprint(path, stored.get("data"))
     return stored
+
+
+def check_fingerprint(path, data):
+    """Refuses a stored data fingerprint a search could not have written (a hand edit).
+
+    A key that is missing is compared as absent (``data_differences``).
+
+    Raises:
+        InputError: Naming ``path``, the key and its value.
+    """
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise InputError(f'{path}: Expected "data" to be an object or null, received '
+                         f'{json.dumps(data)}.')
+    kinds = {
+        "source": ("a string or null", lambda v: v is None or isinstance(v, str)),
+        "rows": ("a list of 3 whole numbers",
+                 lambda v: isinstance(v, list) and len(v) == 3 and all(map(_whole, v))),
+        "features": ("a whole number or a list of them",
+                     lambda v: _whole(v) or (isinstance(v, list) and v and all(map(_whole, v)))),
+        "columns": ("a list of strings or null", lambda v: v is None or (
+            isinstance(v, list) and all(isinstance(item, str) for item in v))),
+        "sha256": ("a string", lambda v: isinstance(v, str)),
+    }
+    for key, (kind, holds) in kinds.items():
+        if key in data and not holds(data[key]):
+            raise InputError(f'{path}: Expected "data" "{key}" to be {kind}, received '
+                             f'{json.dumps(data[key])}.')
 
 
 def check_settings(path, settings):
@@ -84,6 +114,10 @@ def check_settings(path, settings):
         named = f'"{key}" {json.dumps(settings[key])}' if key else "these settings"
         raise InputError(f"{path}: Expected stored settings a search accepts, received "
                          f"{named}: {error}") from None
+
+
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _holds(field, value):
@@ -143,6 +177,12 @@ def check_resumable(config, fingerprint, reading=False):
     if stored is None:
         return
     changed = differences(stored, config, fingerprint, reading)
+    if changed and reading:
+        raise InputError(
+            f"{config.directory}: Expected the settings and data of the search stored "
+            f"there, received {'; '.join(changed)}. An export reads the search's --data "
+            f"file again ({config.data or 'the built-in workload'}): restore it as the "
+            f"search read it, or run the search again.")
     if changed:
         raise InputError(
             f"{config.directory}: Expected the settings and data of the search stored "

@@ -73,13 +73,15 @@ def run_sweep(config):
     """Runs every (sparsity, repeat), writes the CSV and the two plots.
 
     Raises:
-        InputError: ``--out`` is a file or cannot be written (before any
-            training), or ``plan.resolve_sweep``'s.
+        InputError: ``--out`` is a file, cannot be written or holds a
+            ``sweep.csv`` or plot a sweep did not write (before any training),
+            or ``plan.resolve_sweep``'s.
 
     Returns:
         The rows written, as dicts keyed by ``COLUMNS``.
     """
     folders.check_writable(config.out, "--out")
+    check_own_files(config.out)
     plan = plan_lib.resolve_sweep(config)
     os.makedirs(config.out, exist_ok=True)
     rows = train_all(plan, [(value, repeat) for value in config.sparsities
@@ -88,6 +90,36 @@ def run_sweep(config):
     for name, limits in PLOTS.items():
         plot(rows, os.path.join(config.out, name), limits)
     return rows
+
+
+def check_own_files(out):
+    """Refuses an ``out`` holding a ``sweep.csv``, ``sweep.png`` or
+    ``sweep_zoom.png`` that no sweep wrote (or a link in their place).
+
+    The files are a sweep's when ``sweep.csv`` is a regular file starting with
+    the sweep's header; a sweep run again into its folder replaces them.
+
+    Raises:
+        InputError: Such a file, named.
+    """
+    csv_path = os.path.join(out, CSV_FILE)
+    ours = os.path.isfile(csv_path) and not os.path.islink(csv_path) and _starts_with(
+        csv_path, ",".join(COLUMNS))
+    for name in (CSV_FILE, *PLOTS):
+        path = os.path.join(out, name)
+        if os.path.lexists(path) and not (ours and os.path.isfile(path)
+                                          and not os.path.islink(path)):
+            raise InputError(f"Expected --out without files a sweep did not write, "
+                             f"received {path}, not a sweep's {name}; move it or choose "
+                             f"another --out.")
+
+
+def _starts_with(path, header):
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.readline().rstrip("\r\n") == header
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def train_all(plan, runs):

@@ -23,8 +23,14 @@ from tuner_prune.mse import mse
 LATENCY_REPEATS = 50
 REPRESENTATIVE_ROWS = 2000
 # A variant whose every prediction is below this fraction of the target's largest
-# magnitude predicts 0: its output underflowed (float16 of a 1e-30 scale).
+# magnitude predicts 0: its output underflowed (float16 of a 1e-30 scale), or
+# int8 rounded its weights to 0 (features of raw magnitudes 1 and 10,000 share
+# one input scale: the small ones read as the zero point).
 VANISHING = 1e-6
+# The variant whose predictions the others' are compared with: a variant that
+# predicts one value for every row where it varies has collapsed (int8 weights
+# of a feature of small raw magnitude rounded to 0 beside one of a large one).
+REFERENCE = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,8 +223,10 @@ def evaluate(variant, content, validation, test):
     if not (np.isfinite(val_mse) and (test_mse is None or np.isfinite(test_mse))):
         candidate.error = "loads and runs, but predicts NaN or infinity"
     elif _vanishes(val_prediction, validation[1]):
+        cause = ("its output underflowed, or its int8 weights rounded to 0"
+                 if variant.quantization in ("int8", "dynamic") else "its output underflowed")
         candidate.error = (f"loads and runs, but predicts 0 for every row (below "
-                           f"{VANISHING:g} of the target's scale: its output underflows)")
+                           f"{VANISHING:g} of the target's largest magnitude: {cause})")
     else:
         candidate.val_mse, candidate.test_mse = val_mse, test_mse
     return candidate
@@ -254,8 +262,61 @@ def candidates(saved_model_dir, validation, test, representative, variants=VARIA
             found.append(Candidate(variant.name, variant.quantization,
                                    error=f"conversion failed: {_first_line(error)}"))
             continue
+        overflow = _overflowing_scale(content)
+        if overflow:  # LiteRT would crash the process on it (a segmentation fault).
+            found.append(Candidate(variant.name, variant.quantization, bytes=len(content),
+                                   gzip_bytes=sizes.gzip_size(content),
+                                   error=f"conversion failed: {overflow}"))
+            continue
         found.append(evaluate(variant, content, validation, test))
+    refuse_collapsed(found)
     return found
+
+
+def _overflowing_scale(content):
+    """Why a converted model's quantization is unusable, or ``None``.
+
+    The full-integer converter writes a scale of infinity when a tensor's range
+    is beyond float32's (a target near 3.4e38); LiteRT then dies with a
+    segmentation fault in ``allocate_tensors``. Reading the tensors is safe.
+    """
+    try:
+        runner = litert.Interpreter(
+            model_content=content,
+            experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        details = runner.get_tensor_details()
+    except Exception:  # Not readable: ``evaluate`` reports why.
+        return None
+    for detail in details:
+        scales = np.asarray(detail["quantization_parameters"]["scales"], np.float64)
+        if not np.all(np.isfinite(scales)):
+            return (f"the quantization scale of tensor {detail['name']!r} is "
+                    f"{float(scales[~np.isfinite(scales)][0]):g} (its range is beyond "
+                    f"float32's)")
+    return None
+
+
+def refuse_collapsed(found, reference=REFERENCE):
+    """Sets ``error`` of each candidate predicting one value for every validation
+    row where the ``reference`` variant's predictions vary (its MSE is dropped,
+    so it is never within the tolerance, shipped or written for TFLM)."""
+    by_name = {c.name: c for c in found}
+    expected = getattr(by_name.get(reference), "val_predictions", None)
+    if expected is None or not varies(expected):
+        return
+    for candidate in found:
+        if (candidate.error is None and candidate.val_predictions is not None
+                and not varies(candidate.val_predictions)):
+            value = float(np.asarray(candidate.val_predictions).reshape(-1)[0])
+            candidate.error = (f"loads and runs, but predicts {value:.6g} for every row "
+                               f"(the {reference} variant's predictions vary)")
+            candidate.val_mse = candidate.test_mse = None
+
+
+def varies(predictions):
+    """Whether ``predictions`` hold more than one value."""
+    values = np.asarray(predictions, np.float64).reshape(-1)
+    return values.size > 1 and float(np.ptp(values)) > 0
 
 
 @contextlib.contextmanager
