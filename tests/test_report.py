@@ -210,3 +210,100 @@ def test_a_plot_that_cannot_be_written_is_refused_before_the_report(tiny_search,
     assert (status, out) == (2, "")
     assert err.startswith(f"tuner_prune: error: --plot {tmp_path / where}: Expected a ")
     assert err.count("\n") == 1 and sorted(os.listdir(tmp_path)) == ["folder"]
+
+
+def test_every_trial_records_its_macs_as_the_sparse_c_counts_them(tiny_search):
+    # 20 inputs, two hidden layers of TINY_UNITS, one output: every weight of
+    # the pruned kernels is one multiply-add per row computed dense; the
+    # nonzero ones are the sparse C's work.
+    from conftest import TINY_UNITS
+
+    rows = report_json(tiny_search)["trials"]
+    dense = 20 * TINY_UNITS + TINY_UNITS * TINY_UNITS + TINY_UNITS
+    for row in rows:
+        assert row["dense_macs"] == dense
+        assert abs(row["macs"] - dense * (1 - row["sparsity"])) < 0.5
+    manifest = tiny_search["manifest"]
+    exported, = [r for r in rows if r["trial_id"] == manifest["trial_id"]]
+    assert exported["macs"] == manifest["c"]["macs"]
+    assert exported["dense_macs"] == manifest["macs_per_inference"]["dense"]
+    table = run_main("report", "--directory", str(tiny_search["logs"])).stdout
+    header = table.splitlines()[0].split()
+    assert header[-3:] == ["tflite_bytes", "macs", "dense_macs"]
+    assert "macs: multiply-adds per row of the pruned kernels' nonzero weights" in table
+
+
+def test_report_shows_the_exports_flash_ram_macs_and_runtimes(tiny_search, tmp_path):
+    manifest = tiny_search["manifest"]
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--format", "json",
+                      "--export-dir", str(tiny_search["export"]))
+    assert result.returncode == 0, result.stderr[-2000:]
+    export = json.loads(result.stdout)["export"]
+    assert export["trial_id"] == manifest["trial_id"] and export["shipped"] == "trial"
+    files = {row["file"]: row for row in export["artifacts"]}
+    assert list(files) == ["model.tflite", "model_data.cc", "model.c"]
+    tflite = files["model.tflite"]
+    assert (tflite["variant"], tflite["flash_bytes"], tflite["macs"]) == (
+        manifest["tflite"]["variant"], manifest["tflite"]["bytes"],
+        manifest["macs_per_inference"]["dense"])
+    assert "LiteRT XNNPack" in tflite["runtimes"]
+    micro = files["model_data.cc"]
+    assert (micro["flash_bytes"], micro["ram_bytes"], micro["runtimes"]) == (
+        manifest["micro"]["bytes"], manifest["micro"]["arena"]["bytes"], ["TFLM"])
+    c = files["model.c"]
+    assert (c["flash_bytes"], c["ram_bytes"], c["macs"], c["val_mse"]) == (
+        manifest["c"]["flash_bytes"], manifest["c"]["ram_bytes"], manifest["c"]["macs"],
+        manifest["c"]["val_mse"])
+    assert export["runtimes"] == {row["name"]: row["runtimes"]
+                                  for row in manifest["candidates"]}
+    # The table, from the CLI's default --export-dir (export, in the working folder).
+    table = run_main("report", "--directory", str(tiny_search["logs"]),
+                     cwd=tiny_search["root"]).stdout
+    marks = {line.split()[1]: line.split()[0] for line in table.splitlines()[1:4]}
+    assert marks[manifest["trial_id"]].endswith("E")
+    c_line, = [line.split() for line in table.splitlines()
+               if line.startswith("  model.c ")]
+    assert c_line[:6] == ["model.c", manifest["c"]["value_type"], "weights",
+                          str(c["flash_bytes"]), str(c["ram_bytes"]), str(c["macs"])]
+    assert "Computes as on LiteRT's built-in kernels" in table
+    # Without an export there, the report is the trials' only.
+    alone = run_main("report", "--directory", str(tiny_search["logs"]), cwd=tmp_path).stdout
+    assert "Export in" not in alone and "E exported" not in alone
+
+
+def test_report_plots_the_exported_files_at_their_flash(tiny_search, tmp_path):
+    from tuner_prune import report
+
+    rows = report.load_trials(str(tiny_search["logs"]))
+    manifest = report.load_export(str(tiny_search["export"]), rows, explicit=True)
+    labels = report.plot(rows, str(tmp_path / "p.png"),
+                         export=report.export_summary(manifest, "export"))
+    assert [label for label in labels if label.startswith("exported")] == [
+        f"exported model.tflite ({manifest['tflite']['variant']})",
+        "exported model_data.cc (int8)",
+        f"exported model.c ({manifest['c']['value_type']} weights)"]
+
+
+def test_report_refuses_an_export_dir_without_this_searchs_export(tiny_search, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--export-dir",
+                      str(tmp_path / "empty"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"tuner_prune: error: --export-dir {tmp_path / 'empty'}: Expected an export (its "
+        f"manifest.json), received a folder without one.")
+    other = tmp_path / "other"
+    other.mkdir()
+    manifest = {**tiny_search["manifest"], "best_hyperparameters": {"units": 3}}
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--export-dir",
+                      str(other))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"tuner_prune: error: --export-dir {other}: Expected the export of a trial of this "
+        f"search, received trial {manifest['trial_id']}'s with other hyperparameters.")
+    # The default folder, another search's, is left out of the report.
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "manifest.json").write_text(json.dumps(manifest))
+    quiet = run_main("report", "--directory", str(tiny_search["logs"]), cwd=tmp_path)
+    assert quiet.returncode == 0 and "Export in" not in quiet.stdout

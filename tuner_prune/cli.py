@@ -192,6 +192,11 @@ def build_parser():
     report.add_argument("--max-bytes", type=int, metavar="N",
                         help="mark as best the lowest validation MSE within N bytes "
                              "(default: the search's own --max-bytes, if any)")
+    report.add_argument("--export-dir", metavar="FOLDER",
+                        help="also report the flash, RAM, MACs and runtimes of the files "
+                             "exported there (default: the folder "
+                             f"'{SearchConfig.export_dir}', when it holds an export of "
+                             "this search)")
     sweep = commands.add_parser("sweep", help="the article's experiment: loss against "
                                 "final sparsity over several initialisations")
     _add_sweep_flags(sweep)
@@ -338,7 +343,8 @@ def sweep_command(args):
 def report_command(args):
     from tuner_prune.report import run_report
 
-    print(run_report(args.directory, args.format, args.plot, args.max_bytes), end="")
+    print(run_report(args.directory, args.format, args.plot, args.max_bytes,
+                     args.export_dir), end="")
 
 
 COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command,
