@@ -307,3 +307,58 @@ def test_report_refuses_an_export_dir_without_this_searchs_export(tiny_search, t
     (tmp_path / "export" / "manifest.json").write_text(json.dumps(manifest))
     quiet = run_main("report", "--directory", str(tiny_search["logs"]), cwd=tmp_path)
     assert quiet.returncode == 0 and "Export in" not in quiet.stdout
+
+
+def test_trial_budget_is_the_tighter_of_max_bytes_and_max_flash():
+    assert sizes.trial_budget() is None
+    assert sizes.trial_budget(max_flash=900) == (900, "--max-flash")
+    assert sizes.trial_budget(500, 900) == (500, "--max-bytes")
+    assert sizes.trial_budget(900, 500) == (500, "--max-flash")
+    assert sizes.trial_budget(500, 500) == (500, "--max-bytes")
+
+
+def test_search_flash_budget_makes_oversized_trials_lose(tmp_path, capsys):
+    # A .tflite's flash is its bytes: --max-flash scores a trial as --max-bytes does.
+    from test_hypermodel import data, small_model
+    from tuner_prune.hypermodel import PruningHyperModel
+    from tuner_prune.tuner import PruningTuner
+
+    hypermodel = PruningHyperModel(small_model, n_features=6, epochs=2, steps_per_epoch=6)
+    tuner = PruningTuner(hypermodel, max_trials=1, directory=str(tmp_path),
+                         verbose=True, max_flash=100, fit_baseline=False)
+    x, y = data()
+    tuner.search(x, y, validation_data=data(24, 1), batch_size=16)
+    record = json.loads((tmp_path / "search" / "trial_0" / "record.json").read_text())
+    assert record["within_budget"] is False and record["tflite_bytes"] > 100
+    assert record["score"] == pytest.approx(
+        sizes.budget_score(record["val_mse"], record["tflite_bytes"], 100))
+    assert tuner.oracle.get_trial("0").score == pytest.approx(record["score"])
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert f"{record['tflite_bytes']} bytes > --max-flash 100) | best so far" in line
+
+
+def test_report_marks_the_best_within_the_searchs_own_flash_budget(tiny_search, tmp_path):
+    import shutil
+
+    logs = tmp_path / "logs"
+    shutil.copytree(tiny_search["logs"], logs)
+    rows = report_json(tiny_search)["trials"]
+    budget = sorted(r["tflite_bytes"] for r in rows)[1]  # The smallest two fit.
+    within = min((r for r in rows if r["tflite_bytes"] <= budget),
+                 key=lambda r: r["val_mse"])["trial_id"]
+    settings = json.loads((logs / "tuner_prune.json").read_text())
+    settings["config"]["max_flash"] = budget
+    (logs / "tuner_prune.json").write_text(json.dumps(settings))
+    result = run_main("report", "--directory", str(logs), "--format", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert (report["best"], report["max_flash"], report["max_bytes"]) == (within, budget,
+                                                                          None)
+    table = run_main("report", "--directory", str(logs)).stdout
+    assert f"lowest validation MSE within --max-flash {budget}" in table
+    # Report's own --max-flash, and the tighter --max-bytes, take its place.
+    wider = run_main("report", "--directory", str(logs), "--format", "json",
+                     "--max-flash", "100000000")
+    assert json.loads(wider.stdout)["best"] == report_json(tiny_search)["best"]
+    tighter = run_main("report", "--directory", str(logs), "--max-bytes", "10")
+    assert "within --max-bytes 10" in tighter.stdout

@@ -12,7 +12,7 @@ import json
 import os
 
 from tuner_prune import baseline as baseline_lib, config as config_lib, folders, records
-from tuner_prune import choice, plots, state
+from tuner_prune import choice, plots, sizes, state
 from tuner_prune.errors import InputError
 from tuner_prune.ownership import MANIFEST
 from tuner_prune.records import COMPLETED, MACS, RECORDED, SCHEDULE, best_trial_id
@@ -60,13 +60,22 @@ def other_hyperparameters(rows):
     return list(dict.fromkeys(name for row in rows for name in row if name not in known))
 
 
-def stored_budget(directory):
-    """The ``--max-bytes`` the search in ``directory`` was run with, or ``None``.
+def stored_budgets(directory):
+    """``{"max_bytes": ..., "max_flash": ...}`` the search in ``directory`` was run with.
+
+    Either is ``None`` when the search ran without it (``max_flash``: also a
+    search of a tuner_prune before it bounded trials).
 
     Raises:
         InputError: The search's settings are missing or cannot be read.
     """
-    return state.stored_settings(directory)["config"].get("max_bytes")
+    config = state.stored_settings(directory)["config"]
+    return {name: config.get(name) for name, _ in sizes.SEARCH_BUDGETS}
+
+
+def _limit(max_bytes=None, max_flash=None):
+    """``(bytes, flag)`` of the tighter budget, or ``(None, None)``."""
+    return sizes.trial_budget(max_bytes, max_flash) or (None, None)
 
 
 def load_export(export_dir, rows, explicit=False):
@@ -191,9 +200,13 @@ def export_lines(manifest, export_dir):
     return text + (f"  {line}\n" if line else "")
 
 
-def as_json(rows, max_bytes=None, baseline=None, export=None):
-    return json.dumps({"best": best_trial_id(rows, max_bytes), "max_bytes": max_bytes,
-                       "baseline": baseline, "export": export, "trials": rows}, indent=2)
+def as_json(rows, max_bytes=None, baseline=None, export=None, max_flash=None):
+    """The report as JSON: ``best`` within the tighter of ``max_bytes`` and
+    ``max_flash``, as the search scored its trials."""
+    limit, _ = _limit(max_bytes, max_flash)
+    return json.dumps({"best": best_trial_id(rows, limit), "max_bytes": max_bytes,
+                       "max_flash": max_flash, "baseline": baseline, "export": export,
+                       "trials": rows}, indent=2)
 
 
 def baseline_line(rows, baseline, max_bytes=None):
@@ -218,12 +231,13 @@ def as_csv(rows):
     return buffer.getvalue()
 
 
-def as_table(rows, max_bytes=None, exported=None):
+def as_table(rows, max_bytes=None, exported=None, budget_flag="--max-bytes"):
     """The rows as aligned text; a ``score`` column only if a budget penalised one,
     the MACs columns only if some trial recorded them.
 
-    The best mark goes to the lowest validation MSE within ``max_bytes``; the
-    E mark to the trial ``exported``, if any.
+    The best mark goes to the lowest validation MSE within ``max_bytes`` (the
+    budget of ``budget_flag``: ``--max-bytes`` or ``--max-flash``); the E mark
+    to the trial ``exported``, if any.
     """
     best = best_trial_id(rows, max_bytes)
     recorded = [name for name in RECORDED if (name != "score" or _penalised(rows))
@@ -241,7 +255,7 @@ def as_table(rows, max_bytes=None, exported=None):
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths))
                      for line in lines)
-    within = "" if max_bytes is None else f" within --max-bytes {max_bytes}"
+    within = "" if max_bytes is None else f" within {budget_flag} {max_bytes}"
     legend = f"* best (lowest validation MSE{within})   P Pareto-optimal (size, MSE)"
     legend += "" if exported is None else "   E exported"
     legend += "\n"
@@ -250,7 +264,8 @@ def as_table(rows, max_bytes=None, exported=None):
                    "(a sparse computation, model.c); dense_macs: of all their weights "
                    "(TFLite, TFLM)\n")
     if "score" in recorded:
-        legend += "score: the search's objective, val_mse penalised over --max-bytes\n"
+        legend += (f"score: the search's objective, val_mse penalised over "
+                   f"{budget_flag}\n")
     return f"{text}\n{legend}"
 
 
@@ -334,7 +349,7 @@ def check_plot_path(path):
 
 
 def run_report(directory, output_format="table", plot_path=None, max_bytes=None,
-               export_dir=None):
+               export_dir=None, max_flash=None):
     """The report of the search in ``directory`` as text; writes the plot if asked.
 
     Args:
@@ -343,6 +358,9 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None,
         plot_path: Where to draw the plot, or ``None``.
         max_bytes: The size budget of the best mark; ``None`` takes the
             search's own ``--max-bytes`` (none if it ran without one).
+        max_flash: The flash budget of the best mark, compared as
+            ``max_bytes`` with each trial's recorded ``.tflite`` bytes (the
+            tighter of the two counts); ``None`` takes the search's own.
         export_dir: The export whose files are reported (``load_export``,
             refused unless it is of this search); ``None``: the CLI's default
             ``--export-dir``, reported only when it holds this search's export.
@@ -353,11 +371,15 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None,
             cannot be written there.
     """
     config_lib.check_max_bytes(max_bytes)
+    config_lib.check_max_bytes(max_flash, "--max-flash")
     if plot_path:
         check_plot_path(plot_path)
     rows = load_trials(directory)
-    budget = stored_budget(directory)  # Refuses trials without their settings.
-    budget = budget if max_bytes is None else max_bytes
+    budgets = stored_budgets(directory)  # Refuses trials without their settings.
+    given = {"max_bytes": max_bytes, "max_flash": max_flash}
+    budgets = {name: stored if given[name] is None else given[name]
+               for name, stored in budgets.items()}
+    budget, flag = _limit(**budgets)
     baseline = baseline_lib.load(directory)
     folder = config_lib.SearchConfig.export_dir if export_dir is None else export_dir
     manifest = load_export(folder, rows, explicit=export_dir is not None)
@@ -367,7 +389,7 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None,
     if output_format == "csv":
         return as_csv(rows)
     if output_format == "json":
-        return as_json(rows, budget, baseline, export)
+        return as_json(rows, budgets["max_bytes"], baseline, export, budgets["max_flash"])
     exported = None if manifest is None else manifest["trial_id"]
-    return (as_table(rows, budget, exported) + baseline_line(rows, baseline, budget)
+    return (as_table(rows, budget, exported, flag or "--max-bytes") + baseline_line(rows, baseline, budget)
             + export_lines(manifest, folder))
