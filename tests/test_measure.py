@@ -124,3 +124,21 @@ def test_measure_reports_a_pruned_model_in_target_units():
     y = np.zeros(4, np.float32)
     assert measure.model_mse(model, x, y, target_scale=3.0) == pytest.approx(
         (4.0 + 1.0) / 4 * 9.0)
+
+
+def test_macs_count_each_kernel_weight_once_per_output_position():
+    from tuner_prune import measure
+    from tuner_prune._keras import keras, sparsity
+
+    # A Conv1D of kernel 3 x 2 x 4 over 10 steps (8 output positions), a
+    # weightless ReLU and Flatten, then Dense(1) of 32 inputs.
+    model = sparsity.prune_low_magnitude(keras.Sequential([
+        keras.Input(shape=(10, 2)), keras.layers.Conv1D(4, 3), keras.layers.ReLU(),
+        keras.layers.Flatten(), keras.layers.Dense(1)]))
+    conv, dense = model.layers[0].layer, model.layers[3].layer
+    conv.kernel.assign(np.where(np.arange(24).reshape(3, 2, 4) < 6, 1.0, 0.0))  # 6 kept.
+    dense.kernel.assign(np.where(np.arange(32).reshape(32, 1) < 5, 1.0, 0.0))  # 5 kept.
+    assert measure.count_macs(model) == {"macs": 8 * 6 + 5, "dense_macs": 8 * 24 + 32}
+    lstm = sparsity.prune_low_magnitude(keras.Sequential([
+        keras.Input(shape=(3, 2)), keras.layers.LSTM(2), keras.layers.Dense(1)]))
+    assert measure.count_macs(lstm) == {"macs": None, "dense_macs": None}

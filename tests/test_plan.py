@@ -181,3 +181,20 @@ def test_stored_settings_without_what_a_resume_compares_are_refused(tmp_path):
                            rf"settings of a tuner_prune search, received settings "
                            rf"without --frequency, --hp, --article\.$"):
             stored_search.check_resumable(config, fingerprint, reading)
+
+
+def test_a_search_resumes_only_with_its_own_flash_budget(tmp_path):
+    # --max-flash scores the trials as --max-bytes does, so a resume keeps it;
+    # a search stored before it bounded trials ran without one.
+    data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
+    stored_search.store(SearchConfig(**TINY, **folders(tmp_path), max_flash=5000), data)
+    stored = stored_search.load_stored(str(tmp_path / "logs"))
+    wider = SearchConfig(**TINY, **folders(tmp_path), max_flash=9000)
+    assert stored_search.differences(stored, wider, data) == [
+        "--max-flash 9000 (the search has 5000)"]
+    assert stored_search.differences(stored, wider, data, reading=True) == []
+    del stored["config"]["max_flash"]  # As an earlier tuner_prune stored it.
+    plain = SearchConfig(**TINY, **folders(tmp_path))
+    assert stored_search.differences(stored, plain, data) == []
+    assert stored_search.differences(stored, wider, data) == [
+        "--max-flash 9000 (the search has default)"]

@@ -210,3 +210,155 @@ def test_a_plot_that_cannot_be_written_is_refused_before_the_report(tiny_search,
     assert (status, out) == (2, "")
     assert err.startswith(f"tuner_prune: error: --plot {tmp_path / where}: Expected a ")
     assert err.count("\n") == 1 and sorted(os.listdir(tmp_path)) == ["folder"]
+
+
+def test_every_trial_records_its_macs_as_the_sparse_c_counts_them(tiny_search):
+    # 20 inputs, two hidden layers of TINY_UNITS, one output: every weight of
+    # the pruned kernels is one multiply-add per row computed dense; the
+    # nonzero ones are the sparse C's work.
+    from conftest import TINY_UNITS
+
+    rows = report_json(tiny_search)["trials"]
+    dense = 20 * TINY_UNITS + TINY_UNITS * TINY_UNITS + TINY_UNITS
+    for row in rows:
+        assert row["dense_macs"] == dense
+        assert abs(row["macs"] - dense * (1 - row["sparsity"])) < 0.5
+    manifest = tiny_search["manifest"]
+    exported, = [r for r in rows if r["trial_id"] == manifest["trial_id"]]
+    assert exported["macs"] == manifest["c"]["macs"]
+    assert exported["dense_macs"] == manifest["macs_per_inference"]["dense"]
+    table = run_main("report", "--directory", str(tiny_search["logs"])).stdout
+    header = table.splitlines()[0].split()
+    assert header[-3:] == ["tflite_bytes", "macs", "dense_macs"]
+    assert "macs: multiply-adds per row of the pruned kernels' nonzero weights" in table
+
+
+def test_report_shows_the_exports_flash_ram_macs_and_runtimes(tiny_search, tmp_path):
+    manifest = tiny_search["manifest"]
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--format", "json",
+                      "--export-dir", str(tiny_search["export"]))
+    assert result.returncode == 0, result.stderr[-2000:]
+    export = json.loads(result.stdout)["export"]
+    assert export["trial_id"] == manifest["trial_id"] and export["shipped"] == "trial"
+    files = {row["file"]: row for row in export["artifacts"]}
+    assert list(files) == ["model.tflite", "model_data.cc", "model.c"]
+    tflite = files["model.tflite"]
+    assert (tflite["variant"], tflite["flash_bytes"], tflite["macs"]) == (
+        manifest["tflite"]["variant"], manifest["tflite"]["bytes"],
+        manifest["macs_per_inference"]["dense"])
+    assert "LiteRT XNNPack" in tflite["runtimes"]
+    micro = files["model_data.cc"]
+    assert (micro["flash_bytes"], micro["ram_bytes"], micro["runtimes"]) == (
+        manifest["micro"]["bytes"], manifest["micro"]["arena"]["bytes"], ["TFLM"])
+    c = files["model.c"]
+    assert (c["flash_bytes"], c["ram_bytes"], c["macs"], c["val_mse"]) == (
+        manifest["c"]["flash_bytes"], manifest["c"]["ram_bytes"], manifest["c"]["macs"],
+        manifest["c"]["val_mse"])
+    assert export["runtimes"] == {row["name"]: row["runtimes"]
+                                  for row in manifest["candidates"]}
+    # The table, from the CLI's default --export-dir (export, in the working folder).
+    table = run_main("report", "--directory", str(tiny_search["logs"]),
+                     cwd=tiny_search["root"]).stdout
+    marks = {line.split()[1]: line.split()[0] for line in table.splitlines()[1:4]}
+    assert marks[manifest["trial_id"]].endswith("E")
+    c_line, = [line.split() for line in table.splitlines()
+               if line.startswith("  model.c ")]
+    assert c_line[:6] == ["model.c", manifest["c"]["value_type"], "weights",
+                          str(c["flash_bytes"]), str(c["ram_bytes"]), str(c["macs"])]
+    assert "Computes as on LiteRT's built-in kernels" in table
+    # Without an export there, the report is the trials' only.
+    alone = run_main("report", "--directory", str(tiny_search["logs"]), cwd=tmp_path).stdout
+    assert "Export in" not in alone and "E exported" not in alone
+
+
+def test_report_plots_the_exported_files_at_their_flash(tiny_search, tmp_path):
+    from tuner_prune import report
+
+    rows = report.load_trials(str(tiny_search["logs"]))
+    manifest = report.load_export(str(tiny_search["export"]), rows, explicit=True)
+    labels = report.plot(rows, str(tmp_path / "p.png"),
+                         export=report.export_summary(manifest, "export"))
+    assert [label for label in labels if label.startswith("exported")] == [
+        f"exported model.tflite ({manifest['tflite']['variant']})",
+        "exported model_data.cc (int8)",
+        f"exported model.c ({manifest['c']['value_type']} weights)"]
+
+
+def test_report_refuses_an_export_dir_without_this_searchs_export(tiny_search, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--export-dir",
+                      str(tmp_path / "empty"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"tuner_prune: error: --export-dir {tmp_path / 'empty'}: Expected an export (its "
+        f"manifest.json), received a folder without one.")
+    other = tmp_path / "other"
+    other.mkdir()
+    manifest = {**tiny_search["manifest"], "best_hyperparameters": {"units": 3}}
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    result = run_main("report", "--directory", str(tiny_search["logs"]), "--export-dir",
+                      str(other))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"tuner_prune: error: --export-dir {other}: Expected the export of a trial of this "
+        f"search, received trial {manifest['trial_id']}'s with other hyperparameters.")
+    # The default folder, another search's, is left out of the report.
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "manifest.json").write_text(json.dumps(manifest))
+    quiet = run_main("report", "--directory", str(tiny_search["logs"]), cwd=tmp_path)
+    assert quiet.returncode == 0 and "Export in" not in quiet.stdout
+
+
+def test_trial_budget_is_the_tighter_of_max_bytes_and_max_flash():
+    assert sizes.trial_budget() is None
+    assert sizes.trial_budget(max_flash=900) == (900, "--max-flash")
+    assert sizes.trial_budget(500, 900) == (500, "--max-bytes")
+    assert sizes.trial_budget(900, 500) == (500, "--max-flash")
+    assert sizes.trial_budget(500, 500) == (500, "--max-bytes")
+
+
+def test_search_flash_budget_makes_oversized_trials_lose(tmp_path, capsys):
+    # A .tflite's flash is its bytes: --max-flash scores a trial as --max-bytes does.
+    from test_hypermodel import data, small_model
+    from tuner_prune.hypermodel import PruningHyperModel
+    from tuner_prune.tuner import PruningTuner
+
+    hypermodel = PruningHyperModel(small_model, n_features=6, epochs=2, steps_per_epoch=6)
+    tuner = PruningTuner(hypermodel, max_trials=1, directory=str(tmp_path),
+                         verbose=True, max_flash=100, fit_baseline=False)
+    x, y = data()
+    tuner.search(x, y, validation_data=data(24, 1), batch_size=16)
+    record = json.loads((tmp_path / "search" / "trial_0" / "record.json").read_text())
+    assert record["within_budget"] is False and record["tflite_bytes"] > 100
+    assert record["score"] == pytest.approx(
+        sizes.budget_score(record["val_mse"], record["tflite_bytes"], 100))
+    assert tuner.oracle.get_trial("0").score == pytest.approx(record["score"])
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert f"{record['tflite_bytes']} bytes > --max-flash 100) | best so far" in line
+
+
+def test_report_marks_the_best_within_the_searchs_own_flash_budget(tiny_search, tmp_path):
+    import shutil
+
+    logs = tmp_path / "logs"
+    shutil.copytree(tiny_search["logs"], logs)
+    rows = report_json(tiny_search)["trials"]
+    budget = sorted(r["tflite_bytes"] for r in rows)[1]  # The smallest two fit.
+    within = min((r for r in rows if r["tflite_bytes"] <= budget),
+                 key=lambda r: r["val_mse"])["trial_id"]
+    settings = json.loads((logs / "tuner_prune.json").read_text())
+    settings["config"]["max_flash"] = budget
+    (logs / "tuner_prune.json").write_text(json.dumps(settings))
+    result = run_main("report", "--directory", str(logs), "--format", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert (report["best"], report["max_flash"], report["max_bytes"]) == (within, budget,
+                                                                          None)
+    table = run_main("report", "--directory", str(logs)).stdout
+    assert f"lowest validation MSE within --max-flash {budget}" in table
+    # Report's own --max-flash, and the tighter --max-bytes, take its place.
+    wider = run_main("report", "--directory", str(logs), "--format", "json",
+                     "--max-flash", "100000000")
+    assert json.loads(wider.stdout)["best"] == report_json(tiny_search)["best"]
+    tighter = run_main("report", "--directory", str(logs), "--max-bytes", "10")
+    assert "within --max-bytes 10" in tighter.stdout

@@ -136,11 +136,13 @@ def _add_export_flags(parser, search_defaults):
         help="phone (model.tflite runs in LiteRT) or microcontroller (only a variant "
         "that computed in TensorFlow Lite Micro as in LiteRT)")
     add("--max-flash", type=int, default=defaults["max_flash"], metavar="N",
-        help="flash budget of the export: model.tflite and model.c's object at most N "
-        "bytes (trials are not bounded by it)")
+        help="flash budget: export model.tflite and model.c's object within N bytes; "
+        "for search, trials whose .tflite is over it get a penalised score, as under "
+        "--max-bytes")
     add("--max-ram", type=int, default=defaults["max_ram"], metavar="N",
         help="RAM budget of the export: model.tflite's TFLM tensor arena and model.c's "
-        "buffers at most N bytes (trials are not bounded by it)")
+        "buffers at most N bytes (the export only: trials have no RAM figure, see "
+        "docs/export.md)")
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
@@ -192,6 +194,15 @@ def build_parser():
     report.add_argument("--max-bytes", type=int, metavar="N",
                         help="mark as best the lowest validation MSE within N bytes "
                              "(default: the search's own --max-bytes, if any)")
+    report.add_argument("--max-flash", type=int, metavar="N",
+                        help="mark as best the lowest validation MSE whose recorded "
+                             ".tflite is within N bytes of flash (default: the search's "
+                             "own --max-flash, if any)")
+    report.add_argument("--export-dir", metavar="FOLDER",
+                        help="also report the flash, RAM, MACs and runtimes of the files "
+                             "exported there (default: the folder "
+                             f"'{SearchConfig.export_dir}', when it holds an export of "
+                             "this search)")
     sweep = commands.add_parser("sweep", help="the article's experiment: loss against "
                                 "final sparsity over several initialisations")
     _add_sweep_flags(sweep)
@@ -338,7 +349,8 @@ def sweep_command(args):
 def report_command(args):
     from tuner_prune.report import run_report
 
-    print(run_report(args.directory, args.format, args.plot, args.max_bytes), end="")
+    print(run_report(args.directory, args.format, args.plot, args.max_bytes,
+                     args.export_dir, args.max_flash), end="")
 
 
 COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command,

@@ -25,17 +25,20 @@ class Display:
         verbose: Print; ``False`` prints nothing.
         max_bytes: The size budget, or ``None``: a trial's line then shows its
             score and size too.
+        budget_flag: The flag of that budget (``--max-bytes``, ``--max-flash``,
+            ``sizes.trial_budget``), named when a trial is over it.
         worker: This tuner is a worker of a distributed search, which does
             not know how many trials are left (no time left is shown).
     """
 
     def __init__(self, oracle, hypermodel, tuner_id, *, verbose=True, max_bytes=None,
-                 worker=False):
+                 budget_flag="--max-bytes", worker=False):
         self.oracle = oracle
         self.hypermodel = hypermodel
         self.tuner_id = tuner_id
         self.verbose = verbose
         self.max_bytes = max_bytes
+        self.budget_flag = budget_flag or "--max-bytes"
         self.worker = worker
         self.clock = None  # A ``progress.SearchClock`` from ``search_began`` on.
 
@@ -115,7 +118,7 @@ class Display:
         if self.max_bytes is None:
             return f"val_mse {val_mse:.6g}"
         size = int(trial.metrics.get_last_value("tflite_bytes"))
-        over = f" > --max-bytes {self.max_bytes}" if size > self.max_bytes else ""
+        over = f" > {self.budget_flag} {self.max_bytes}" if size > self.max_bytes else ""
         return f"score {trial.score:.6g} (val_mse {val_mse:.6g}, {size} bytes{over})"
 
     def _who(self):

@@ -11,8 +11,8 @@ from tuner_prune._keras import collect_prunable_layers
 from tuner_prune.mse import in_target_units, mse
 from tuner_prune.serving import scaled_model
 
-__all__ = ["TRIAL_VARIANT", "in_target_units", "measure_sparsity", "model_mse", "mse",
-           "pruned_layers", "trial_tflite_bytes"]
+__all__ = ["TRIAL_VARIANT", "count_macs", "in_target_units", "measure_sparsity",
+           "model_mse", "mse", "pruned_layers", "trial_tflite_bytes"]
 
 TRIAL_VARIANT = "sparse_float32"
 
@@ -34,6 +34,38 @@ def measure_sparsity(model):
         "layers": [{"name": name, "sparsity": sizes.zero_fraction([kernel])}
                    for name, kernel in layers],
     }
+
+
+# Pruned layers whose kernel weights each take part in one multiply-add per
+# output position (the output's shape without its batch and channel axes).
+_PER_POSITION = ("Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D")
+
+
+def count_macs(model):
+    """Multiply-adds per row of a pruning-wrapped model's pruned kernels.
+
+    Each kernel weight is one multiply-add per output position of its layer
+    (one for a ``Dense`` layer on flat rows). Biases, activations and
+    unpruned layers are not counted.
+
+    Returns:
+        ``{"macs": ..., "dense_macs": ...}``: ``macs`` counts the nonzero
+        weights only (the work of a sparse computation, as ``model.c``
+        does it), ``dense_macs`` every weight (as TFLite and TFLM compute
+        a kernel); both ``None`` when a pruned layer is not a ``Dense`` or
+        convolution layer.
+    """
+    macs = dense = 0
+    for wrapper in collect_prunable_layers(model):
+        if not wrapper.pruning_vars:  # A layer without weights to prune (ReLU).
+            continue
+        if type(wrapper.layer).__name__ not in _PER_POSITION:
+            return {"macs": None, "dense_macs": None}
+        positions = int(np.prod(wrapper.output.shape[1:-1], dtype=np.int64))
+        kernel = wrapper.layer.kernel.numpy()
+        macs += positions * int(np.count_nonzero(kernel))
+        dense += positions * int(kernel.size)
+    return {"macs": macs, "dense_macs": dense}
 
 
 def model_mse(model, x, y, target_scale=1.0):

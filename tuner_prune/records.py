@@ -40,13 +40,17 @@ FINISHED = (COMPLETED, FAILED)
 
 SCHEDULE = NAMES  # The four schedule hyperparameters, as the search names them.
 # From record.json: ``val_mse`` is the model's validation MSE; ``score`` the
-# search's objective, ``val_mse`` penalised when the trial is over --max-bytes.
-RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes")
+# search's objective, ``val_mse`` penalised when the trial is over --max-bytes;
+# ``macs`` and ``dense_macs`` the multiply-adds per row of its pruned kernels,
+# nonzero weights only and all (``measure.count_macs``; ``None`` in a search of
+# an older tuner_prune, or of layers it does not count).
+MACS = ("macs", "dense_macs")
+RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes", *MACS)
 FIELDS = ("trial_id", "status", *SCHEDULE, *RECORDED)
 # What keras-tuner's ``Trial.set_state`` reads from a ``trial.json``.
 TRIAL_KEYS = ("trial_id", "hyperparameters", "metrics", "score", "best_step", "status",
               "message")
-COUNTS = ("nonzero_weights", "tflite_bytes")  # Whole numbers, stored as floats as metrics.
+COUNTS = ("nonzero_weights", "tflite_bytes", *MACS)  # Whole numbers, stored as floats as metrics.
 
 
 def project_dir(directory, project=PROJECT):

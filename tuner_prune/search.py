@@ -129,7 +129,7 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
                          overwrite=config.overwrite and not worker, verbose=verbose,
                          distribution_strategy=strategy,
                          worker_timeout=config.worker_timeout,
-                         max_bytes=config.max_bytes)
+                         max_bytes=config.max_bytes, max_flash=config.max_flash)
     if store and not worker:  # After --overwrite removed the old trials, not before.
         stored_search.store(config, plan.dataset.fingerprint())
     if not worker:
@@ -221,7 +221,7 @@ def export_search(directory, export_dir, **options):
         directory: The search's ``--directory``.
         export_dir: Where to export.
         **options: ``quantization``, ``size_metric``, ``max_mse_increase``,
-            ``max_bytes``;
+            ``max_bytes``, ``device``, ``max_flash``, ``max_ram``, ``ship``;
             missing or ``None`` ones are the search's own.
 
     Returns:

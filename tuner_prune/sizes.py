@@ -34,6 +34,21 @@ def mask_entropy_bytes(total, nonzero):
 
 
 OVER_BUDGET_FACTOR = 10.0
+# The budgets a trial's recorded .tflite bytes are scored against: a .tflite's
+# flash is its bytes. (``--max-ram`` bounds the export only, docs/export.md.)
+SEARCH_BUDGETS = (("max_bytes", "--max-bytes"), ("max_flash", "--max-flash"))
+
+
+def trial_budget(max_bytes=None, max_flash=None):
+    """The budget of a trial's recorded ``.tflite`` bytes: ``(bytes, flag)`` or ``None``.
+
+    The tighter of ``--max-bytes`` and ``--max-flash`` (``--max-bytes`` on a
+    tie), named by its flag for the messages.
+    """
+    limits = {"max_bytes": max_bytes, "max_flash": max_flash}
+    set_ = [(limits[name], flag) for name, flag in SEARCH_BUDGETS
+            if limits[name] is not None]
+    return min(set_) if set_ else None
 
 
 def budget_score(val_mse, tflite_bytes, max_bytes=None):

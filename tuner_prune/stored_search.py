@@ -20,11 +20,16 @@ CONFIG_FILE = "tuner_prune.json"
 IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERPARAMETERS, "model",
             "block_size", "hp", "article")
 # Settings a resumed search must keep but an ``export`` of it may change: the
-# budget is in every trial's score, and ``export --max-bytes`` picks another trial.
-RESUME_IDENTITY = ("max_bytes",)
+# budgets are in every trial's score (``sizes.trial_budget``), and ``export
+# --max-bytes`` or ``--max-flash`` picks another trial.
+RESUME_IDENTITY = ("max_bytes", "max_flash")
+# Of those, the ones a search stored by an earlier tuner_prune may lack: it ran
+# without that budget.
+LATER = ("max_flash",)
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
-STORED = (*IDENTITY, *RESUME_IDENTITY, *BUILT_IN_WORKLOAD)  # Compared, so always stored.
+STORED = (*IDENTITY, *(name for name in RESUME_IDENTITY if name not in LATER),
+          *BUILT_IN_WORKLOAD)  # Compared, so always stored.
 # What each type of a ``SearchConfig`` field holds, as a refusal says it.
 KINDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false",
          list: "a list of strings"}
@@ -196,8 +201,8 @@ def differences(stored, config, fingerprint, reading=False):
     identity = identity_of(config)
     if not reading:
         identity.update({name: getattr(config, name) for name in RESUME_IDENTITY})
-    found = [f"{_flag(name)} {_text(value)} (the search has {_text(old_config[name])})"
-             for name, value in identity.items() if old_config[name] != value]
+    found = [f"{_flag(name)} {_text(value)} (the search has {_text(old_config.get(name))})"
+             for name, value in identity.items() if old_config.get(name) != value]
     return found + data_differences(stored.get("data") or {}, fingerprint)
 
 

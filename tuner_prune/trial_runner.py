@@ -136,6 +136,7 @@ class TrialRunner:
         scorer.restore()
         self.files.save_weights(trial.trial_id, model)
         figures = measure.measure_sparsity(model)
+        macs = measure.count_macs(model)
         val_mse = measure.in_target_units(scorer.best_mse, data.y_scale)
         tflite_bytes = measure.trial_tflite_bytes(model, 1.0 / data.x_scale, data.y_scale,
                                                   data.input_shape)
@@ -147,7 +148,7 @@ class TrialRunner:
         self.files.write_record(trial, {
             "status": TrialStatus.COMPLETED, "best_epoch": scorer.best_epoch, **metrics,
             "tflite_bytes": tflite_bytes,
-            "nonzero_weights": figures["nonzero_weights"],
+            "nonzero_weights": figures["nonzero_weights"], **macs,
             "within_budget": self.max_bytes is None or tflite_bytes <= self.max_bytes,
             "layers": figures["layers"]})
         return metrics

@@ -14,7 +14,7 @@ import sys
 import keras_tuner
 
 from tuner_prune import distribute, fencing, fit_inputs, folders, keras3, records, resume
-from tuner_prune import search_data, serving, splits, summaries
+from tuner_prune import search_data, serving, sizes, splits, summaries
 from tuner_prune import hypermodel as hypermodel_lib
 from tuner_prune import oracle as oracle_lib
 from tuner_prune import _kt
@@ -38,7 +38,7 @@ class PruningTuner(_kt.BaseTuner):
     as the CLI does), trains on scaled data and stores the scaling with the
     search. Each trial reports ``val_mse`` (the model's validation MSE, target
     units) and ``score``, the objective: ``val_mse`` itself, or under
-    ``max_bytes`` ``sizes.budget_score`` of it.
+    ``max_bytes`` or ``max_flash`` ``sizes.budget_score`` of it.
 
     Args:
         hypermodel: A ``PruningHyperModel``, or as keras-tuner takes one (a
@@ -62,6 +62,10 @@ class PruningTuner(_kt.BaseTuner):
         max_bytes: Size budget: a trial whose TFLite model is larger is
             scored ``sizes.budget_score`` (its MSE, penalised by how far over
             the budget it is).
+        max_flash: Flash budget, as ``--max-flash``: a ``.tflite``'s flash is
+            its bytes, so a trial is scored against the tighter of
+            ``max_bytes`` and ``max_flash`` (``sizes.trial_budget``); the
+            export also bounds ``model.c``'s object by it.
         fit_baseline: Fit the ridge baseline (``tuner_prune.baseline``)
             before the first trial, or reuse the one stored in ``directory``.
         objective: keras-tuner's, ``"val_mse"`` or ``"val_loss"`` (the MSE) only.
@@ -71,13 +75,16 @@ class PruningTuner(_kt.BaseTuner):
                  project_name=records.PROJECT, overwrite=False, oracle=None, verbose=True,
                  distribution_strategy=None,
                  worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT, max_bytes=None,
-                 fit_baseline=True, objective=None):
+                 fit_baseline=True, objective=None, max_flash=None):
         hypermodel_lib.check_objective(objective)
         self.seed = seed
         self.verbose = verbose
         self.distribution_strategy = distribution_strategy
         self.worker_timeout = worker_timeout
         self.max_bytes = max_bytes
+        self.max_flash = max_flash
+        budget = sizes.trial_budget(max_bytes, max_flash)
+        limit, flag = budget or (None, None)
         self.fit_baseline = fit_baseline
         self.baseline = None  # ``baseline.fit``'s result, logged beside the trials.
         self.search_data = None  # ``search_data.SearchData``: scaling, training length.
@@ -103,18 +110,23 @@ class PruningTuner(_kt.BaseTuner):
             self._reload_oracle()  # Saved under another tuner id: a distributed chief's.
         self.oracle.verbose = 0
         self._console = Display(self.oracle, self.hypermodel, self.tuner_id,
-                                verbose=verbose, max_bytes=max_bytes,
+                                verbose=verbose, max_bytes=limit, budget_flag=flag,
                                 worker=_kt.is_worker(self))
         self._files = TrialFiles(self.oracle, self.get_trial_dir)
         self._runner = TrialRunner(self.hypermodel, self._files, self.tensorboard_dir,
                                    self._console.progress_callbacks, seed=seed,
-                                   max_bytes=max_bytes,
+                                   max_bytes=limit,
                                    distribution_strategy=distribution_strategy)
         if overwrite:
             summaries.clear(self.tensorboard_dir)
         self.search_data = search_data.load(self.project_dir)
         if self.search_data is not None:  # The stored search's training and rows.
             self._configure(self.search_data)
+
+    @property
+    def _budgeted(self):
+        """Whether a budget scores the trials (``sizes.trial_budget``)."""
+        return sizes.trial_budget(self.max_bytes, self.max_flash) is not None
 
     @property
     def tensorboard_dir(self):
@@ -337,8 +349,9 @@ class PruningTuner(_kt.BaseTuner):
             max_bytes: Size budget of ``model.tflite``; the tuner's own if
                 ``None``, as ``--max-bytes``.
             device: ``"phone"`` or ``"microcontroller"``, as ``--device``.
-            max_flash, max_ram: Budgets of the export, as ``--max-flash`` and
-                ``--max-ram``.
+            max_flash: Flash budget of ``model.tflite`` and ``model.c``; the
+                tuner's own if ``None``, as ``--max-flash``.
+            max_ram: RAM budget of the export, as ``--max-ram``.
             ship: ``"trial"`` (the API's default) or ``"best"`` (the CLI's):
                 the ridge baseline's linear model when it beats the best
                 trial on validation, as ``--ship``.
@@ -359,6 +372,7 @@ class PruningTuner(_kt.BaseTuner):
         test = None if test_data is None else splits.split("test_data", test_data,
                                                            data.input_shape, data.encoding)
         budget = self.max_bytes if max_bytes is None else max_bytes
+        max_flash = self.max_flash if max_flash is None else max_flash
         return best.export_best(self, data.dataset(test), export_dir,
                                 quantization=quantization, size_metric=size_metric,
                                 max_mse_increase=max_mse_increase, max_bytes=budget,
@@ -388,7 +402,7 @@ class PruningTuner(_kt.BaseTuner):
         self._console.search_began()
         self.save()  # From here on, a killed search resumes instead of restarting.
         summaries.write_experiment(self.tensorboard_dir, self.oracle.get_space(),
-                                   budgeted=self.max_bytes is not None)
+                                   budgeted=self._budgeted)
         if self.baseline is not None:
             summaries.write_baseline(self.tensorboard_dir, self.baseline)
 
@@ -402,7 +416,7 @@ class PruningTuner(_kt.BaseTuner):
         trial = self.oracle.get_trial(trial.trial_id)
         summaries.write_trial_end(self.tensorboard_dir, trial,
                                   self.oracle.get_best_trials(sys.maxsize),
-                                  budgeted=self.max_bytes is not None,
+                                  budgeted=self._budgeted,
                                   baseline=self.baseline)
         self._console.trial_ended(trial, self.best_trial)
 
