@@ -125,7 +125,7 @@ def test_hp_goes_to_the_schedule_or_the_model_and_article_fixes_the_model(tmp_pa
 
 
 def test_hp_frequency_and_article_are_part_of_the_search_identity(tmp_path):
-    data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
+    data = {"rows": [240, 30, 30], "features": 20, "columns": None, "sha256": "0" * 64}
     stored = SearchConfig(**TINY, **folders(tmp_path), hp=["b=1", "a=2"])
     stored_search.store(stored, data)
     same = SearchConfig(**TINY, **folders(tmp_path), hp=["a=2", "b=1"])
@@ -138,7 +138,7 @@ def test_hp_frequency_and_article_are_part_of_the_search_identity(tmp_path):
 
 
 def test_a_search_resumes_only_with_its_own_budget_but_exports_with_any(tmp_path):
-    data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
+    data = {"rows": [240, 30, 30], "features": 20, "columns": None, "sha256": "0" * 64}
     stored_search.store(SearchConfig(**TINY, **folders(tmp_path), max_bytes=5000), data)
     stored = stored_search.load_stored(str(tmp_path / "logs"))
     wider = SearchConfig(**TINY, **folders(tmp_path), max_bytes=9000)
@@ -186,7 +186,7 @@ def test_stored_settings_without_what_a_resume_compares_are_refused(tmp_path):
 def test_a_search_resumes_only_with_its_own_flash_budget(tmp_path):
     # --max-flash scores the trials as --max-bytes does, so a resume keeps it;
     # a search stored before it bounded trials ran without one.
-    data = {"rows": 300, "features": 20, "columns": None, "sha256": "0" * 64}
+    data = {"rows": [240, 30, 30], "features": 20, "columns": None, "sha256": "0" * 64}
     stored_search.store(SearchConfig(**TINY, **folders(tmp_path), max_flash=5000), data)
     stored = stored_search.load_stored(str(tmp_path / "logs"))
     wider = SearchConfig(**TINY, **folders(tmp_path), max_flash=9000)
