@@ -17,9 +17,10 @@ layers' outputs go to two static float buffers (the C export's RAM).
 """
 
 import dataclasses
-import math
 
 import numpy as np
+
+from tuner_prune import sizes
 
 SOURCE = "model.c"
 HEADER = "model.h"
@@ -75,9 +76,8 @@ class Encoded:
     @property
     def limit_bytes(self):
         """The information limit: nonzero values' bytes plus log2 C(n, k) bits."""
-        n, k = self.inputs * self.outputs, self.nonzeros
-        positions = (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)) / math.log(2)
-        return k * VALUE_TYPES[self.value_type][1] + positions / 8
+        return sizes.information_limit_bytes(self.inputs * self.outputs, self.nonzeros,
+                                             VALUE_TYPES[self.value_type][1])
 
     def summary(self):
         return {"inputs": self.inputs, "outputs": self.outputs, "encoding": self.encoding,
