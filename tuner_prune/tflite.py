@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert import interpreter as litert
 
-from tuner_prune import sizes
+from tuner_prune import sizes, tflm
 from tuner_prune.choice import Candidate
 from tuner_prune.mse import mse
 
@@ -120,20 +120,12 @@ def _older_objects_frozen():
 
 def quantize_input(detail, x):
     """``x`` in the dtype of an input tensor, through its scale and zero point."""
-    dtype = detail["dtype"]
-    if not np.issubdtype(dtype, np.integer):
-        return x.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+    return tflm.quantize(x, detail["dtype"], *detail["quantization"])
 
 
 def dequantize_output(detail, values):
     """Float values of an output tensor, through its scale and zero point."""
-    if not np.issubdtype(detail["dtype"], np.integer):
-        return values.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    return (values.astype(np.float32) - zero_point) * scale
+    return tflm.dequantize(values, *detail["quantization"])
 
 
 def io_quantization(model_content):

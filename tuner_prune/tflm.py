@@ -186,29 +186,33 @@ def predict(content, x, arena_bytes=None):
     shape = tuple(given["shape"])
     predictions = []
     for row in np.asarray(x, np.float32):
-        interpreter.set_input(_quantize(given, row.reshape(shape)), 0)
+        interpreter.set_input(quantize(row.reshape(shape), given["dtype"], *_scale(given)), 0)
         interpreter.invoke()
-        predictions.append(_dequantize(wanted, interpreter.get_output(0)).reshape(-1)[0])
+        predictions.append(dequantize(interpreter.get_output(0), *_scale(wanted)).reshape(-1)[0])
     return np.asarray(predictions, np.float32)
 
 
-def _quantize(detail, x):
-    if not np.issubdtype(detail["dtype"], np.integer):
-        return x.astype(detail["dtype"])
-    scale, zero = _scale(detail)
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(detail["dtype"])
+def quantize(x, dtype, scale, zero_point):
+    """``x`` in an input tensor's ``dtype``, through its scale and zero point
+    (float dtypes: a plain cast). LiteRT's inputs take it too (``tflite``)."""
+    if not np.issubdtype(dtype, np.integer):
+        return x.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
 
 
-def _dequantize(detail, values):
-    if not np.issubdtype(detail["dtype"], np.integer):
+def dequantize(values, scale, zero_point):
+    """Float values of an output tensor, through its scale and zero point."""
+    if not np.issubdtype(values.dtype, np.integer):
         return values.astype(np.float32)
-    scale, zero = _scale(detail)
-    return (values.astype(np.float32) - zero) * scale
+    return (values.astype(np.float32) - zero_point) * scale
 
 
 def _scale(detail):
+    """``(scale, zero_point)`` of a tensor; ``(1.0, 0)`` for a float one, which has none."""
     parameters = detail["quantization_parameters"]
+    if len(parameters["scales"]) == 0:
+        return 1.0, 0
     return float(parameters["scales"][0]), int(parameters["zero_points"][0])
 
 
