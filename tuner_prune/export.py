@@ -177,7 +177,7 @@ def _write_micro(candidate, folder, rows, max_flash=None, max_ram=None):
 def _write_c(model, found, validation, test, manifest, folder):
     """``model.c`` and ``model.h`` when the model is Dense and ReLU layers (``c_export``)."""
     dense = next(c for c in found if c.name == "float32")
-    reference = (tflite.predict(dense.content, validation[0]) if dense.loaded
+    reference = (dense.val_predictions if dense.loaded  # LiteRT's, from ``evaluate``.
                  else model.predict(validation[0], verbose=0))
     limit = manifest["val_mse"] * (1 + manifest["export_options"]["max_mse_increase"])
     options = manifest["export_options"]
