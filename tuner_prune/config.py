@@ -8,7 +8,7 @@ dataclasses) and one check. The checks against the folders are in
 
 import dataclasses
 
-from tuner_prune import data as data_lib, models
+from tuner_prune import data as data_lib, models, sizes, tflm
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
@@ -205,8 +205,8 @@ def check_export_options(options):
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     check_max_bytes(options.get("max_bytes"))
-    for name in ("max_flash", "max_ram"):
-        check_max_bytes(options.get(name), f"--{name.replace('_', '-')}")
+    check_max_bytes(options.get("max_flash"), "--max-flash")
+    check_max_ram(options.get("max_ram"), options.get("quantization", "auto"))
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):
@@ -219,6 +219,22 @@ def check_max_bytes(budget, flag="--max-bytes"):
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
                                or budget < 1):
         raise InputError(f"Expected {flag} >= 1, received {budget!r}.")
+
+
+def check_max_ram(budget, quantization="auto"):
+    """Raises ``InputError`` unless ``budget`` is ``None`` or a RAM budget an
+    export can meet: at least ``tflm.SMALLEST_ARENA``, with a ``quantization``
+    that has variants TFLM runs (``sizes.RAM_VARIANTS``)."""
+    check_max_bytes(budget, "--max-ram")
+    if budget is None:
+        return
+    if budget < tflm.SMALLEST_ARENA:
+        raise InputError(f"Expected --max-ram >= {tflm.SMALLEST_ARENA} (the smallest TFLM "
+                         f"tensor arena a model needs), received {budget}.")
+    if quantization not in sizes.RAM_VARIANTS:
+        raise InputError(f"Expected --quantization among {', '.join(sizes.RAM_VARIANTS)} "
+                         f"with --max-ram (only float32 and int8 variants run in TFLM), "
+                         f"received {quantization!r}.")
 
 
 def parse_block_size(text):

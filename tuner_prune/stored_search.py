@@ -20,12 +20,14 @@ CONFIG_FILE = "tuner_prune.json"
 IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERPARAMETERS, "model",
             "block_size", "hp", "article")
 # Settings a resumed search must keep but an ``export`` of it may change: the
-# budgets are in every trial's score (``sizes.trial_budget``), and ``export
-# --max-bytes`` or ``--max-flash`` picks another trial.
-RESUME_IDENTITY = ("max_bytes", "max_flash")
+# budgets are in every trial's score (``sizes.budget_score``), and ``export
+# --max-bytes``, ``--max-flash`` or ``--max-ram`` picks another trial. Under
+# ``--max-ram``, ``--quantization`` too: it says which variants' arenas a trial
+# measured (``sizes.RAM_VARIANTS``).
+RESUME_IDENTITY = ("max_bytes", "max_flash", "max_ram")
 # Of those, the ones a search stored by an earlier tuner_prune may lack: it ran
 # without that budget.
-LATER = ("max_flash",)
+LATER = ("max_flash", "max_ram")
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
 STORED = (*IDENTITY, *(name for name in RESUME_IDENTITY if name not in LATER),
@@ -201,6 +203,8 @@ def differences(stored, config, fingerprint, reading=False):
     identity = identity_of(config)
     if not reading:
         identity.update({name: getattr(config, name) for name in RESUME_IDENTITY})
+        if config.max_ram is not None:
+            identity["quantization"] = config.quantization
     found = [f"{_flag(name)} {_text(value)} (the search has {_text(old_config.get(name))})"
              for name, value in identity.items() if old_config.get(name) != value]
     return found + data_differences(stored.get("data") or {}, fingerprint)

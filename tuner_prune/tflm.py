@@ -20,6 +20,10 @@ TIMEOUT = 600
 ARENA_STEP = 16  # Bytes: the bisection's resolution and the arena's alignment.
 ARENA_MARGIN = 0.10  # Added to the smallest arena that works on this machine.
 ARENA_ROWS = 3  # Rows each probe must predict as the default arena does.
+# The smallest arena an export reports: ``arena_with_margin`` of the 1,120 bytes a
+# float32 model of one Dense unit on one input needs (tests/test_micro.py); any
+# model tuner_prune converts has that much and more.
+SMALLEST_ARENA = 1232
 
 
 def run(contents, x, arena_bytes=None):
@@ -113,6 +117,33 @@ def smallest_arena(content, x, expected=None):
             for size, works in _probe_child(folder, {**job, "low": low, "high": high}):
                 low, high = (low, size) if works else (size, high)
     return high
+
+
+def smallest_of(contents, x):
+    """The smallest arena among models, with its margin: ``(bytes, name)``.
+
+    Each model's arena is ``smallest_arena`` plus ``ARENA_MARGIN``, as an
+    export reports it for the same ``.tflite`` and rows.
+
+    Args:
+        contents: ``{name: .tflite bytes}``.
+        x: Input rows; the first ``ARENA_ROWS`` are predicted.
+
+    Raises:
+        RuntimeError: None of the models runs in TFLM (each one's reason).
+    """
+    rows = np.asarray(x, np.float32)[:ARENA_ROWS]
+    found, failed = [], []
+    for name, (predicted, error) in run(contents, rows).items():
+        if error is None:
+            smallest = smallest_arena(contents[name], rows, predicted)
+            found.append((arena_with_margin(smallest), name))
+        else:
+            failed.append(f"{name}: {error}")
+    if not found:
+        raise RuntimeError(f"Expected a model that runs in TFLM, whose tensor arena "
+                           f"--max-ram bounds, received {'; '.join(failed)}")
+    return min(found)
 
 
 def arena_with_margin(smallest):

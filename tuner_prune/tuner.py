@@ -14,7 +14,7 @@ import sys
 import keras_tuner
 
 from tuner_prune import distribute, fencing, fit_inputs, folders, keras3, records, resume
-from tuner_prune import search_data, serving, sizes, splits, summaries
+from tuner_prune import config as config_lib, search_data, serving, sizes, splits, summaries
 from tuner_prune import hypermodel as hypermodel_lib
 from tuner_prune import oracle as oracle_lib
 from tuner_prune import _kt
@@ -38,7 +38,7 @@ class PruningTuner(_kt.BaseTuner):
     as the CLI does), trains on scaled data and stores the scaling with the
     search. Each trial reports ``val_mse`` (the model's validation MSE, target
     units) and ``score``, the objective: ``val_mse`` itself, or under
-    ``max_bytes`` or ``max_flash`` ``sizes.budget_score`` of it.
+    ``max_bytes``, ``max_flash`` or ``max_ram`` ``sizes.budget_score`` of it.
 
     Args:
         hypermodel: A ``PruningHyperModel``, or as keras-tuner takes one (a
@@ -66,6 +66,13 @@ class PruningTuner(_kt.BaseTuner):
             its bytes, so a trial is scored against the tighter of
             ``max_bytes`` and ``max_flash`` (``sizes.trial_budget``); the
             export also bounds ``model.c``'s object by it.
+        max_ram: RAM budget, as ``--max-ram``: each trial's TFLM tensor
+            arena is measured (the smallest among the variants of
+            ``quantization`` that TFLM runs, ``sizes.RAM_VARIANTS``) and
+            scored as ``max_bytes`` scores its bytes; the export bounds
+            ``model.tflite``'s arena and ``model.c``'s buffers by it.
+        quantization: The variants ``max_ram`` measures, as the export's
+            ``--quantization`` takes them (``"auto"``, ``"none"``, ``"int8"``).
         fit_baseline: Fit the ridge baseline (``tuner_prune.baseline``)
             before the first trial, or reuse the one stored in ``directory``.
         objective: keras-tuner's, ``"val_mse"`` or ``"val_loss"`` (the MSE) only.
@@ -75,7 +82,8 @@ class PruningTuner(_kt.BaseTuner):
                  project_name=records.PROJECT, overwrite=False, oracle=None, verbose=True,
                  distribution_strategy=None,
                  worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT, max_bytes=None,
-                 fit_baseline=True, objective=None, max_flash=None):
+                 fit_baseline=True, objective=None, max_flash=None, max_ram=None,
+                 quantization="auto"):
         hypermodel_lib.check_objective(objective)
         self.seed = seed
         self.verbose = verbose
@@ -83,6 +91,8 @@ class PruningTuner(_kt.BaseTuner):
         self.worker_timeout = worker_timeout
         self.max_bytes = max_bytes
         self.max_flash = max_flash
+        self.max_ram, self.quantization = max_ram, quantization
+        config_lib.check_max_ram(max_ram, quantization)
         budget = sizes.trial_budget(max_bytes, max_flash)
         limit, flag = budget or (None, None)
         self.fit_baseline = fit_baseline
@@ -111,11 +121,12 @@ class PruningTuner(_kt.BaseTuner):
         self.oracle.verbose = 0
         self._console = Display(self.oracle, self.hypermodel, self.tuner_id,
                                 verbose=verbose, max_bytes=limit, budget_flag=flag,
-                                worker=_kt.is_worker(self))
+                                max_ram=max_ram, worker=_kt.is_worker(self))
         self._files = TrialFiles(self.oracle, self.get_trial_dir)
         self._runner = TrialRunner(self.hypermodel, self._files, self.tensorboard_dir,
                                    self._console.progress_callbacks, seed=seed,
-                                   max_bytes=limit,
+                                   max_bytes=limit, max_ram=max_ram,
+                                   ram_variants=sizes.RAM_VARIANTS.get(quantization, ()),
                                    distribution_strategy=distribution_strategy)
         if overwrite:
             summaries.clear(self.tensorboard_dir)
@@ -126,7 +137,8 @@ class PruningTuner(_kt.BaseTuner):
     @property
     def _budgeted(self):
         """Whether a budget scores the trials (``sizes.trial_budget``)."""
-        return sizes.trial_budget(self.max_bytes, self.max_flash) is not None
+        return (sizes.trial_budget(self.max_bytes, self.max_flash) is not None
+                or self.max_ram is not None)
 
     @property
     def tensorboard_dir(self):
@@ -324,7 +336,7 @@ class PruningTuner(_kt.BaseTuner):
         return serving.scaled_model(pruned, 1.0 / data.x_scale, data.y_scale,
                                     data.input_shape)
 
-    def export(self, export_dir, test_data=None, *, quantization="auto",
+    def export(self, export_dir, test_data=None, *, quantization=None,
                size_metric="bytes", max_mse_increase=0.05, max_bytes=None, device="phone",
                max_flash=None, max_ram=None, ship="trial"):
         """Exports the best completed trial as the CLI does; see ``export.export_model``.
@@ -342,7 +354,7 @@ class PruningTuner(_kt.BaseTuner):
                 ``None``. Without one, the manifest's ``test_split`` and test
                 MSEs are ``None``.
             quantization: ``"auto"``, ``"none"``, ``"dynamic"``, ``"float16"``
-                or ``"int8"``, as ``--quantization``.
+                or ``"int8"``, as ``--quantization``; the tuner's own if ``None``.
             size_metric: ``"bytes"`` or ``"gzip_bytes"``, as ``--size-metric``.
             max_mse_increase: Tolerance of a TFLite variant's validation MSE
                 over the Keras model's, as ``--max-mse-increase``.
@@ -351,7 +363,8 @@ class PruningTuner(_kt.BaseTuner):
             device: ``"phone"`` or ``"microcontroller"``, as ``--device``.
             max_flash: Flash budget of ``model.tflite`` and ``model.c``; the
                 tuner's own if ``None``, as ``--max-flash``.
-            max_ram: RAM budget of the export, as ``--max-ram``.
+            max_ram: RAM budget of the export; the tuner's own if ``None``,
+                as ``--max-ram``.
             ship: ``"trial"`` (the API's default) or ``"best"`` (the CLI's):
                 the ridge baseline's linear model when it beats the best
                 trial on validation, as ``--ship``.
@@ -373,6 +386,8 @@ class PruningTuner(_kt.BaseTuner):
                                                            data.input_shape, data.encoding)
         budget = self.max_bytes if max_bytes is None else max_bytes
         max_flash = self.max_flash if max_flash is None else max_flash
+        max_ram = self.max_ram if max_ram is None else max_ram
+        quantization = self.quantization if quantization is None else quantization
         return best.export_best(self, data.dataset(test), export_dir,
                                 quantization=quantization, size_metric=size_metric,
                                 max_mse_increase=max_mse_increase, max_bytes=budget,
