@@ -124,8 +124,8 @@ class Display:
         for name, budget, flag, text in (
                 ("tflite_bytes", self.max_bytes, self.budget_flag, "{} bytes"),
                 ("arena_bytes", self.max_ram, "--max-ram", "TFLM arena {} bytes")):
-            value = trial.metrics.get_last_value(name)
-            if budget is not None and value is not None:
+            if budget is not None:
+                value = trial.metrics.get_last_value(name)
                 over = f" > {flag} {budget}" if value > budget else ""
                 figures.append(text.format(int(value)) + over)
         return f"score {trial.score:.6g} ({', '.join(figures)})"

@@ -66,13 +66,10 @@ class PruningTuner(_kt.BaseTuner):
             its bytes, so a trial is scored against the tighter of
             ``max_bytes`` and ``max_flash`` (``sizes.trial_budget``); the
             export also bounds ``model.c``'s object by it.
-        max_ram: RAM budget, as ``--max-ram``: each trial's TFLM tensor
-            arena is measured (the smallest among the variants of
-            ``quantization`` that TFLM runs, ``sizes.RAM_VARIANTS``) and
-            scored as ``max_bytes`` scores its bytes; the export bounds
-            ``model.tflite``'s arena and ``model.c``'s buffers by it.
-        quantization: The variants ``max_ram`` measures, as the export's
-            ``--quantization`` takes them (``"auto"``, ``"none"``, ``"int8"``).
+        max_ram: RAM budget, as ``--max-ram``: each trial's TFLM tensor arena
+            (the smallest of its ``sizes.RAM_VARIANTS[quantization]``) is scored
+            as ``max_bytes`` scores its bytes; it also bounds the export.
+        quantization: As ``--quantization``: whose arenas ``max_ram`` measures.
         fit_baseline: Fit the ridge baseline (``tuner_prune.baseline``)
             before the first trial, or reuse the one stored in ``directory``.
         objective: keras-tuner's, ``"val_mse"`` or ``"val_loss"`` (the MSE) only.
