@@ -110,7 +110,10 @@ def test_a_trial_ships_only_when_it_beats_the_baseline_by_more_than_noise(
     from tuner_prune import baseline
 
     root, _ = mlp_wins
-    assert manifest(root / "export")["shipped"] == "trial"
+    shipped = manifest(root / "export")
+    assert shipped["shipped"] == "trial"
+    assert shipped["baseline_comparison"]["trial_wins"] is True
+    assert shipped["baseline_comparison"]["margin"] == baseline.MARGIN == 1.0
     # The same trial, asked to win by more standard errors than it does.
     monkeypatch.setattr(baseline, "MARGIN", 1e9)
     again = run_main("export", "--directory", root / "logs", "--export-dir", root / "again")
@@ -118,6 +121,7 @@ def test_a_trial_ships_only_when_it_beats_the_baseline_by_more_than_noise(
     shipped = manifest(root / "again")
     assert shipped["shipped"] == "baseline"
     compared = shipped["baseline_comparison"]
+    assert compared["trial_wins"] is False and compared["margin"] == 1e9
     assert shipped["best_trial_val_mse"] < shipped["baseline"]["val_mse"]
     assert compared["val_mse_difference"] == pytest.approx(
         shipped["best_trial_val_mse"] - shipped["baseline"]["val_mse"], rel=1e-3)

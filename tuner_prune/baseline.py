@@ -25,8 +25,9 @@ KIND = "ridge"
 ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 EIGEN_LIMIT = 4096  # Features up to which one eigendecomposition serves every alpha.
 # Standard errors of the validation split's noise a trial must beat the
-# baseline by to be shipped instead (``comparison``; docs/search.md).
-MARGIN = 2.0
+# baseline by to be shipped instead (``comparison``): the one-standard-error
+# rule of model selection, which keeps the simpler model (docs/search.md).
+MARGIN = 1.0
 
 
 def path(directory):
@@ -264,6 +265,8 @@ def shipped_line(manifest):
     """The line saying the baseline was shipped, or ``None`` when a trial was."""
     if manifest.get("shipped") != "baseline":
         return None
+    margin = (manifest.get("baseline_comparison") or {}).get("margin", MARGIN)
     return (f"Shipped the ridge baseline: no trial beats it on validation by more than "
-            f"{MARGIN:g} standard errors (val_mse {manifest['val_mse']:.6g} against the "
-            f"best trial's {manifest['best_trial_val_mse']:.6g}).")
+            f"{margin:g} standard error{'' if margin == 1 else 's'} (val_mse "
+            f"{manifest['val_mse']:.6g} against the best trial's "
+            f"{manifest['best_trial_val_mse']:.6g}).")

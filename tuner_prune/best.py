@@ -66,12 +66,11 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
     ridge = ridge if ridge is not None else getattr(stored, "ridge", None)
     smallest = {}  # Measure: (value, trial id, variant) of the smallest in tolerance.
     loaded = {}  # Trial id: its model, loaded to compare it with the baseline.
-    for trial, compared in _shippable(tuner, trials, dataset, reference, ridge, ship,
-                                      loaded):
+    for trial, as_baseline, compared in _shippable(tuner, trials, dataset, reference, ridge,
+                                                   ship, loaded):
         try:
             return _export(tuner, trial, dataset, export_dir, reference,
-                           ridge if compared is not None else None, options, compared,
-                           loaded)
+                           ridge if as_baseline else None, options, compared, loaded)
         except choice.NoCandidateError as error:
             if not budgeted:
                 raise SearchError(str(error)) from None
@@ -104,18 +103,18 @@ def _reference(tuner, dataset, ridge):
 
 
 def _shippable(tuner, trials, dataset, reference, ridge, ship, loaded):
-    """``(trial, comparison)`` in the order to try, lazily: the baseline (shipped
-    in the place of ``trial``, with ``baseline.comparison``'s result, or
-    ``{}`` when it beats the trial outright) just before the first trial that
-    does not beat it on validation; ``(trial, None)`` ships the trial."""
+    """``(trial, as_baseline, comparison)`` in the order to try, lazily: the
+    baseline (shipped in the place of ``trial``) just before the first trial
+    that does not beat it on validation (``_compared``), then each trial."""
     pending = ship == "best" and reference is not None and ridge is not None
     for trial in trials:
+        compared = None
         if pending:
             compared = _compared(tuner, trial, dataset, reference, ridge, loaded)
             if not compared.get("trial_wins"):
                 pending = False
-                yield trial, compared
-        yield trial, None
+                yield trial, True, compared
+        yield trial, False, compared
 
 
 def _compared(tuner, trial, dataset, reference, ridge, loaded):
@@ -133,20 +132,19 @@ def _compared(tuner, trial, dataset, reference, ridge, loaded):
 def _export(tuner, trial, dataset, export_dir, reference, ridge, options, compared=None,
             loaded=None):
     """``export_model`` of ``trial``, or with ``ridge`` of the baseline's linear
-    model in its place (``compared``: ``_compared``'s); the manifest."""
+    model in its place; the manifest (with ``compared``, ``_compared``'s)."""
     pruning = tuner.hypermodel.schedule(trial.hyperparameters)
     extra = {"trial_id": trial.trial_id, "frequency": pruning.frequency,
              "baseline": reference, "shipped": "trial",
              "completed_trials": sum(t.status == TrialStatus.COMPLETED
                                      for t in tuner.oracle.trials.values())}
+    if compared:
+        extra["baseline_comparison"] = compared
     if ridge is None:
         model = (loaded or {}).get(trial.trial_id) or tuner.load_model(trial)
     else:
         extra.update(shipped="baseline",
                      best_trial_val_mse=trial.metrics.get_best_value(VAL_MSE))
-        if compared:
-            extra["baseline_comparison"] = {k: v for k, v in compared.items()
-                                            if k != "trial_wins"}
         model = baseline_lib.linear_model(ridge, dataset.input_shape)
     return export_model(
         model, dataset, export_dir, hyperparameters=dict(trial.hyperparameters.values),

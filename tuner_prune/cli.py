@@ -148,7 +148,7 @@ def _add_export_flags(parser, search_defaults):
         "bytes; for search, trials over it get a penalised score")
     add("--ship", default=defaults["ship"], choices=SHIPS,
         help="best: the best trial, or the ridge baseline unless a trial beats it "
-        "on validation by more than 2 standard errors; trial: the best trial always")
+        "on validation by more than 1 standard error; trial: the best trial always")
 
 
 def _add_sweep_flags(parser):
