@@ -21,10 +21,10 @@ from sklearn.datasets import make_friedman1  # noqa: E402
 
 from tuner_prune import data as data_lib  # noqa: E402
 
-STEPS, BATCH = 1500, 128
+BATCH = 128
 
 
-def splits(rows=3000, seed=0):
+def splits(rows, seed=0):
     """``(x, y)`` of test, validation and training rows, as the CLI splits them."""
     x, y = make_friedman1(n_samples=rows, noise=1.0, random_state=0)
     order = np.random.default_rng(seed).permutation(rows)
@@ -33,7 +33,7 @@ def splits(rows=3000, seed=0):
     return [(x[i], y[i]) for i in np.split(order, [n_test, n_test + n_val])]
 
 
-def measure(layers, units, rate, seed, parts):
+def measure(layers, units, rate, seed, parts, steps):
     """Validation MSE and test R² of one dense MLP."""
     import tensorflow as tf
 
@@ -45,9 +45,9 @@ def measure(layers, units, rate, seed, parts):
     model = keras.Sequential([keras.Input(shape=(x_train.shape[1],))] + [
         keras.layers.Dense(units, activation="relu") for _ in range(layers)] + [
         keras.layers.Dense(1)])
-    decay = keras.optimizers.schedules.CosineDecay(rate, STEPS, alpha=0.1)
+    decay = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.1)
     model.compile(keras.optimizers.Adam(decay), "mse")
-    epochs = round(STEPS * BATCH / len(x_train))
+    epochs = max(1, round(steps * BATCH / len(x_train)))
     model.fit(x_train / x_scale, y_train / y_scale, batch_size=BATCH, epochs=epochs,
               verbose=0)
 
@@ -61,11 +61,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="+", help="LAYERS,UNITS,LEARNING_RATE")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=3000, help="friedman1's rows")
+    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps")
     args = parser.parse_args()
-    parts = splits()
+    parts = splits(args.rows)
     for setting in args.settings:
         layers, units, rate = setting.split(",")
-        results = [measure(int(layers), int(units), float(rate), seed, parts)
+        results = [measure(int(layers), int(units), float(rate), seed, parts, args.steps)
                    for seed in range(args.seeds)]
         val, r2 = np.mean(results, axis=0)
         print(f"{layers} x {units}, rate {rate}: val_mse {val:.3f}, test R² {r2:.4f}",
