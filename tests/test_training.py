@@ -103,9 +103,10 @@ def test_a_search_stored_before_the_bound_resumes_in_its_own_space(tmp_path):
     stored = json.loads(path.read_text())
     del stored["config"]["widest_units"]
     path.write_text(json.dumps(stored))
-    assert plan_of(tmp_path).config.widest_units == models.UNITS[1]
+    resumed = plan_of(tmp_path).config.widest_units
+    assert resumed is None and models.size_bounds(widest=resumed)[1] == (8, 1024)
     assert plan_of(tmp_path, overwrite=True).config.widest_units == 64
-    # A --hp units search of an earlier tuner_prune had no default width to keep.
-    stored["config"]["hp"] = ["units=8:16"]
+    # A search stored with another width (a rule changed since) keeps its own.
+    stored["config"]["widest_units"] = 16
     path.write_text(json.dumps(stored))
-    assert plan_of(tmp_path, hp=["units=8:16"]).config.widest_units is None
+    assert plan_of(tmp_path).config.widest_units == 16

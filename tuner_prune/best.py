@@ -141,7 +141,9 @@ def _export(tuner, trial, dataset, export_dir, reference, ridge, options, compar
     if compared:
         extra["baseline_comparison"] = compared
     if ridge is None:
-        model = (loaded or {}).get(trial.trial_id) or tuner.load_model(trial)
+        model = (loaded or {}).get(trial.trial_id)
+        if model is None:
+            model = tuner.load_model(trial)
     else:
         extra.update(shipped="baseline",
                      best_trial_val_mse=trial.metrics.get_best_value(VAL_MSE))

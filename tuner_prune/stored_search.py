@@ -9,7 +9,7 @@ import dataclasses
 import json
 import os
 
-from tuner_prune import config as config_lib, models, records, staging, training
+from tuner_prune import config as config_lib, records, staging
 from tuner_prune import space as space_lib
 from tuner_prune.errors import InputError
 
@@ -18,7 +18,7 @@ CONFIG_FILE = "tuner_prune.json"
 # data are compared by content (``Dataset.fingerprint``'s FINGERPRINT_KEYS), not
 # by path.
 IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERPARAMETERS, "model",
-            "block_size", "hp", "article", "widest_units")
+            "block_size", "hp", "article")
 # Settings a resumed search must keep but an ``export`` of it may change: the
 # budgets are in every trial's score (``sizes.trial_budget``), and ``export
 # --max-bytes`` or ``--max-flash`` picks another trial.
@@ -26,13 +26,13 @@ RESUME_IDENTITY = ("max_bytes", "max_flash")
 # Of those, the ones a search stored by an earlier tuner_prune may lack: it ran
 # without that budget.
 LATER = ("max_flash",)
-# A setting a search stored by an earlier tuner_prune lacks: its built-in model
-# was up to ``models.UNITS[1]`` wide whatever the table (``stored_width``).
+# The built-in model's widest layer, derived from the table (``training``): not
+# compared but kept from the stored search (``kept_width``); a search stored by an
+# earlier tuner_prune lacks it, and its space went up to ``models.UNITS[1]``.
 WIDEST = "widest_units"
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
-STORED = (*(name for name in IDENTITY if name != WIDEST),
-          *(name for name in RESUME_IDENTITY if name not in LATER),
+STORED = (*IDENTITY, *(name for name in RESUME_IDENTITY if name not in LATER),
           *BUILT_IN_WORKLOAD)  # Compared, so always stored.
 # What each type of a ``SearchConfig`` field holds, as a refusal says it.
 KINDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false",
@@ -70,29 +70,22 @@ def load_stored(directory):
                          f"{', '.join(_flag(name) for name in missing)}.")
     check_settings(path, stored["config"])
     check_fingerprint(path, stored.get("data"))
-    stored["config"].setdefault(WIDEST, stored_width(stored["config"]))
     return stored
-
-
-def stored_width(settings):
-    """The widest layer of a search stored without ``widest_units`` (an earlier
-    tuner_prune's): ``models.UNITS[1]`` for the built-in model's default width."""
-    old = config_lib.SearchConfig.from_dict(settings)
-    return models.UNITS[1] if training.builds_widest(old) else None
 
 
 def kept_width(config):
     """``config`` with the widest layer of the search it resumes, if any.
 
-    A resumed search (and its ``export``) keeps the space it was stored with:
-    one stored by an earlier tuner_prune goes on up to ``models.UNITS[1]``
-    wide, whatever ``training.resolved`` derives for the table now.
+    A resumed search (and its ``export``) keeps the space it was stored with,
+    whatever ``training.resolved`` derives for the table now: one stored by an
+    earlier tuner_prune (no ``widest_units``) goes on up to ``models.UNITS[1]``
+    wide (``None``). The width follows from settings and data that are
+    compared, so it is not compared itself.
     """
     stored = None if config.overwrite else load_stored(config.directory)
     if stored is None or config.widest_units is None:
         return config
-    width = stored["config"][WIDEST]
-    return config if width is None else dataclasses.replace(config, widest_units=width)
+    return dataclasses.replace(config, widest_units=stored["config"].get(WIDEST))
 
 
 def check_fingerprint(path, data):
