@@ -65,11 +65,14 @@ class SearchConfig(TrainingConfig):
     """Settings of ``python -m tuner_prune search`` (see the README for each).
 
     ``epochs`` and ``batch_size`` left ``None`` are derived from the training
-    rows when the plan is resolved (``tuner_prune.training``).
+    rows when the plan is resolved (``tuner_prune.training``), and so is
+    ``widest_units``, the built-in model's widest layer (no flag: ``--hp
+    units`` bounds the width instead), from the features of a row.
     """
 
     epochs: int = None
     batch_size: int = None
+    widest_units: int = None
 
     max_trials: int = 10
     directory: str = "logs"

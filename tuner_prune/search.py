@@ -20,6 +20,7 @@ def prepare(plan):
         space=plan.space,
         block_size=plan.block_size,
         hyperparameters=plan.hyperparameters,
+        widest_units=getattr(plan.config, "widest_units", None),
     )
 
 

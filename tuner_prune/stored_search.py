@@ -28,6 +28,10 @@ RESUME_IDENTITY = ("max_bytes", "max_flash", "max_ram")
 # Of those, the ones a search stored by an earlier tuner_prune may lack: it ran
 # without that budget.
 LATER = ("max_flash", "max_ram")
+# The built-in model's widest layer, derived from the table (``training``): not
+# compared but kept from the stored search (``kept_width``); a search stored by an
+# earlier tuner_prune lacks it, and its space went up to ``models.UNITS[1]``.
+WIDEST = "widest_units"
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
 STORED = (*IDENTITY, *(name for name in RESUME_IDENTITY if name not in LATER),
@@ -69,6 +73,21 @@ def load_stored(directory):
     check_settings(path, stored["config"])
     check_fingerprint(path, stored.get("data"))
     return stored
+
+
+def kept_width(config):
+    """``config`` with the widest layer of the search it resumes, if any.
+
+    A resumed search (and its ``export``) keeps the space it was stored with,
+    whatever ``training.resolved`` derives for the table now: one stored by an
+    earlier tuner_prune (no ``widest_units``) goes on up to ``models.UNITS[1]``
+    wide (``None``). The width follows from settings and data that are
+    compared, so it is not compared itself.
+    """
+    stored = None if config.overwrite else load_stored(config.directory)
+    if stored is None or config.widest_units is None:
+        return config
+    return dataclasses.replace(config, widest_units=stored["config"].get(WIDEST))
 
 
 def check_fingerprint(path, data):
