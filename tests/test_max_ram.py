@@ -13,14 +13,16 @@ from tuner_prune import records, sizes, stored_search, tflm
 from tuner_prune.config import SearchConfig
 from tuner_prune.errors import InputError
 
-BUDGET = 3000  # Between the arenas of the tiny search's first two trials (1328, 3632).
+BUDGET = 2000  # Between the arenas of the tiny search's first two trials (1328, 2688).
+# The second trial is the largest model of the space: two hidden layers of 128.
+WIDEST = ["--hp", "units=8:128"]
 
 
 def test_search_scores_a_trial_over_max_ram_and_ships_one_within(tmp_path):
     """Before, `search --max-ram` scored trials by their MSE alone: trial 1, the most
     accurate, was the best trial of the search though its TFLM arena was over."""
     logs, export = tmp_path / "logs", tmp_path / "export"
-    result = run_main("search", *TINY, "--max-trials", "2", "--max-ram", BUDGET,
+    result = run_main("search", *TINY, *WIDEST, "--max-trials", "2", "--max-ram", BUDGET,
                       "--ship", "trial", "--directory", logs, "--export-dir", export)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {r["trial_id"]: json.loads((logs / "search" / f"trial_{r['trial_id']}" /
@@ -34,7 +36,8 @@ def test_search_scores_a_trial_over_max_ram_and_ships_one_within(tmp_path):
     assert over["within_budget"] is False and within["within_budget"] is True
     assert over["score"] == pytest.approx(sizes.budget_score(
         over["val_mse"], over["tflite_bytes"], arena_bytes=over["arena_bytes"],
-        max_ram=BUDGET)) and over["score"] > within["score"] == within["val_mse"]
+        max_ram=BUDGET)) and over["score"] > over["val_mse"]
+    assert within["score"] == within["val_mse"]
     assert (f"TFLM arena {over['arena_bytes']} bytes > --max-ram {BUDGET})"
             in result.stdout)
     marked = run_main("report", "--directory", logs, "--format", "json")
