@@ -201,7 +201,7 @@ def check_served(block, stdout, folder):
     ``.tflite``'s of ``encode_rows``, within its quantization (5 % of the
     target's spread)."""
     import tuner_prune
-    from tuner_prune import tflite
+    from tuner_prune.export import tflite
 
     namespace = {}
     exec(block.split("inputs =")[0], namespace)  # The imports and the rows.
@@ -327,7 +327,7 @@ def test_module_tour_names_the_door_to_keras_tuners_private_members():
     of it that reaches a private member, and the tests that pin them
     (``tests/test_kt.py`` checks that no other module reaches one)."""
     section = docs_check.read("docs/architecture.md").split("## keras-tuner's internals")[1]
-    text = docs_check.read("tuner_prune/_kt.py")
+    text = docs_check.read("tuner_prune/core/_kt.py")
     doors = re.findall(r"^def ([a-z]\w*)\(", text, flags=re.MULTILINE)
     assert doors and "`_kt.py`" in section and "`tests/test_kt.py`" in section
     missing = [name for name in doors if f"`{name}(" not in section]

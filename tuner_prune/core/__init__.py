@@ -1,0 +1,1 @@
+"""What every stage may use: the doors to tf_keras/tfmot and keras-tuner, the errors."""

@@ -1,0 +1,1 @@
+"""The data stage: tables read, encoded, split and scaled; the ridge baseline."""

@@ -1,0 +1,1 @@
+"""Distributed search: chief, workers, leases."""

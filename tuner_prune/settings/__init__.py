@@ -1,0 +1,1 @@
+"""Flags to a checked plan: the config, the stored search."""

@@ -1,0 +1,1 @@
+"""What a search varies: the pruning schedule, its bounds, the model builders."""

@@ -1,0 +1,1 @@
+"""The files of a search and an export on disk."""

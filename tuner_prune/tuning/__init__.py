@@ -1,0 +1,1 @@
+"""The search stage: hypermodel, oracle, tuner, trials."""

@@ -1,0 +1,174 @@
+"""Export of a search's best completed trial, for the CLI and ``PruningTuner.export``.
+
+Without a size budget the best trial is the one with the lowest score. Under a
+budget (``--max-bytes``, ``--max-flash``, ``--max-ram``) it is the trial with the
+lowest validation MSE whose shipped file fits: the ``.tflite`` chosen under the
+export's own options (``--quantization``, ``--size-metric``,
+``--max-mse-increase``), not the ``sparse_float32`` size the trial recorded.
+Trials are exported in order of validation MSE until one has a variant within
+every budget; only the successful export is written. With ``ship="best"`` the
+ridge baseline's linear model takes its place in that order, before the first
+trial it beats on validation.
+"""
+
+from tuner_prune.data import baseline as baseline_lib
+from tuner_prune.export import choice
+from tuner_prune.store import records
+from tuner_prune.core._kt import TrialStatus
+from tuner_prune.core.errors import SearchError
+from tuner_prune.export.exporter import export_model
+from tuner_prune.core.failures import failure_reason
+from tuner_prune.tuning.trial_runner import VAL_MSE
+
+# The export options that bound the shipped file; each is checked by
+# ``choice.choose`` on the variants of a trial.
+BUDGETS = ("max_bytes", "max_flash", "max_ram")
+
+
+def budgets(options):
+    """``{option: limit}`` of the size budgets set among export ``options``."""
+    return {name: options[name] for name in BUDGETS if options.get(name) is not None}
+
+
+def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options):
+    """Exports the best completed trial of ``tuner`` (or the baseline that beats it).
+
+    Args:
+        tuner: A ``PruningTuner`` with its trials.
+        dataset: The ``Dataset`` it searched on.
+        export_dir: Where to export.
+        ridge: The baseline's ``(coefficients, intercept)``
+            (``baseline.fit_ridge``), which measures a stored baseline's
+            ``test_mse`` when the search had no test split (``None``: as
+            stored), and is the model shipped under ``ship="best"`` (``None``:
+            the tuner's stored one).
+            Without a stored baseline (a search with ``fit_baseline=False``),
+            the manifest has none.
+        ship: ``"best"``: the ridge baseline's linear model instead of the
+            trial's when it beats the trial on validation (``baseline.wins``;
+            the manifest's ``shipped`` says which); ``"trial"``: the trial's.
+        **options: ``export_model``'s ``quantization``, ``size_metric``,
+            ``max_bytes``, ``max_flash``, ``max_ram`` (then the trial with the
+            lowest validation MSE whose shipped files, under these options,
+            fit is exported), ``device``, ``max_mse_increase``. Without a
+            budget, the trial with the lowest score is exported.
+
+    Raises:
+        SearchError: No trial completed, or no TFLite variant qualifies (under
+            a budget: of any completed trial).
+    """
+    budgeted = budgets(options)
+    trials = _ranked_trials(tuner, every=bool(budgeted))
+    if not trials:
+        raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
+    reference = _reference(tuner, dataset, ridge)
+    stored = getattr(tuner, "search_data", None)
+    ridge = ridge if ridge is not None else getattr(stored, "ridge", None)
+    smallest = {}  # Measure: (value, trial id, variant) of the smallest in tolerance.
+    for trial, as_baseline in _shippable(trials, reference, ridge, ship):
+        try:
+            return _export(tuner, trial, dataset, export_dir, reference,
+                           ridge if as_baseline else None, options)
+        except choice.NoCandidateError as error:
+            if not budgeted:
+                raise SearchError(str(error)) from None
+            _keep_smallest(smallest, error.candidates, trial.trial_id,
+                           options.get("device", "phone"))
+    raise SearchError(_over_budget(budgeted, options.get("quantization", "auto"),
+                                   len(trials), smallest))
+
+
+def _keep_smallest(smallest, candidates, trial_id, device):
+    """Updates ``smallest`` with the file bytes and the TFLM arena of the variants
+    within the tolerance (that ``device`` takes) of one trial."""
+    for c in candidates:
+        if not c.within_tolerance or (device == "microcontroller"
+                                      and not choice.runs_in_tflm(c)):
+            continue
+        for measure, value in (("bytes", c.bytes), ("arena", c.arena_bytes)):
+            if value is not None and (measure not in smallest
+                                      or value < smallest[measure][0]):
+                smallest[measure] = (value, trial_id, c.name)
+
+
+def _reference(tuner, dataset, ridge):
+    """The stored baseline, its ``test_mse`` measured when the search had none."""
+    reference = baseline_lib.load(tuner.directory)
+    if (reference is not None and reference["test_mse"] is None and ridge is not None
+            and dataset.has_test):
+        reference = {**reference, "test_mse": baseline_lib.ridge_test_mse(ridge, dataset)}
+    return reference
+
+
+def _shippable(trials, reference, ridge, ship):
+    """``(trial, as_baseline)`` in the order to try: the baseline (shipped in
+    the place of ``trial``) just before the first trial it beats on validation."""
+    order, pending = [], ship == "best"
+    for trial in trials:
+        if pending and baseline_lib.wins(reference, trial.metrics.get_best_value(VAL_MSE),
+                                         ridge):
+            order.append((trial, True))
+            pending = False
+        order.append((trial, False))
+    return order
+
+
+def _export(tuner, trial, dataset, export_dir, reference, ridge, options):
+    """``export_model`` of ``trial``, or with ``ridge`` of the baseline's linear
+    model in its place; the manifest."""
+    pruning = tuner.hypermodel.schedule(trial.hyperparameters)
+    extra = {"trial_id": trial.trial_id, "frequency": pruning.frequency,
+             "baseline": reference, "shipped": "trial",
+             "completed_trials": sum(t.status == TrialStatus.COMPLETED
+                                     for t in tuner.oracle.trials.values())}
+    if ridge is None:
+        model = tuner.load_model(trial)
+    else:
+        extra.update(shipped="baseline",
+                     best_trial_val_mse=trial.metrics.get_best_value(VAL_MSE))
+        model = baseline_lib.linear_model(ridge, dataset.input_shape)
+    return export_model(
+        model, dataset, export_dir, hyperparameters=dict(trial.hyperparameters.values),
+        total_steps=tuner.hypermodel.total_steps, extra=extra, **options)
+
+
+def _ranked_trials(tuner, every):
+    """The best trial (``records.best_trial_id``), or with ``every`` all
+    completed trials, lowest validation MSE first."""
+    if not tuner.oracle.trials:
+        return []
+    rows = records.read_trials(tuner.directory, tuner.project_name)
+    if not every:
+        trial_id = records.best_trial_id(rows)
+        return [] if trial_id is None else [tuner.oracle.get_trial(trial_id)]
+    completed = sorted((r for r in rows if r["status"] == records.COMPLETED
+                        and r["val_mse"] is not None), key=records.rank)
+    return [tuner.oracle.get_trial(r["trial_id"]) for r in completed]
+
+
+def _over_budget(budgeted, quantization, count, smallest):
+    """The message of no trial within ``budgeted``; ``smallest`` as ``_keep_smallest``'s."""
+    limits = ", ".join(f"--{name.replace('_', '-')} {limit}"
+                       for name, limit in budgeted.items())
+    found = []
+    if "bytes" in smallest and ({"max_bytes", "max_flash"} & set(budgeted)):
+        found.append("the smallest is {} bytes (trial {}, {})".format(*smallest["bytes"]))
+    if "max_ram" in budgeted:
+        found.append("the smallest TFLM arena is {} bytes (trial {}, {})".format(
+            *smallest["arena"]) if "arena" in smallest
+            else "none within the MSE tolerance ran in TFLM")
+    if not smallest:
+        found = ["none within the MSE tolerance"]
+    found = "; ".join(found)
+    return (f"Expected a completed trial whose .tflite (quantization {quantization}) "
+            f"fits in {limits} within the MSE tolerance, received none among {count} "
+            f"completed trials: {found}")
+
+
+def _nothing_to_export(trials):
+    failed = [t for t in trials if t.status == TrialStatus.FAILED]
+    if not failed:
+        return "Expected a completed trial to export, received none yet."
+    reasons = sorted({failure_reason(t.message) for t in failed})
+    return (f"Expected a completed trial to export, received {len(failed)} failed "
+            f"trials and no completed one: {'; '.join(reasons)}")
