@@ -316,9 +316,12 @@ def test_flag_reference_lists_every_flag_with_its_default(command):
 
 def test_module_tour_names_every_module():
     tour = docs_check.read("docs/architecture.md")
-    modules = sorted(name for name in os.listdir(os.path.join(REPO, "tuner_prune"))
-                     if name.endswith(".py"))
-    missing = [name for name in modules if f"`{name}`" not in tour]
+    folder = os.path.join(REPO, "tuner_prune")
+    modules = sorted({name for _, _, names in os.walk(folder) for name in names
+                      if name.endswith(".py")})
+    stages = sorted(f"{name}/" for name in os.listdir(folder)
+                    if os.path.exists(os.path.join(folder, name, "__init__.py")))
+    missing = [name for name in stages + modules if f"`{name}`" not in tour]
     assert not missing, f"docs/architecture.md does not name {missing}"
 
 

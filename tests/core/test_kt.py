@@ -17,11 +17,11 @@ import pytest
 import tensorflow as tf
 from keras_tuner.engine import hyperparameters as hp_module
 
+from conftest import REPO
 from tuner_prune.core import _keras, _kt
 from tuner_prune.store import records
 from tuner_prune.store.staging import write_json
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OBJECTIVE = "loss"
 DISTRIBUTED = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
@@ -397,8 +397,9 @@ def test_only_the_door_modules_name_private_members():
     names = private_names()
     folder = os.path.join(REPO, "tuner_prune")
     found = []
-    for module in sorted(os.listdir(folder)):
-        if not module.endswith(".py") or module in ("_kt.py", "_keras.py"):
+    for module in sorted(os.path.relpath(os.path.join(root, name), folder)
+                         for root, _, names in os.walk(folder) for name in names):
+        if not module.endswith(".py") or os.path.basename(module) in ("_kt.py", "_keras.py"):
             continue
         with open(os.path.join(folder, module), encoding="utf-8") as file:
             text = file.read()

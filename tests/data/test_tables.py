@@ -4,28 +4,16 @@ import numpy as np
 import pytest
 
 import tuner_prune
+from conftest import CUTS, table_text
 from tuner_prune.data import encoding
 from tuner_prune.data.dataset import DataError, load_arrays, load_dataset, split_rows
 from tuner_prune.core.errors import InputError
 
-CUTS = ("Ideal", "Good", "Fair")
 
 
 def write(path, text):
     path.write_text(text, encoding="utf-8")
     return str(path)
-
-
-def table_text(rows=40, delimiter=",", trailing=""):
-    """A table with an identifier, a text column, a yes/no column, missing
-    cells in ``size`` and one row without a target (row 5, file line 7)."""
-    lines = [delimiter.join(["id", "cut", "size", "answer", "price"]) + trailing]
-    for i in range(rows):
-        size = "" if i % 7 == 0 else ("NA" if i % 11 == 0 else f"{(i * 37) % 100 / 10}")
-        price = "NaN" if i == 5 else str(2 * i + 1)
-        answer = "yes" if i % 2 else "no"
-        lines.append(delimiter.join([f"r{i}", CUTS[i % 3], size, answer, price]) + trailing)
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture

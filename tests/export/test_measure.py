@@ -16,9 +16,14 @@ PACKAGE = "tuner_prune"
 
 def package_modules():
     """``{module name: source path}`` of every module of the package."""
-    folder = os.path.join(REPO, PACKAGE)
-    return {f"{PACKAGE}.{name[:-3]}": os.path.join(folder, name)
-            for name in sorted(os.listdir(folder)) if name.endswith(".py")}
+    modules = {}
+    for root, _, names in os.walk(os.path.join(REPO, PACKAGE)):
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                dotted = os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
+                modules[dotted.removesuffix(".__init__")] = path
+    return modules
 
 
 def imported_modules(path, modules):

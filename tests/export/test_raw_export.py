@@ -10,7 +10,7 @@ import pytest
 
 import tuner_prune
 from conftest import run_main
-from test_tables import table_text
+from conftest import table_text
 
 
 @pytest.fixture(scope="module")

@@ -144,7 +144,7 @@ def logged_scalars(folder):
 
 
 def test_search_budget_makes_oversized_trials_lose(tmp_path, capsys):
-    from test_hypermodel import data, small_model
+    from conftest import data, small_model
     from tuner_prune.tuning.hypermodel import PruningHyperModel
     from tuner_prune.tuning.tuner import PruningTuner
 
@@ -319,7 +319,7 @@ def test_trial_budget_is_the_tighter_of_max_bytes_and_max_flash():
 
 def test_search_flash_budget_makes_oversized_trials_lose(tmp_path, capsys):
     # A .tflite's flash is its bytes: --max-flash scores a trial as --max-bytes does.
-    from test_hypermodel import data, small_model
+    from conftest import data, small_model
     from tuner_prune.tuning.hypermodel import PruningHyperModel
     from tuner_prune.tuning.tuner import PruningTuner
 

@@ -9,29 +9,18 @@ import subprocess
 
 import pytest
 
-from conftest import TINY, run_main
+from conftest import QUICK, TINY, refusal, run_main
 from test_bad_input import tree
 from tuner_prune.settings import stored_search
 from tuner_prune.settings import config as config_lib, plan as plan_lib
 from tuner_prune.core.errors import InputError
 
-QUICK = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10",
-         "--epochs", "2", "--max-trials", "1", "--batch-size", "64"]
 SMALL = {"n_samples": 300, "n_features": 20, "n_informative": 10, "epochs": 2,
          "max_trials": 1, "batch_size": 64}
 RESUME = ["search", *TINY, "--max-trials", "4", "--directory", "logs",
           "--export-dir", "export"]
 EXPORT = ["export", "--directory", "logs", "--export-dir", "export"]
 REPORT = ["report", "--directory", "logs"]
-
-
-def refusal(result):
-    """The one error line of a refused command: exit 2, no traceback, no output."""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert len(errors) == 1 and errors[0].startswith("tuner_prune: error: "), result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    return errors[0]
 
 
 @contextlib.contextmanager

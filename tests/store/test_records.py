@@ -9,7 +9,7 @@ import keras_tuner
 import pytest
 
 from conftest import cli_env
-from test_hypermodel import small_model
+from conftest import small_model
 from tuner_prune.settings import stored_search
 from tuner_prune.core import _kt
 from tuner_prune.settings import config as config_lib

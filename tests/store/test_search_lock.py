@@ -9,8 +9,8 @@ import sys
 import pytest
 from conftest import cli_env, run_main
 from test_bad_input import tree
-from test_hypermodel import small_model
-from test_state_safety import QUICK, refusal
+from conftest import small_model
+from conftest import QUICK, refusal
 
 from tuner_prune.store import lock
 from tuner_prune.core.errors import InputError

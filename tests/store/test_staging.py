@@ -169,10 +169,11 @@ def test_first_swap_creates_the_folder_with_the_umask_modes(tmp_path):
 @pytest.mark.parametrize("limit", range(RENAMES + 1))
 def test_a_swap_killed_at_any_rename_is_finished_by_the_next_one(tmp_path, limit):
     target = previous_export(tmp_path)
-    script = DYING_SWAP.format(tests=os.path.join(REPO, "tests"), limit=limit,
+    script = DYING_SWAP.format(tests=os.path.dirname(os.path.abspath(__file__)), limit=limit,
                                target=str(target))
     child = subprocess.run([sys.executable, "-c", script], env={**os.environ,
-                           "PYTHONPATH": REPO}, capture_output=True, text=True)
+                           "PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])},
+                           capture_output=True, text=True)
     dead = child.returncode == -9
     assert dead or limit == RENAMES, child.stderr
     version, others = split_manifest(contents(target))

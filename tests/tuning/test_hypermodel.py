@@ -5,27 +5,15 @@ import sys
 import textwrap
 
 import keras_tuner
-import numpy as np
 import pytest
 
-from conftest import cli_env
+from conftest import cli_env, data, small_model
 from tuner_prune.core.errors import InputError
 from tuner_prune.tuning.hypermodel import PruningHyperModel
 from tuner_prune.export.measure import measure_sparsity
 from tuner_prune.space.bounds import Bound, ScheduleSpace
 from tuner_prune.tuning.tuner import PruningTuner
 from tuner_prune.core._keras import keras
-
-
-def small_model(hp):
-    return keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(64),
-                             keras.layers.ReLU(), keras.layers.Dense(1)])
-
-
-def data(rows=96, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 6)).astype("float32")
-    return x, (x @ rng.normal(size=6)).astype("float32")
 
 
 def test_schedule_that_tfmot_defaults_would_miss_is_applied(tmp_path):

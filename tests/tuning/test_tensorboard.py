@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from test_hypermodel import data, small_model
+from conftest import data, small_model
 
 from tuner_prune.core._keras import keras
 from tuner_prune.tuning.hypermodel import PruningHyperModel

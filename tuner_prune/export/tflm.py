@@ -148,7 +148,8 @@ def _probe_child(folder, job):
 
 
 def _child_env():
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The folder that holds tuner_prune/ (this file is tuner_prune/export/tflm.py).
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return {**os.environ,
             "PYTHONPATH": os.pathsep.join([package, os.environ.get("PYTHONPATH", "")])}
 
