@@ -13,8 +13,6 @@ them from one place. keras-tuner imports TensorFlow: Keras-free modules use
 the status names of ``tuner_prune.store.records`` instead.
 """
 
-import os
-
 import numpy as np
 from keras_tuner.oracles import BayesianOptimizationOracle
 from keras_tuner.src import config, protos
@@ -22,8 +20,6 @@ from keras_tuner.src.distribute import oracle_chief, oracle_client
 from keras_tuner.src.engine import base_tuner, metrics_tracking
 from keras_tuner.src.engine.oracle import synchronized
 from keras_tuner.engine.trial import Trial, TrialStatus
-
-from tuner_prune.store import folders, lock
 
 __all__ = ["config", "protos", "oracle_chief", "oracle_client", "metrics_tracking",
            "synchronized", "Trial", "TrialStatus", "BayesianOracle", "BaseTuner",
@@ -161,21 +157,7 @@ class BaseTuner(base_tuner.BaseTuner):
     keras-tuner's constructor calls ``_populate_initial_space`` on a fresh
     search (not on a reloaded one); here it calls ``populate_initial_space``,
     which a subclass overrides and which by default runs keras-tuner's own.
-
-    With ``overwrite``, the project folder is removed here, by
-    ``folders.remove_tree`` (links removed as links, never followed) with the
-    ``--directory`` held (``lock.holding``), before keras-tuner's own
-    ``rmtree``, which follows links, sees it.
     """
-
-    def __init__(self, oracle, hypermodel=None, directory=None, project_name=None,
-                 overwrite=False, **kwargs):
-        if overwrite:
-            directory, project_name = directory or ".", project_name or "untitled_project"
-            with lock.holding(directory):
-                folders.remove_tree(os.path.join(directory, project_name))
-        super().__init__(oracle, hypermodel, directory=directory, project_name=project_name,
-                         overwrite=overwrite, **kwargs)
 
     def _populate_initial_space(self):
         self.populate_initial_space()

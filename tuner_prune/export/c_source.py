@@ -21,9 +21,8 @@ import dataclasses
 import numpy as np
 
 from tuner_prune.core import sizes
+from tuner_prune.store.ownership import C_HEADER as HEADER, C_SOURCE as SOURCE
 
-SOURCE = "model.c"
-HEADER = "model.h"
 FUNCTION = "tuner_prune_predict"
 GUARD = "TUNER_PRUNE_MODEL_H_"
 VALUE_TYPES = {"int8": ("signed char", 1, 127), "int16": ("short", 2, 32767),

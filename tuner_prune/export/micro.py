@@ -2,8 +2,8 @@
 
 import os
 
-SOURCE = "model_data.cc"
-HEADER = "model_data.h"
+from tuner_prune.store.ownership import MICRO_HEADER as HEADER, MICRO_SOURCE as SOURCE
+
 ARRAY = "g_model_data"
 BYTES_PER_LINE = 12
 GUARD = "TUNER_PRUNE_MODEL_DATA_H_"

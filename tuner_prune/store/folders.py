@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-from tuner_prune.store import ownership, staging
+from tuner_prune.store import lock, ownership, staging
 from tuner_prune.core.errors import InputError
 
 
@@ -115,6 +115,17 @@ def _inside(path, folder):
 def _listed(names, shown=5):
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
+
+
+def remove_search(directory, project_name):
+    """Removes a search's project folder for ``--overwrite``, with ``directory`` held.
+
+    ``PruningTuner`` calls it before keras-tuner's own ``overwrite``, whose
+    ``rmtree`` follows links, sees the folder; ``None`` is keras-tuner's default.
+    """
+    directory, project_name = directory or ".", project_name or "untitled_project"
+    with lock.holding(directory):
+        remove_tree(os.path.join(directory, project_name))
 
 
 def remove_tree(path):

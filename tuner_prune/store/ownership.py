@@ -1,19 +1,21 @@
 """Which entries of an export folder a tuner_prune export wrote (Keras-free).
 
 An export owns its ``manifest.json`` and the files the manifest names, and
-nothing else in the folder: a new export replaces only those.
+nothing else in the folder: a new export replaces only those. The names of
+those files are set here, where the store reads them; the export stage's
+writers (``micro``, ``c_source``) take them from here.
 """
 
 import json
 import os
 
-from tuner_prune.export import c_source, micro
-
 MANIFEST = "manifest.json"
 SAVED_MODEL = "saved_model"
 TFLITE = "model.tflite"
+MICRO_SOURCE, MICRO_HEADER = "model_data.cc", "model_data.h"  # The C++ array for TFLM.
+C_SOURCE, C_HEADER = "model.c", "model.h"  # The C export.
 # Every entry an export may write besides its manifest.
-ENTRIES = (SAVED_MODEL, TFLITE, micro.SOURCE, micro.HEADER, c_source.SOURCE, c_source.HEADER)
+ENTRIES = (SAVED_MODEL, TFLITE, MICRO_SOURCE, MICRO_HEADER, C_SOURCE, C_HEADER)
 
 
 def shipped_files(manifest):

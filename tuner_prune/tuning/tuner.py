@@ -104,6 +104,8 @@ class PruningTuner(_kt.BaseTuner):
             # trial; here failed trials are recorded and the search goes on.
             max_consecutive_failed_trials=sys.maxsize,
         )
+        if overwrite:  # Links removed as links, never followed (keras-tuner's rmtree follows).
+            folders.remove_search(directory, project_name)
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ...".
             super().__init__(oracle, hypermodel, directory=directory,
                              project_name=project_name, overwrite=overwrite)
