@@ -34,7 +34,7 @@ from ai_edge_litert import interpreter as litert  # noqa: E402
 
 import _workload  # noqa: E402
 from tuner_prune import search  # noqa: E402
-from tuner_prune.core import sizes  # noqa: E402
+from tuner_prune.core import metrics as sizes  # noqa: E402
 from tuner_prune.export import choice, exporter as export, padding, tflite  # noqa: E402
 from tuner_prune.settings import config as config_lib  # noqa: E402
 from tuner_prune.export.measure import model_mse, pruned_layers  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from tuner_prune.core.mse import FLOAT32_MAX, float32_clipped, mse
+from tuner_prune.core.metrics import FLOAT32_MAX, float32_clipped, mse
 
 WEIGHTS = np.array([1.0, 2.0, -1.0, 0.5])
 

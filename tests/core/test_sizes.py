@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tuner_prune.core import sizes
+from tuner_prune.core import metrics as sizes
 
 
 def test_information_limit_is_values_plus_mask_entropy():

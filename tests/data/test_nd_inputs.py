@@ -165,7 +165,7 @@ def _check_exported_models(export, manifest, data_path):
     from ai_edge_litert import interpreter as litert
 
     from tuner_prune.export import tflite
-    from tuner_prune.core.mse import mse
+    from tuner_prune.core.metrics import mse
 
     data = load_dataset(str(data_path))
     signature = tf.saved_model.load(str(export / "saved_model")).signatures["serving_default"]

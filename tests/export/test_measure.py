@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, cli_env
-from tuner_prune.core.mse import in_target_units, mse
+from tuner_prune.core.metrics import in_target_units, mse
 
 PACKAGE = "tuner_prune"
 
@@ -107,7 +107,7 @@ def test_mse_in_target_units():
 
 
 def test_mse_module_imports_no_tensorflow():
-    check = "import sys, tuner_prune.core.mse; assert 'tensorflow' not in sys.modules"
+    check = "import sys, tuner_prune.core.metrics; assert 'tensorflow' not in sys.modules"
     result = subprocess.run([sys.executable, "-c", check], capture_output=True,
                             text=True, env=cli_env(), timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

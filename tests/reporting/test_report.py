@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from tuner_prune.core import sizes
+from tuner_prune.core import metrics as sizes
 from tuner_prune.reporting.report import best_trial_id, pareto_flags
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from tuner_prune.store import staging
 from tuner_prune.core.errors import InputError
-from tuner_prune.core.mse import mse
+from tuner_prune.core.metrics import mse
 
 FILE = "baseline.json"
 KIND = "ridge"

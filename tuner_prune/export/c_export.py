@@ -18,7 +18,7 @@ import numpy as np
 
 from tuner_prune.export import c_build, c_source
 from tuner_prune.core._keras import keras
-from tuner_prune.core.mse import mse
+from tuner_prune.core.metrics import mse
 from tuner_prune.export.padding import PaddedDense
 from tuner_prune.export.serving import Scale
 

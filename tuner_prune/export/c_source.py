@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from tuner_prune.core import sizes
+from tuner_prune.core import metrics
 from tuner_prune.store.ownership import C_HEADER as HEADER, C_SOURCE as SOURCE
 
 FUNCTION = "tuner_prune_predict"
@@ -75,7 +75,7 @@ class Encoded:
     @property
     def limit_bytes(self):
         """The information limit: nonzero values' bytes plus log2 C(n, k) bits."""
-        return sizes.information_limit_bytes(self.inputs * self.outputs, self.nonzeros,
+        return metrics.information_limit_bytes(self.inputs * self.outputs, self.nonzeros,
                                              VALUE_TYPES[self.value_type][1])
 
     def summary(self):

@@ -6,10 +6,10 @@ import tempfile
 
 import numpy as np
 
-from tuner_prune.core import sizes
+from tuner_prune.core import metrics
 from tuner_prune.export import tflite
 from tuner_prune.core._keras import collect_prunable_layers
-from tuner_prune.core.mse import in_target_units, mse
+from tuner_prune.core.metrics import in_target_units, mse
 from tuner_prune.export.serving import scaled_model
 
 __all__ = ["TRIAL_VARIANT", "count_macs", "in_target_units", "measure_sparsity",
@@ -30,9 +30,9 @@ def measure_sparsity(model):
     layers = pruned_layers(model)
     params = [w.numpy() for w in model.trainable_weights]
     return {
-        "sparsity": sizes.zero_fraction([kernel for _, kernel in layers]),
-        "nonzero_weights": sizes.nonzero_count(params),
-        "layers": [{"name": name, "sparsity": sizes.zero_fraction([kernel])}
+        "sparsity": metrics.zero_fraction([kernel for _, kernel in layers]),
+        "nonzero_weights": metrics.nonzero_count(params),
+        "layers": [{"name": name, "sparsity": metrics.zero_fraction([kernel])}
                    for name, kernel in layers],
     }
 

@@ -16,10 +16,10 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert import interpreter as litert
 
-from tuner_prune.core import sizes
+from tuner_prune.core import metrics
 from tuner_prune.export import tflm
 from tuner_prune.export.choice import Candidate
-from tuner_prune.core.mse import mse
+from tuner_prune.core.metrics import mse
 
 LATENCY_REPEATS = 50
 REPRESENTATIVE_ROWS = 2000
@@ -202,7 +202,7 @@ def evaluate(variant, content, validation, test):
         or it predicted NaN or infinity, or 0 for every row.
     """
     candidate = Candidate(variant.name, variant.quantization, bytes=len(content),
-                          gzip_bytes=sizes.gzip_size(content), content=content)
+                          gzip_bytes=metrics.gzip_size(content), content=content)
     try:
         val_prediction, candidate.latency_us = run(content, validation[0])
         test_prediction = None if test is None else predict(content, test[0])
@@ -258,7 +258,7 @@ def candidates(saved_model_dir, validation, test, representative, variants=VARIA
         overflow = _overflowing_scale(content)
         if overflow:  # LiteRT would crash the process on it (a segmentation fault).
             found.append(Candidate(variant.name, variant.quantization, bytes=len(content),
-                                   gzip_bytes=sizes.gzip_size(content),
+                                   gzip_bytes=metrics.gzip_size(content),
                                    error=f"conversion failed: {overflow}"))
             continue
         found.append(evaluate(variant, content, validation, test))

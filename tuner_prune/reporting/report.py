@@ -14,7 +14,7 @@ import os
 from tuner_prune.data import baseline as baseline_lib
 from tuner_prune.settings import config as config_lib
 from tuner_prune.store import folders, records
-from tuner_prune.core import plots, sizes
+from tuner_prune.core import metrics, plots
 from tuner_prune.export import choice
 from tuner_prune.settings import state
 from tuner_prune.core.errors import InputError
@@ -74,12 +74,12 @@ def stored_budgets(directory):
         InputError: The search's settings are missing or cannot be read.
     """
     config = state.stored_settings(directory)["config"]
-    return {name: config.get(name) for name, _ in sizes.SEARCH_BUDGETS}
+    return {name: config.get(name) for name, _ in metrics.SEARCH_BUDGETS}
 
 
 def _limit(max_bytes=None, max_flash=None):
     """``(bytes, flag)`` of the tighter budget, or ``(None, None)``."""
-    return sizes.trial_budget(max_bytes, max_flash) or (None, None)
+    return metrics.trial_budget(max_bytes, max_flash) or (None, None)
 
 
 def load_export(export_dir, rows, explicit=False):

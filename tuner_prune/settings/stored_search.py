@@ -21,7 +21,7 @@ CONFIG_FILE = "tuner_prune.json"
 IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERPARAMETERS, "model",
             "block_size", "hp", "article")
 # Settings a resumed search must keep but an ``export`` of it may change: the
-# budgets are in every trial's score (``sizes.trial_budget``), and ``export
+# budgets are in every trial's score (``metrics.trial_budget``), and ``export
 # --max-bytes`` or ``--max-flash`` picks another trial.
 RESUME_IDENTITY = ("max_bytes", "max_flash")
 # Of those, the ones a search stored by an earlier tuner_prune may lack: it ran

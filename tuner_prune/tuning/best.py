@@ -17,7 +17,7 @@ from tuner_prune.store import records
 from tuner_prune.core._kt import TrialStatus
 from tuner_prune.core.errors import SearchError
 from tuner_prune.export.exporter import export_model
-from tuner_prune.core.failures import failure_reason
+from tuner_prune.core.errors import failure_reason
 from tuner_prune.tuning.trial_runner import VAL_MSE
 
 # The export options that bound the shipped file; each is checked by

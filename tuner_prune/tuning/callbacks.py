@@ -4,7 +4,7 @@ import math
 
 from tuner_prune.core._keras import keras, pruning_summary_writer, sparsity
 from tuner_prune.tuning.hypermodel import MSE
-from tuner_prune.core.mse import in_target_units
+from tuner_prune.core.metrics import in_target_units
 
 
 class ScoreAtFinalSparsity(keras.callbacks.Callback):

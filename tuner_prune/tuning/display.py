@@ -11,7 +11,7 @@ from tuner_prune.distributed import distribute
 from tuner_prune.tuning import progress
 from tuner_prune.core._kt import TrialStatus
 from tuner_prune.tuning.callbacks import ShowProgress
-from tuner_prune.core.failures import failure_reason
+from tuner_prune.core.errors import failure_reason
 from tuner_prune.tuning.trial_runner import VAL_MSE
 
 
@@ -28,7 +28,7 @@ class Display:
         max_bytes: The size budget, or ``None``: a trial's line then shows its
             score and size too.
         budget_flag: The flag of that budget (``--max-bytes``, ``--max-flash``,
-            ``sizes.trial_budget``), named when a trial is over it.
+            ``metrics.trial_budget``), named when a trial is over it.
         worker: This tuner is a worker of a distributed search, which does
             not know how many trials are left (no time left is shown).
     """

@@ -87,7 +87,7 @@ class PruningOracle(resume.AtomicSaves, _kt.BayesianOracle):
 
     Takes the arguments of ``keras_tuner.oracles.BayesianOptimizationOracle``.
     The objective must be minimised and its scores positive (an MSE, or
-    ``sizes.budget_score``); ``num_initial_points`` defaults to
+    ``metrics.budget_score``); ``num_initial_points`` defaults to
     ``initial_points(max_trials)``. A ``final_sparsity`` that is a continuous
     ``Float`` within ``[0, 1)`` is drawn and modelled on the log scale of
     ``1 - final_sparsity``; every other hyperparameter as keras-tuner does.

@@ -32,7 +32,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hp_summary
 
 from tuner_prune.core import plots
-from tuner_prune.core.mse import float32_clipped
+from tuner_prune.core.metrics import float32_clipped
 from tuner_prune.core._kt import TrialStatus
 from tuner_prune.tuning.callbacks import TrialPruningSummaries
 

@@ -14,7 +14,7 @@ import os
 import keras_tuner
 import numpy as np
 
-from tuner_prune.core import sizes
+from tuner_prune.core.metrics import budget_score
 from tuner_prune.distributed import fencing
 from tuner_prune.export import measure
 from tuner_prune.store import records
@@ -24,7 +24,7 @@ from tuner_prune.core._kt import TrialStatus
 from tuner_prune.tuning.callbacks import CosineLearningRate, ScoreAtFinalSparsity, StopWhenTaken
 
 # The oracle's objective: the validation MSE, multiplied by
-# ``sizes.budget_score``'s penalty when a trial's TFLite model is over
+# ``metrics.budget_score``'s penalty when a trial's TFLite model is over
 # ``--max-bytes``. ``VAL_MSE`` is always the model's own validation MSE.
 OBJECTIVE = "score"
 VAL_MSE = "val_mse"
@@ -144,7 +144,7 @@ class TrialRunner:
         val_mse = measure.in_target_units(scorer.best_mse, data.y_scale)
         tflite_bytes = measure.trial_tflite_bytes(model, 1.0 / data.x_scale, data.y_scale,
                                                   data.input_shape)
-        metrics = {OBJECTIVE: sizes.budget_score(val_mse, tflite_bytes, self.max_bytes),
+        metrics = {OBJECTIVE: budget_score(val_mse, tflite_bytes, self.max_bytes),
                    VAL_MSE: val_mse,
                    "sparsity": figures["sparsity"],
                    "nonzero_weights": float(figures["nonzero_weights"]),

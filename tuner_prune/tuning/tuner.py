@@ -16,7 +16,7 @@ import keras_tuner
 from tuner_prune.distributed import distribute, fencing
 from tuner_prune.store import folders, records, resume
 from tuner_prune.tuning import fit_inputs, keras3
-from tuner_prune.core import sizes
+from tuner_prune.core import metrics
 from tuner_prune.data import splits
 from tuner_prune.export import serving
 from tuner_prune.tuning import search_data, summaries
@@ -43,7 +43,7 @@ class PruningTuner(_kt.BaseTuner):
     as the CLI does), trains on scaled data and stores the scaling with the
     search. Each trial reports ``val_mse`` (the model's validation MSE, target
     units) and ``score``, the objective: ``val_mse`` itself, or under
-    ``max_bytes`` or ``max_flash`` ``sizes.budget_score`` of it.
+    ``max_bytes`` or ``max_flash`` ``metrics.budget_score`` of it.
 
     Args:
         hypermodel: A ``PruningHyperModel``, or as keras-tuner takes one (a
@@ -65,11 +65,11 @@ class PruningTuner(_kt.BaseTuner):
             a worker, the longest wait for an answer of the chief, after which
             the worker stops (``distribute.ChiefGone``).
         max_bytes: Size budget: a trial whose TFLite model is larger is
-            scored ``sizes.budget_score`` (its MSE, penalised by how far over
+            scored ``metrics.budget_score`` (its MSE, penalised by how far over
             the budget it is).
         max_flash: Flash budget, as ``--max-flash``: a ``.tflite``'s flash is
             its bytes, so a trial is scored against the tighter of
-            ``max_bytes`` and ``max_flash`` (``sizes.trial_budget``); the
+            ``max_bytes`` and ``max_flash`` (``metrics.trial_budget``); the
             export also bounds ``model.c``'s object by it.
         fit_baseline: Fit the ridge baseline (``tuner_prune.data.baseline``)
             before the first trial, or reuse the one stored in ``directory``.
@@ -88,7 +88,7 @@ class PruningTuner(_kt.BaseTuner):
         self.worker_timeout = worker_timeout
         self.max_bytes = max_bytes
         self.max_flash = max_flash
-        budget = sizes.trial_budget(max_bytes, max_flash)
+        budget = metrics.trial_budget(max_bytes, max_flash)
         limit, flag = budget or (None, None)
         self.fit_baseline = fit_baseline
         self.baseline = None  # ``baseline.fit``'s result, logged beside the trials.
@@ -132,8 +132,8 @@ class PruningTuner(_kt.BaseTuner):
 
     @property
     def _budgeted(self):
-        """Whether a budget scores the trials (``sizes.trial_budget``)."""
-        return sizes.trial_budget(self.max_bytes, self.max_flash) is not None
+        """Whether a budget scores the trials (``metrics.trial_budget``)."""
+        return metrics.trial_budget(self.max_bytes, self.max_flash) is not None
 
     @property
     def tensorboard_dir(self):
