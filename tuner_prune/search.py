@@ -51,7 +51,7 @@ def check_builder(hypermodel, spec):
 def _check_blocks(model, block_size, spec):
     """Raises ``BuilderError`` for a kernel tfmot would fail to prune in ``block_size``.
 
-    A 2-D kernel with a dimension of 1 stays dense (``_prune_in_blocks``); any
+    A 2-D kernel with a dimension of 1 stays dense (``hypermodel._prune_in_blocks``); any
     other needs more than one block along each dimension.
     """
     if block_size == (1, 1):

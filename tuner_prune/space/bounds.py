@@ -106,6 +106,28 @@ class ScheduleSpace:
             for name in SCHEDULE_HYPERPARAMETERS
         })
 
+    def declare(self, hp):
+        """Declares this resolved space in keras-tuner's ``hp`` and returns the values.
+
+        A fixed bound is ``hp.Fixed``, a range ``hp.Int`` or ``hp.Float`` that
+        starts at ``STARTS`` (clipped) or its lowest value; an unbounded
+        ``frequency`` is not declared (the rule picks it).
+        """
+        values = {}
+        for name in SCHEDULE_HYPERPARAMETERS:
+            bound = getattr(self, name)
+            if bound is None:
+                continue
+            start = bound.clip(STARTS.get(name, bound.low))
+            if bound.fixed:
+                values[name] = hp.Fixed(name, bound.low)
+            elif name in INTEGERS:
+                values[name] = hp.Int(name, int(bound.low), int(bound.high),
+                                      default=int(start))
+            else:
+                values[name] = hp.Float(name, bound.low, bound.high, default=start)
+        return values
+
     def resolve(self, total_steps, steps_per_epoch):
         """Fills in defaults and checks the space against the training length.
 
@@ -186,6 +208,22 @@ class ScheduleSpace:
             raise InputError(
                 f"Expected frequency in [1, {longest}] (the longest span end_step - "
                 f"begin_step), received {frequency.as_text()}.")
+
+
+def schedule_of(values, total_steps, initial_sparsity=0.0):
+    """The ``PruningSchedule`` of a trial's schedule ``values`` (``declare``'s).
+
+    A searched or fixed ``frequency`` is snapped to the nearest divisor of
+    ``end_step - begin_step``; ``PruningSchedule.frequency`` is the one used.
+    """
+    begin, end = int(values["begin_step"]), int(values["end_step"])
+    wanted = values.get(FREQUENCY)
+    return schedule_lib.PruningSchedule(
+        final_sparsity=float(values["final_sparsity"]), power=float(values["power"]),
+        begin_step=begin, end_step=end, total_steps=total_steps,
+        initial_sparsity=initial_sparsity,
+        frequency=None if wanted is None else schedule_lib.snap_frequency(
+            begin, end, int(wanted)))
 
 
 def parse_value(text):

@@ -11,9 +11,10 @@ ridge baseline's linear model takes its place in that order, before the first
 trial it beats on validation.
 """
 
-from tuner_prune.data import baseline as baseline_lib
-from tuner_prune.export import choice
-from tuner_prune.store import records
+from tuner_prune.data import baseline as baseline_lib, splits
+from tuner_prune.export import choice, serving
+from tuner_prune.store import folders, records
+from tuner_prune.tuning import keras3
 from tuner_prune.core._kt import TrialStatus
 from tuner_prune.core.errors import SearchError
 from tuner_prune.export.exporter import export_model
@@ -76,6 +77,73 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
                            options.get("device", "phone"))
     raise SearchError(_over_budget(budgeted, options.get("quantization", "auto"),
                                    len(trials), smallest))
+
+
+def export_tuner(tuner, export_dir, test_data=None, *, max_bytes=None, max_flash=None,
+                 **options):
+    """``PruningTuner.export``: the best completed trial exported as the CLI does.
+
+    Writes ``saved_model/``, ``model.tflite`` (verified in LiteRT),
+    ``manifest.json`` (and the TensorFlow Lite Micro source when the
+    full-integer variant qualifies) into ``export_dir``, with the search's
+    scaling baked in: raw rows in, target units out. Works in the process
+    that searched or on a tuner reloaded from ``directory``.
+
+    Args:
+        tuner: The ``PruningTuner``.
+        export_dir: Target folder, as ``--export-dir``.
+        test_data: Raw ``(x_test, y_test)``, measured and never used to
+            choose; the one given to ``search`` in this process if
+            ``None``. Without one, the manifest's ``test_split`` and test
+            MSEs are ``None``.
+        quantization: ``"auto"``, ``"none"``, ``"dynamic"``, ``"float16"``
+            or ``"int8"``, as ``--quantization``.
+        size_metric: ``"bytes"`` or ``"gzip_bytes"``, as ``--size-metric``.
+        max_mse_increase: Tolerance of a TFLite variant's validation MSE
+            over the Keras model's, as ``--max-mse-increase``.
+        max_bytes: Size budget of ``model.tflite``; the tuner's own if
+            ``None``, as ``--max-bytes``.
+        device: ``"phone"`` or ``"microcontroller"``, as ``--device``.
+        max_flash: Flash budget of ``model.tflite`` and ``model.c``; the
+            tuner's own if ``None``, as ``--max-flash``.
+        max_ram: RAM budget of the export, as ``--max-ram``.
+        ship: ``"trial"`` (the API's default) or ``"best"`` (the CLI's):
+            the ridge baseline's linear model when it beats the best
+            trial on validation, as ``--ship``.
+
+    Returns:
+        The manifest as a dict.
+
+    Raises:
+        InputError: Bad options or ``test_data``, or an ``export_dir``
+            the CLI refuses too (nothing is written).
+        SearchError: No trial completed, or no TFLite variant qualifies.
+    """
+    data = tuner.stored_data()
+    folders.check_export_dir(export_dir, tuner.directory)
+    test_data = tuner.search_test if test_data is None else test_data
+    test = None if test_data is None else splits.split("test_data", test_data,
+                                                       data.input_shape, data.encoding)
+    return export_best(tuner, data.dataset(test), export_dir,
+                       max_bytes=tuner.max_bytes if max_bytes is None else max_bytes,
+                       max_flash=tuner.max_flash if max_flash is None else max_flash,
+                       ridge=data.ridge, **options)
+
+
+def best_models(tuner, num_models):
+    """``PruningTuner.get_best_models``: the best completed trials' stripped models,
+    in the search's scaling (raw rows in, target units out), of the builder's kind."""
+    data = tuner.stored_data()
+    trials = [trial for trial in tuner.oracle.get_best_trials(num_models)
+              if trial.status == TrialStatus.COMPLETED]
+    models = []
+    for trial in trials:
+        pruned = tuner.load_model(trial)
+        user = tuner.hypermodel.user_model(trial.hyperparameters, pruned)
+        scaling = (1.0 / data.x_scale, data.y_scale, data.input_shape)
+        models.append(keras3.scaled_model(user, *scaling) if user is not None
+                      else serving.scaled_model(pruned, *scaling))
+    return models
 
 
 def _keep_smallest(smallest, candidates, trial_id, device):

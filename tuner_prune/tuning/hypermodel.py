@@ -9,7 +9,6 @@ from tuner_prune.space import models, overrides, bounds as space_lib
 from tuner_prune.tuning import keras3
 from tuner_prune.core._keras import keras, sparsity
 from tuner_prune.core.errors import InputError
-from tuner_prune.space.schedule import PruningSchedule, snap_frequency
 
 MSE = "mse"  # The compiled metric; Keras logs it as ``mse`` and ``val_mse``.
 LEARNING_RATE = "learning_rate"  # A model's hyperparameter the compile uses.
@@ -33,10 +32,9 @@ class PruningHyperModel(keras_tuner.HyperModel):
         build_model: ``f(hp)`` returning a tf_keras model, or a Keras 3
             (``import keras``) Sequential or functional model of stock layers,
             which is copied into tf_keras (``keras3``); its compile settings
-            are not used. ``None``
-            builds ``models.builtin_model``, which searches its own size (from a
-            linear model to the article's MLP), over ``n_features`` inputs
-            (after a ``Flatten`` for N-d rows).
+            are not used. ``None`` builds ``models.builtin_model``, which
+            searches its own size (from a linear model to the article's MLP),
+            over ``n_features`` inputs (after a ``Flatten`` for N-d rows).
         n_features: Input width of flat rows; optional, as ``input_shape``.
         input_shape: Shape of one row, for example ``(8, 8, 1)`` for images;
             by default the shape of the rows given to ``search``. Used by the
@@ -131,47 +129,19 @@ class PruningHyperModel(keras_tuner.HyperModel):
         return {p.name: p for p in hp.space if p.name not in schedule_names}
 
     def declare(self, hp):
-        """Declares the schedule and the ``hyperparameters`` overrides; returns
-        the schedule's values."""
+        """Declares the schedule, then the ``hyperparameters`` overrides; the schedule's values."""
         values = self.declare_schedule(hp)
         overrides.declare(hp, self.overrides or [])
         return values
 
     def declare_schedule(self, hp):
-        """Declares the schedule hyperparameters and returns their values."""
-        values = {}
-        for name in space_lib.SCHEDULE_HYPERPARAMETERS:
-            bound = getattr(self.bounds, name)
-            if bound is None:  # An unbounded frequency: the rule picks it.
-                continue
-            start = bound.clip(space_lib.STARTS.get(name, bound.low))
-            if bound.fixed:
-                values[name] = hp.Fixed(name, bound.low)
-            elif name in space_lib.INTEGERS:
-                values[name] = hp.Int(name, int(bound.low), int(bound.high),
-                                      default=int(start))
-            else:
-                values[name] = hp.Float(name, bound.low, bound.high, default=start)
-        return values
+        """Declares the schedule hyperparameters (``ScheduleSpace.declare``); their values."""
+        return self.bounds.declare(hp)
 
     def schedule(self, hp):
-        """The ``PruningSchedule`` a trial with hyperparameters ``hp`` trains with.
-
-        A searched or fixed ``frequency`` is snapped to the nearest divisor of
-        ``end_step - begin_step``; ``PruningSchedule.frequency`` is the one used.
-        """
-        values = self.declare(hp)
-        begin, end = int(values["begin_step"]), int(values["end_step"])
-        wanted = values.get(space_lib.FREQUENCY)
-        return PruningSchedule(
-            final_sparsity=float(values["final_sparsity"]),
-            power=float(values["power"]),
-            begin_step=begin,
-            end_step=end,
-            total_steps=self.total_steps,
-            initial_sparsity=self.initial_sparsity,
-            frequency=None if wanted is None else snap_frequency(begin, end, int(wanted)),
-        )
+        """The ``PruningSchedule`` a trial with hyperparameters ``hp`` trains with
+        (``space.bounds.schedule_of``: a ``frequency`` snapped to a divisor)."""
+        return space_lib.schedule_of(self.declare(hp), self.total_steps, self.initial_sparsity)
 
     def build_base(self, hp):
         """The user's (or the default) base model, checked and built.
@@ -208,17 +178,9 @@ class PruningHyperModel(keras_tuner.HyperModel):
             keras3.to_tf_keras(model, self.input_shape)
 
     def user_model(self, hp, pruned):
-        """The builder's own Keras 3 model for ``hp`` with ``pruned``'s weights, stripped.
-
-        Returns:
-            ``None`` when the builder returns a tf_keras model.
-        """
-        if self.build_model is None:
-            return None
-        model = self.build_model(hp)
-        if not keras3.is_keras3_model(model):
-            return None
-        return keras3.copy_weights_back(sparsity.strip_pruning(pruned), model)
+        """The builder's own Keras 3 model for ``hp`` with ``pruned``'s weights, stripped
+        (``keras3.user_model``); ``None`` when the builder returns a tf_keras model."""
+        return keras3.user_model(self.build_model, hp, pruned)
 
     def default_model(self, hp):
         """The built-in model over the rows, flattened first when they are N-d."""
@@ -234,21 +196,8 @@ class PruningHyperModel(keras_tuner.HyperModel):
         Its loss is the MSE plus any penalty of the base model (regularizers,
         ``add_loss``); the ``mse`` metric is the MSE alone, the trial's score.
         """
-        pruning = self.schedule(hp)
-        tfmot_schedule = sparsity.PolynomialDecay(
-            initial_sparsity=pruning.initial_sparsity,
-            final_sparsity=pruning.final_sparsity,
-            begin_step=pruning.begin_step,
-            end_step=pruning.end_step,
-            power=pruning.power,
-            frequency=pruning.frequency,
-        )
-        base = self.build_base(hp)
-        if tuple(self.block_size) == (1, 1):
-            model = sparsity.prune_low_magnitude(base, pruning_schedule=tfmot_schedule)
-        else:
-            model = keras.models.clone_model(base, clone_function=functools.partial(
-                self._prune_in_blocks, schedule=tfmot_schedule))
+        pruning = self.schedule(hp)  # Declared first: the overrides reach the builder.
+        model = prune(self.build_base(hp), pruning, self.block_size)
         learning_rate = float(hp.values.get(LEARNING_RATE, self.learning_rate))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                       loss="mse", metrics=[keras.metrics.MeanSquaredError(name=MSE)])
@@ -266,19 +215,32 @@ class PruningHyperModel(keras_tuner.HyperModel):
         """
         return model.fit(*args, **kwargs)
 
-    def _prune_in_blocks(self, layer, schedule):
-        """``layer`` wrapped for block pruning, for unstructured pruning or not at all.
 
-        tfmot's block pooling fails on a 2-D kernel with a dimension of 1, and
-        TFLite could only densify such a kernel at run time: it stays dense.
-        """
-        kernel = getattr(layer, "kernel", None)
-        is_matrix = kernel is not None and kernel.shape.rank == 2
-        if is_matrix and min(kernel.shape) == 1:
-            return layer
-        return sparsity.prune_low_magnitude(
-            layer, pruning_schedule=schedule,
-            block_size=tuple(self.block_size) if is_matrix else (1, 1))
+def prune(base, pruning, block_size=(1, 1)):
+    """``base`` wrapped by tfmot's ``prune_low_magnitude`` on the ``PruningSchedule``
+    ``pruning`` (tfmot's ``PolynomialDecay``), in blocks of ``block_size`` or not."""
+    tfmot_schedule = sparsity.PolynomialDecay(
+        initial_sparsity=pruning.initial_sparsity, final_sparsity=pruning.final_sparsity,
+        begin_step=pruning.begin_step, end_step=pruning.end_step, power=pruning.power,
+        frequency=pruning.frequency)
+    if tuple(block_size) == (1, 1):
+        return sparsity.prune_low_magnitude(base, pruning_schedule=tfmot_schedule)
+    return keras.models.clone_model(base, clone_function=functools.partial(
+        _prune_in_blocks, schedule=tfmot_schedule, block_size=tuple(block_size)))
+
+
+def _prune_in_blocks(layer, schedule, block_size):
+    """``layer`` wrapped for block pruning, for unstructured pruning or not at all.
+
+    tfmot's block pooling fails on a 2-D kernel with a dimension of 1, and
+    TFLite could only densify such a kernel at run time: it stays dense.
+    """
+    kernel = getattr(layer, "kernel", None)
+    is_matrix = kernel is not None and kernel.shape.rank == 2
+    if is_matrix and min(kernel.shape) == 1:
+        return layer
+    return sparsity.prune_low_magnitude(
+        layer, pruning_schedule=schedule, block_size=block_size if is_matrix else (1, 1))
 
 
 SCORED_ON = ("val_mse", "val_loss")  # The loss is the MSE: both name the score.

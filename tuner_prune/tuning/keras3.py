@@ -20,7 +20,7 @@ with one line naming the layer and saying how to write it for tf_keras.
 import keras
 import numpy as np
 
-from tuner_prune.core._keras import keras as tf_keras
+from tuner_prune.core._keras import keras as tf_keras, sparsity
 from tuner_prune.space.models import BuilderError
 
 # Keras 3 config keys that tf_keras does not take, dropped only at these values
@@ -167,6 +167,20 @@ def copy_weights_back(stripped, model):
         model.build((None, *stripped.input_shape[1:]))
     model.set_weights(stripped.get_weights())
     return model
+
+
+def user_model(build_model, hp, pruned):
+    """``build_model``'s own Keras 3 model for ``hp`` with ``pruned``'s weights, stripped.
+
+    Returns:
+        ``None`` without a builder, or when it returns a tf_keras model.
+    """
+    if build_model is None:
+        return None
+    model = build_model(hp)
+    if not is_keras3_model(model):
+        return None
+    return copy_weights_back(sparsity.strip_pruning(pruned), model)
 
 
 def scaled_model(model, input_scale, target_scale, input_shape):

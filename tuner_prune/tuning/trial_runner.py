@@ -21,6 +21,7 @@ from tuner_prune.store import records
 from tuner_prune.tuning import summaries
 from tuner_prune.core._keras import keras, sparsity
 from tuner_prune.core._kt import TrialStatus
+from tuner_prune.core.errors import InputError
 from tuner_prune.tuning.callbacks import CosineLearningRate, ScoreAtFinalSparsity, StopWhenTaken
 
 # The oracle's objective: the validation MSE, multiplied by
@@ -62,6 +63,22 @@ class TrialFiles:
 
     def save_weights(self, trial_id, model):
         model.save_weights(self.path(trial_id, records.WEIGHTS_FILE))
+
+    def load_weights(self, trial_id, model):
+        """Loads into ``model`` the weights ``trial_id`` was scored with (its folder's).
+
+        Raises:
+            InputError: The file is missing or not HDF5 (named).
+        """
+        path = os.path.join(self.trial_dir(trial_id), records.WEIGHTS_FILE)
+        expected = f"{path}: Expected the weights of trial {trial_id} (HDF5)"
+        if not os.path.isfile(path):
+            raise InputError(f"{expected}, received no such file.")
+        try:
+            model.load_weights(path)
+        except OSError as error:  # h5py's: not HDF5, truncated.
+            raise InputError(f"{expected}, received a file that cannot be read "
+                             f"({error}).") from None
 
     def lease_callbacks(self, trial_id):
         """A worker's callback that stops the run once the chief gave the trial away."""
