@@ -1,7 +1,7 @@
 """Every check of user input raises ``InputError`` (exit 2); in-process, no training.
 
 The CLI maps ``InputError`` alone to exit status 2 (tests/test_bad_input.py runs
-it); any other exception exits 1 (tests/test_resume.py runs one).
+it); any other exception exits 1 (tests/store/test_resume.py runs one).
 """
 
 import math

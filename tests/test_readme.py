@@ -317,8 +317,9 @@ def test_flag_reference_lists_every_flag_with_its_default(command):
 def test_module_tour_names_every_module():
     tour = docs_check.read("docs/architecture.md")
     folder = os.path.join(REPO, "tuner_prune")
-    modules = sorted({name for _, _, names in os.walk(folder) for name in names
-                      if name.endswith(".py")})
+    modules = sorted(os.path.relpath(os.path.join(root, name), folder)
+                     for root, _, names in os.walk(folder) for name in names
+                     if name.endswith(".py") and (name != "__init__.py" or root == folder))
     stages = sorted(f"{name}/" for name in os.listdir(folder)
                     if os.path.exists(os.path.join(folder, name, "__init__.py")))
     missing = [name for name in stages + modules if f"`{name}`" not in tour]
@@ -328,11 +329,11 @@ def test_module_tour_names_every_module():
 def test_module_tour_names_the_door_to_keras_tuners_private_members():
     """The section on keras-tuner's internals names ``_kt.py``, every function
     of it that reaches a private member, and the tests that pin them
-    (``tests/test_kt.py`` checks that no other module reaches one)."""
+    (``tests/core/test_kt.py`` checks that no other module reaches one)."""
     section = docs_check.read("docs/architecture.md").split("## keras-tuner's internals")[1]
     text = docs_check.read("tuner_prune/core/_kt.py")
     doors = re.findall(r"^def ([a-z]\w*)\(", text, flags=re.MULTILINE)
-    assert doors and "`_kt.py`" in section and "`tests/test_kt.py`" in section
+    assert doors and "`_kt.py`" in section and "`tests/core/test_kt.py`" in section
     missing = [name for name in doors if f"`{name}(" not in section]
     assert not missing, missing
 

@@ -29,7 +29,7 @@ VALUES = st.one_of(st.sampled_from(SPECIAL), st.floats(), st.floats(width=32),
                    st.integers(-10**6, 10**6).map(float))
 NAMES = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\ufeff"),
                 min_size=1, max_size=6).filter(str.strip)  # A leading U+FEFF is a BOM.
-# (A blank name is an unnamed column: tests/test_tables.py.)
+# (A blank name is an unnamed column: tests/data/test_tables.py.)
 # Encodings that must load (all of UTF-8) and one that must be refused unless
 # its bytes happen to be UTF-8 too (ASCII text in Latin-1).
 ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16"])

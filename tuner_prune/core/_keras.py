@@ -4,7 +4,7 @@ tfmot 0.8 prunes only tf_keras models. It imports tf_keras itself when
 ``tf.keras`` is Keras 3, so either import order works; this module checks that
 tfmot's layers really are tf_keras layers and otherwise fails at import. It
 is also the one place that reaches a private member of tfmot
-(``pruning_summary_writer``), pinned by ``tests/test_kt.py``.
+(``pruning_summary_writer``), pinned by ``tests/core/test_kt.py``.
 """
 
 import tensorflow_model_optimization as tfmot

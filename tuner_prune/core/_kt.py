@@ -6,7 +6,7 @@ those need names keras-tuner does not export: modules of ``keras_tuner.src``
 and private members (``_name``) of its oracles, tuners and hyperparameters.
 Every such name is written here only, each private member behind one small
 function or, for a private method tuner_prune overrides, behind a public hook
-of ``BayesianOracle`` or ``BaseTuner``; ``tests/test_kt.py`` pins each one, so
+of ``BayesianOracle`` or ``BaseTuner``; ``tests/core/test_kt.py`` pins each one, so
 that an upgrade of keras-tuner fails one named test. ``Trial`` and
 ``TrialStatus`` are public and bound here too, so that every module takes
 them from one place. keras-tuner imports TensorFlow: Keras-free modules use

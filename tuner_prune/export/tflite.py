@@ -56,7 +56,7 @@ class Variant:
 # in 1x16 blocks (``--block-size 16x1``) make a hybrid fully-connected node that
 # XNNPACK computes wrongly (LiteRT's own kernel, without the delegate, is
 # right); other weights get a DENSIFY op, and XNNPACK fails to prepare the node.
-# tests/test_litert_variants.py fails when a LiteRT release fixes it.
+# tests/export/test_litert_variants.py fails when a LiteRT release fixes it.
 # ``sparse_float16`` stays: it is right when the converter densifies its weights
 # (unstructured up to about 0.96 sparsity) and predicts NaN when it keeps them in
 # 1x4 blocks (block pruning, or sparser): then a DEQUANTIZE op reads the

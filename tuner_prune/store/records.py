@@ -11,7 +11,7 @@ own writes.
 
 The status names are keras-tuner's ``TrialStatus`` values, which are plain
 strings; they are repeated here so that reading a search imports no
-TensorFlow (``tests/test_records.py`` checks that they match).
+TensorFlow (``tests/store/test_records.py`` checks that they match).
 """
 
 import glob

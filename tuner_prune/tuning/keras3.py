@@ -13,7 +13,7 @@ trained. The pruned weights go back into the user's own Keras 3 model
 What cannot be copied (a custom layer, a subclassed model, ``keras.ops`` in a
 functional graph, a stock layer whose config tf_keras does not take) is refused
 with one line naming the layer and saying how to write it for tf_keras.
-``tests/test_keras3.py`` pins the translation to the Keras version of
+``tests/tuning/test_keras3.py`` pins the translation to the Keras version of
 ``pyproject.toml``.
 """
 
