@@ -32,7 +32,8 @@ from tuner_prune.tuning.hypermodel import PruningHyperModel  # noqa: E402
 from tuner_prune.settings.plan import resolve_sweep  # noqa: E402
 from tuner_prune.reporting.sweep import SweepConfig, scaled_mse, train_one  # noqa: E402
 from tuner_prune.export.measure import measure_sparsity  # noqa: E402
-from tuner_prune.tuning.tuner import OBJECTIVE, PruningTuner  # noqa: E402
+from tuner_prune.tuning.trial_runner import OBJECTIVE  # noqa: E402
+from tuner_prune.tuning.tuner import PruningTuner  # noqa: E402
 
 MANUAL_SPARSITIES = "0.5,0.8,0.9,0.95,0.98"
 BATCH = 1024
