@@ -70,6 +70,9 @@ RUNS = {
          rf"bytes (yes|no), {NUMBER} x limit \(<= 1.0\), latency {NUMBER} x dense int8 "
          rf"and {NUMBER} x int8 \(<= 0.8\))",
          r"\d+ s"]),
+    "mlp_widths.py": (
+        ["2,8,0.01", "--seeds", "1", "--rows", "300", "--steps", "10"],
+        [rf"2 x 8, rate 0.01: val_mse {NUMBER}, test R² {NUMBER}"]),
     "overhead.py": (
         ["--epochs", "3", "--repeats", "1", *WORKLOAD[:-2]],  # The article's MLP.
         [r"3 epochs x 1 steps, batch 1024, schedule 0->1 to 0.9, 1 alternating repeats "

@@ -159,8 +159,15 @@ def test_sample_claims_match_the_sample():
     sample = BLOCKS["sample"]
     assert "Trial 00 (1 of 10): final_sparsity=0.5, power=3" in sample
     assert "hidden_layers=0" in sample.splitlines()[1]
-    assert "export/model.tflite (float16): 3496 bytes" in sample
-    assert "0.984 x the baseline's" in sample
+    prose = " ".join(README[README.index("Trials 02-05"):].split("<!--")[0].split())
+    winner = re.search(r"Trial (\d\d), linear, pruned to sparsity ([\d.]+)", prose)
+    best = next(line for line in sample.splitlines() if line.startswith("Best trial"))
+    assert best.startswith(f"Best trial {winner[1]}: final_sparsity=")
+    assert round(float(best.split("=")[1].split(",")[0]), 2) == float(winner[2])
+    assert "hidden_layers=0" in best
+    size, ratio = re.search(r"won: a ([\d,]+)-byte float16 .*?; ([\d.]+) × its", prose).groups()
+    assert f"export/model.tflite (float16): {size.replace(',', '')} bytes" in sample
+    assert f"{ratio} x the baseline's" in sample
     assert "sparse_dynamic_int8" not in sample  # No longer converted.
 
 

@@ -140,15 +140,15 @@ def _add_export_flags(parser, search_defaults):
         "for search, trials whose .tflite is over it get a penalised score, as under "
         "--max-bytes")
     add("--max-ram", type=int, default=defaults["max_ram"], metavar="N",
-        help="RAM budget of the export: model.tflite's TFLM tensor arena and model.c's "
-        "buffers at most N bytes (the export only: trials have no RAM figure, see "
-        "docs/export.md)")
+        help="RAM budget: export model.tflite's TFLM tensor arena and model.c's buffers "
+        "within N bytes; for search, trials whose TFLM arena is over it get a penalised "
+        "score")
     add("--max-bytes", type=int, default=defaults["max_bytes"], metavar="N",
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
     add("--ship", default=defaults["ship"], choices=SHIPS,
-        help="best: the best trial, or the ridge baseline when it beats every trial "
-        "on validation; trial: the best trial always")
+        help="best: the best trial, or the ridge baseline unless a trial beats it "
+        "on validation by more than 1 standard error; trial: the best trial always")
 
 
 def _add_sweep_flags(parser):
@@ -191,13 +191,12 @@ def build_parser():
                         help="how the trials are printed")
     report.add_argument("--plot", metavar="FILE.png",
                         help="also draw validation MSE against .tflite bytes")
-    report.add_argument("--max-bytes", type=int, metavar="N",
-                        help="mark as best the lowest validation MSE within N bytes "
-                             "(default: the search's own --max-bytes, if any)")
-    report.add_argument("--max-flash", type=int, metavar="N",
-                        help="mark as best the lowest validation MSE whose recorded "
-                             ".tflite is within N bytes of flash (default: the search's "
-                             "own --max-flash, if any)")
+    for flag, within in (("--max-bytes", "within N bytes"),
+                         ("--max-flash", "whose recorded .tflite is within N bytes of flash"),
+                         ("--max-ram", "whose recorded TFLM arena is within N bytes")):
+        report.add_argument(flag, type=int, metavar="N", help=f"mark as best the lowest "
+                            f"validation MSE {within} (default: the search's own {flag}, "
+                            f"if any)")
     report.add_argument("--export-dir", metavar="FOLDER",
                         help="also report the flash, RAM, MACs and runtimes of the files "
                              "exported there (default: the folder "
@@ -351,7 +350,7 @@ def report_command(args):
     from tuner_prune.reporting.report import run_report
 
     print(run_report(args.directory, args.format, args.plot, args.max_bytes,
-                     args.export_dir, args.max_flash), end="")
+                     args.export_dir, args.max_flash, args.max_ram), end="")
 
 
 COMMANDS = {"search": search_command, "export": export_command, "sweep": sweep_command,

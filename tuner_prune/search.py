@@ -24,6 +24,7 @@ def prepare(plan):
         space=plan.space,
         block_size=plan.block_size,
         hyperparameters=plan.hyperparameters,
+        widest_units=getattr(plan.config, "widest_units", None),
     )
 
 
@@ -133,7 +134,8 @@ def open_tuner(plan, hypermodel=None, *, store=False, verbose=True, strategy=Non
                          overwrite=config.overwrite and not worker, verbose=verbose,
                          distribution_strategy=strategy,
                          worker_timeout=config.worker_timeout,
-                         max_bytes=config.max_bytes, max_flash=config.max_flash)
+                         max_bytes=config.max_bytes, max_flash=config.max_flash,
+                         max_ram=config.max_ram, quantization=config.quantization)
     if store and not worker:  # After --overwrite removed the old trials, not before.
         stored_search.store(config, plan.dataset.fingerprint())
     if not worker:

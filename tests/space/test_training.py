@@ -1,8 +1,11 @@
 """A trial's training length follows from the table's rows unless given (no training)."""
 
+import json
+
 import pytest
 
-from tuner_prune.space import schedule, training
+from tuner_prune.settings import stored_search
+from tuner_prune.space import models, schedule, training
 from tuner_prune.settings.config import SearchConfig
 from tuner_prune.settings.plan import resolve_search
 
@@ -60,3 +63,51 @@ def test_explicit_flags_override_the_derived_length(tmp_path):
                                        batch_size=1024, directory=str(tmp_path / "logs"),
                                        export_dir=str(tmp_path / "export")))
     assert (plan.config.epochs, plan.config.batch_size, plan.total_steps) == (5, 1024, 5)
+
+
+@pytest.mark.parametrize("features, widest", [(1, 64), (10, 64), (49, 64), (200, 32),
+                                              (1000, 8), (100_000, 8)])
+def test_the_widest_layer_follows_the_features(features, widest):
+    """A table's deepest model stays under MAX_WEIGHTS: no 2 x 1,024 MLP by default."""
+    assert models.widest_units(features) == widest
+    if widest > models.UNITS[0]:
+        assert models.weights(features, 2, widest) <= models.MAX_WEIGHTS
+    assert models.weights(features, 2, 2 * widest) > models.MAX_WEIGHTS
+
+
+def test_weights_count_kernels_and_biases():
+    assert models.weights(10, 0, 64) == 11
+    assert models.weights(10, 1, 64) == 10 * 64 + 64 + 64 + 1
+    assert models.weights(10, 2, 64) == 10 * 64 + 64 + 64 * 64 + 64 + 64 + 1
+
+
+def plan_of(tmp_path, rows=200, **settings):
+    return resolve_search(SearchConfig(data=csv_table(tmp_path, rows),
+                                       directory=str(tmp_path / "logs"),
+                                       export_dir=str(tmp_path / "export"), **settings))
+
+
+def test_the_plan_bounds_the_built_in_width_unless_hp_or_model_sets_it(tmp_path):
+    assert plan_of(tmp_path).config.widest_units == 64  # Two features.
+    assert plan_of(tmp_path, hp=["units=8:1024"]).config.widest_units is None
+    assert plan_of(tmp_path, article=True).config.widest_units is None
+    assert plan_of(tmp_path, hp=["hidden_layers=1"]).config.widest_units == 64
+
+
+def test_a_search_stored_before_the_bound_resumes_in_its_own_space(tmp_path):
+    """An earlier tuner_prune stored no widest_units: its space went up to 1,024."""
+    plan = plan_of(tmp_path)
+    stored_search.store(plan.config, plan.dataset.fingerprint())
+    path = tmp_path / "logs" / stored_search.CONFIG_FILE
+    assert json.loads(path.read_text())["config"]["widest_units"] == 64
+    assert plan_of(tmp_path).config.widest_units == 64
+    stored = json.loads(path.read_text())
+    del stored["config"]["widest_units"]
+    path.write_text(json.dumps(stored))
+    resumed = plan_of(tmp_path).config.widest_units
+    assert resumed is None and models.size_bounds(widest=resumed)[1] == (8, 1024)
+    assert plan_of(tmp_path, overwrite=True).config.widest_units == 64
+    # A search stored with another width (a rule changed since) keeps its own.
+    stored["config"]["widest_units"] = 16
+    path.write_text(json.dumps(stored))
+    assert plan_of(tmp_path).config.widest_units == 16

@@ -22,7 +22,7 @@ from tuner_prune.tuning.tuner import PruningTuner
 
 SCHEDULE = {"final_sparsity": 0.75, "power": 3.0, "begin_step": 6, "end_step": 18}
 FIGURES = {"val_mse": 0.25, "score": 0.25, "sparsity": 0.74, "nonzero_weights": 120,
-           "tflite_bytes": 2048, "macs": 96, "dense_macs": 384}
+           "tflite_bytes": 2048, "macs": 96, "dense_macs": 384, "arena_bytes": 4000}
 
 
 def open_tuner(directory):
@@ -71,6 +71,7 @@ def test_a_record_written_by_the_tuner_is_read_back(tmp_path):
                        **dict.fromkeys(records.RECORDED)}
     assert records.best_trial_id(rows) == "0"
     assert records.best_trial_id(rows, max_bytes=2047) is None
+    assert records.best_trial_id(rows, max_ram=3999) is None
 
 
 def test_a_folder_without_trials_is_an_input_error(tmp_path):

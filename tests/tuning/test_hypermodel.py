@@ -134,6 +134,18 @@ def test_built_in_model_builds_the_size_it_draws(depth, units, kernels):
             if hasattr(layer, "kernel")] == kernels
 
 
+def test_the_widest_units_bound_the_space_unless_hp_bounds_units(tmp_path):
+    space = declared_space(tmp_path / "table", widest_units=64)
+    assert (space["units"].min_value, space["units"].max_value) == (8, 64)
+    assert space["units"].default == 32
+    narrow = declared_space(tmp_path / "narrow", widest_units=8)["units"]
+    assert (narrow.max_value, narrow.default) == (8, 8)
+    # --hp units may go past the table's bound, up to the model's 1,024.
+    wide = declared_space(tmp_path / "hp", widest_units=64,
+                          hyperparameters={"units": Bound(8, 1024)})["units"]
+    assert (wide.min_value, wide.max_value) == (8, 1024)
+
+
 def test_block_size_keeps_only_models_tfmot_can_block_prune(tmp_path):
     space = declared_space(tmp_path, block_size=(16, 1))
     assert space["hidden_layers"].min_value == 1

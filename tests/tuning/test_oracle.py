@@ -192,3 +192,42 @@ def test_seed_zero_is_a_seed_not_a_random_one():
         assert oracle.seed == 0 and oracle.gpr.random_state == 0
         draws.append(oracle._random_values())
     assert draws[0] == draws[1]
+
+
+def first_two_trials(tmp_path, declare):
+    oracle = oracle_lib.PruningOracle(objective="val_mse", max_trials=10, seed=0)
+    oracle._set_project_dir(str(tmp_path), "search")
+    space = keras_tuner.HyperParameters()
+    declare(space)
+    oracle.update_space(space)
+    values = []
+    for _ in range(2):
+        trial = oracle.create_trial("tuner0")
+        values.append(dict(trial.hyperparameters.values))
+        oracle.update_trial(trial.trial_id, {"val_mse": 1.0})
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    return values
+
+
+def test_the_second_trial_is_the_default_point_at_its_largest_size(tmp_path):
+    def declare(hp):
+        hp.Int("hidden_layers", 0, 2, default=0)
+        hp.Int("units", 8, 64, step=2, sampling="log", default=32)
+        hp.Float("final_sparsity", 0.3, 0.98, default=0.5)
+        hp.Float("learning_rate", 5e-4, 3e-2, sampling="log", default=1e-2)
+
+    default, largest = first_two_trials(tmp_path, declare)
+    assert default == {"hidden_layers": 0, "units": 32, "final_sparsity": 0.5,
+                       "learning_rate": 1e-2}
+    assert largest == {"hidden_layers": 2, "units": 64, "final_sparsity": 0.3,
+                       "learning_rate": 1e-2}
+
+
+def test_a_size_fixed_by_hp_leaves_the_second_trial_random(tmp_path):
+    def declare(hp):
+        hp.Fixed("hidden_layers", 2)
+        hp.Float("final_sparsity", 0.3, 0.98, default=0.5)
+
+    _, second = first_two_trials(tmp_path, declare)
+    assert second["final_sparsity"] != 0.3  # A random draw, not the largest point.

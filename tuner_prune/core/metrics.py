@@ -75,9 +75,18 @@ def mask_entropy_bytes(total, nonzero):
 
 
 OVER_BUDGET_FACTOR = 10.0
-# The budgets a trial's recorded .tflite bytes are scored against: a .tflite's
-# flash is its bytes. (``--max-ram`` bounds the export only, docs/export.md.)
-SEARCH_BUDGETS = (("max_bytes", "--max-bytes"), ("max_flash", "--max-flash"))
+# The budgets a trial is scored against: its recorded .tflite's bytes (a
+# .tflite's flash is its bytes) and, under --max-ram, its TFLM tensor arena.
+BYTE_BUDGETS = (("max_bytes", "--max-bytes"), ("max_flash", "--max-flash"))
+SEARCH_BUDGETS = (*BYTE_BUDGETS, ("max_ram", "--max-ram"))
+# The variants of each ``--quantization`` that TFLM runs: under ``--max-ram`` a
+# trial's arena is the smallest of theirs (float16 and dynamic int8 do not run
+# in TFLM, docs/export.md).
+RAM_VARIANTS = {"auto": ("float32", "int8"), "none": ("float32",), "int8": ("int8",)}
+# The smallest TFLM arena an export reports: ``tflm.arena_with_margin`` of the 1,120
+# bytes a float32 model of one Dense unit on one input needs
+# (tests/export/test_micro.py); any model tuner_prune converts has that much and more.
+SMALLEST_ARENA = 1232
 
 
 def trial_budget(max_bytes=None, max_flash=None):
@@ -87,22 +96,25 @@ def trial_budget(max_bytes=None, max_flash=None):
     tie), named by its flag for the messages.
     """
     limits = {"max_bytes": max_bytes, "max_flash": max_flash}
-    set_ = [(limits[name], flag) for name, flag in SEARCH_BUDGETS
+    set_ = [(limits[name], flag) for name, flag in BYTE_BUDGETS
             if limits[name] is not None]
     return min(set_) if set_ else None
 
 
-def budget_score(val_mse, tflite_bytes, max_bytes=None):
-    """The search's objective, ``score``, of a trial under a size budget.
+def budget_score(val_mse, tflite_bytes, max_bytes=None, arena_bytes=None, max_ram=None):
+    """The search's objective, ``score``, of a trial under a size and a RAM budget.
 
-    Within ``max_bytes`` (or without a budget) it is the validation MSE; over it,
-    the MSE times ``OVER_BUDGET_FACTOR`` times the overshoot ratio, so the
-    oracle learns to move toward models that fit. The penalised number is a
-    score, not an MSE: it is shown as ``score``, never as ``val_mse``.
+    Within ``max_bytes`` and ``max_ram`` (or without them) it is the
+    validation MSE; over either, the MSE times ``OVER_BUDGET_FACTOR`` times the
+    larger overshoot ratio (``tflite_bytes / max_bytes``, ``arena_bytes /
+    max_ram``), so the oracle learns to move toward models that fit. The
+    penalised number is a score, not an MSE: it is shown as ``score``, never
+    as ``val_mse``.
     """
-    if max_bytes is None or tflite_bytes <= max_bytes:
-        return val_mse
-    return val_mse * OVER_BUDGET_FACTOR * tflite_bytes / max_bytes
+    ratio = max((size / budget for size, budget in ((tflite_bytes, max_bytes),
+                                                    (arena_bytes, max_ram))
+                 if budget is not None), default=0.0)
+    return val_mse if ratio <= 1 else val_mse * OVER_BUDGET_FACTOR * ratio
 
 
 def information_limit_bytes(total, nonzero, bytes_per_weight=1, block=1):

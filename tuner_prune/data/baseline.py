@@ -24,6 +24,10 @@ KIND = "ridge"
 # Ridge's ``alpha`` grid, on the training split's scaled features.
 ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 EIGEN_LIMIT = 4096  # Features up to which one eigendecomposition serves every alpha.
+# Standard errors of the validation split's noise a trial must beat the
+# baseline by to be shipped instead (``comparison``): the one-standard-error
+# rule of model selection, which keeps the simpler model (docs/search.md).
+MARGIN = 1.0
 
 
 def path(directory):
@@ -195,7 +199,7 @@ def advice(val_mse, baseline):
 
 
 def wins(reference, val_mse, ridge):
-    """Whether the search ships the baseline: it beats ``val_mse`` on validation.
+    """Whether the baseline beats ``val_mse`` on validation outright.
 
     Args:
         reference: The stored baseline (``load``'s), or ``None``.
@@ -205,6 +209,38 @@ def wins(reference, val_mse, ridge):
     """
     return (reference is not None and ridge is not None and val_mse is not None
             and reference["val_mse"] < val_mse)
+
+
+def comparison(prediction, ridge, x_val, y_val, y_scale=1.0, margin=MARGIN):
+    """A trial's validation errors beside the baseline's, row by row.
+
+    The trial beats the baseline when the mean of the differences of their
+    squared errors on the same validation rows is below zero by more than
+    ``margin`` standard errors of that mean: a validation split of a few
+    dozen rows cannot tell a trial 5 % better from one as good.
+
+    Args:
+        prediction: The trial's predictions of the scaled validation rows.
+        ridge: ``fit_ridge``'s ``(coefficients, intercept)``.
+        x_val, y_val: The scaled validation rows and targets.
+        y_scale: Factor from scaled targets to the target's units.
+        margin: Standard errors the trial must win by.
+
+    Returns:
+        ``{"trial_wins", "val_mse_difference", "standard_error", "margin",
+        "rows"}``: the trial's MSE minus the baseline's, and its standard
+        error, in the target's units.
+    """
+    coefficients, intercept = ridge
+    x_val, y_val = _flat(x_val, y_val)
+    scale = float(y_scale) ** 2
+    trial = (np.reshape(prediction, -1).astype(np.float64) - y_val) ** 2
+    differences = (trial - (x_val @ coefficients + intercept - y_val) ** 2) * scale
+    rows = len(differences)
+    spread = float(np.std(differences, ddof=1) / math.sqrt(rows)) if rows > 1 else 0.0
+    mean = float(np.mean(differences))
+    return {"trial_wins": bool(mean + margin * spread < 0), "val_mse_difference": mean,
+            "standard_error": spread, "margin": margin, "rows": rows}
 
 
 def linear_model(ridge, input_shape):
@@ -229,6 +265,8 @@ def shipped_line(manifest):
     """The line saying the baseline was shipped, or ``None`` when a trial was."""
     if manifest.get("shipped") != "baseline":
         return None
-    return (f"Shipped the ridge baseline: it beats every trial on validation (val_mse "
+    margin = (manifest.get("baseline_comparison") or {}).get("margin", MARGIN)
+    return (f"Shipped the ridge baseline: no trial beats it on validation by more than "
+            f"{margin:g} standard error{'' if margin == 1 else 's'} (val_mse "
             f"{manifest['val_mse']:.6g} against the best trial's "
             f"{manifest['best_trial_val_mse']:.6g}).")

@@ -7,13 +7,13 @@ import tempfile
 import numpy as np
 
 from tuner_prune.core import metrics
-from tuner_prune.export import tflite
+from tuner_prune.export import tflite, tflm
 from tuner_prune.core._keras import collect_prunable_layers
 from tuner_prune.core.metrics import in_target_units, mse
 from tuner_prune.export.serving import scaled_model
 
 __all__ = ["TRIAL_VARIANT", "count_macs", "in_target_units", "measure_sparsity",
-           "model_mse", "mse", "pruned_layers", "trial_tflite_bytes"]
+           "model_mse", "mse", "pruned_layers", "trial_arena", "trial_tflite_bytes"]
 
 TRIAL_VARIANT = "sparse_float32"
 
@@ -85,10 +85,44 @@ def trial_tflite_bytes(pruned_model, input_scale, target_scale, input_shape=None
         RuntimeError: The converted model does not run in LiteRT.
     """
     model = scaled_model(pruned_model, input_scale, target_scale, input_shape)
-    variant = next(v for v in tflite.VARIANTS if v.name == TRIAL_VARIANT)
+    with _saved_model(model) as folder:
+        content = tflite.convert(folder, _variant(TRIAL_VARIANT))
+    tflite.predict(content, np.zeros((1, *model.input_shape[1:]), np.float32))
+    return len(content)
+
+
+def trial_arena(pruned_model, data, variants):
+    """The TFLM tensor arena of a trial: the smallest among ``variants``.
+
+    Each variant is converted as the export converts it (the same serving
+    model, the full-integer one calibrated on the same rows) and its arena
+    found as the export finds it (``tflm.smallest_of``), on the validation rows.
+
+    Args:
+        pruned_model: The trial's pruning-wrapped model.
+        data: The search's ``search_data.SearchData``.
+        variants: Names of dense ``tflite.VARIANTS`` (``metrics.RAM_VARIANTS``).
+
+    Returns:
+        ``(arena bytes, variant)``.
+
+    Raises:
+        RuntimeError: None of them runs in TFLM.
+    """
+    model = scaled_model(pruned_model, 1.0 / data.x_scale, data.y_scale, data.input_shape)
+    with _saved_model(model) as folder:
+        contents = {name: tflite.convert(folder, _variant(name), data.x_calibration)
+                    for name in variants}
+    return tflm.smallest_of(contents, data.x_val)
+
+
+@contextlib.contextmanager
+def _saved_model(model):
     with tempfile.TemporaryDirectory() as folder:
         with contextlib.redirect_stdout(io.StringIO()):
             model.export(folder)
-        content = tflite.convert(folder, variant)
-    tflite.predict(content, np.zeros((1, *model.input_shape[1:]), np.float32))
-    return len(content)
+        yield folder
+
+
+def _variant(name):
+    return next(v for v in tflite.VARIANTS if v.name == name)

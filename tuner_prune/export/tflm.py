@@ -16,6 +16,8 @@ import tempfile
 
 import numpy as np
 
+from tuner_prune.core.metrics import SMALLEST_ARENA  # noqa: F401 (tflm.SMALLEST_ARENA)
+
 TIMEOUT = 600
 ARENA_STEP = 16  # Bytes: the bisection's resolution and the arena's alignment.
 ARENA_MARGIN = 0.10  # Added to the smallest arena that works on this machine.
@@ -62,7 +64,8 @@ def _child(folder, rows, contents, arena_bytes):
     job = os.path.join(folder, "job.json")
     with open(job, "w", encoding="utf-8") as handle:
         json.dump({"rows": rows, "models": paths, "out": out, "arena": arena_bytes}, handle)
-    status = subprocess.run([sys.executable, "-m", "tuner_prune.export.tflm", job], env=_child_env(),
+    status = subprocess.run([sys.executable, "-m", "tuner_prune.export.tflm", job],
+                            env=_child_env(),
                             capture_output=True, timeout=TIMEOUT, check=False).returncode
     results = {}
     if os.path.exists(out):
@@ -113,6 +116,33 @@ def smallest_arena(content, x, expected=None):
             for size, works in _probe_child(folder, {**job, "low": low, "high": high}):
                 low, high = (low, size) if works else (size, high)
     return high
+
+
+def smallest_of(contents, x):
+    """The smallest arena among models, with its margin: ``(bytes, name)``.
+
+    Each model's arena is ``smallest_arena`` plus ``ARENA_MARGIN``, as an
+    export reports it for the same ``.tflite`` and rows.
+
+    Args:
+        contents: ``{name: .tflite bytes}``.
+        x: Input rows; the first ``ARENA_ROWS`` are predicted.
+
+    Raises:
+        RuntimeError: None of the models runs in TFLM (each one's reason).
+    """
+    rows = np.asarray(x, np.float32)[:ARENA_ROWS]
+    found, failed = [], []
+    for name, (predicted, error) in run(contents, rows).items():
+        if error is None:
+            smallest = smallest_arena(contents[name], rows, predicted)
+            found.append((arena_with_margin(smallest), name))
+        else:
+            failed.append(f"{name}: {error}")
+    if not found:
+        raise RuntimeError(f"Expected a model that runs in TFLM, whose tensor arena "
+                           f"--max-ram bounds, received {'; '.join(failed)}")
+    return min(found)
 
 
 def arena_with_margin(smallest):

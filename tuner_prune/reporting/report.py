@@ -11,19 +11,17 @@ import io
 import json
 import os
 
-from tuner_prune.data import baseline as baseline_lib
-from tuner_prune.settings import config as config_lib
-from tuner_prune.store import folders, records
 from tuner_prune.core import metrics, plots
-from tuner_prune.export import choice
-from tuner_prune.settings import state
 from tuner_prune.core.errors import InputError
+from tuner_prune.data import baseline as baseline_lib
+from tuner_prune.export import choice
+from tuner_prune.settings import config as config_lib, state
+from tuner_prune.store import folders, records
 from tuner_prune.store.ownership import MANIFEST
-from tuner_prune.store.records import COMPLETED, MACS, RECORDED, SCHEDULE, best_trial_id
+from tuner_prune.store.records import ARENA, COMPLETED, MACS, RECORDED, SCHEDULE, best_trial_id
 
 SHORT = {"nonzero_weights": "nonzero", "kernel_initializer": "initializer",
-         "hidden_layers": "layers",
-         "learning_rate": "lr"}
+         "hidden_layers": "layers", "learning_rate": "lr", ARENA: "arena"}
 
 
 def load_trials(directory, project=records.PROJECT):
@@ -62,24 +60,6 @@ def other_hyperparameters(rows):
     """Names of the hyperparameters beyond the schedule's four, in order of appearance."""
     known = {*records.FIELDS, "pareto"}
     return list(dict.fromkeys(name for row in rows for name in row if name not in known))
-
-
-def stored_budgets(directory):
-    """``{"max_bytes": ..., "max_flash": ...}`` the search in ``directory`` was run with.
-
-    Either is ``None`` when the search ran without it (``max_flash``: also a
-    search of a tuner_prune before it bounded trials).
-
-    Raises:
-        InputError: The search's settings are missing or cannot be read.
-    """
-    config = state.stored_settings(directory)["config"]
-    return {name: config.get(name) for name, _ in metrics.SEARCH_BUDGETS}
-
-
-def _limit(max_bytes=None, max_flash=None):
-    """``(bytes, flag)`` of the tighter budget, or ``(None, None)``."""
-    return metrics.trial_budget(max_bytes, max_flash) or (None, None)
 
 
 def load_export(export_dir, rows, explicit=False):
@@ -204,21 +184,21 @@ def export_lines(manifest, export_dir):
     return text + (f"  {line}\n" if line else "")
 
 
-def as_json(rows, max_bytes=None, baseline=None, export=None, max_flash=None):
+def as_json(rows, max_bytes=None, baseline=None, export=None, max_flash=None, max_ram=None):
     """The report as JSON: ``best`` within the tighter of ``max_bytes`` and
-    ``max_flash``, as the search scored its trials."""
-    limit, _ = _limit(max_bytes, max_flash)
-    return json.dumps({"best": best_trial_id(rows, limit), "max_bytes": max_bytes,
-                       "max_flash": max_flash, "baseline": baseline, "export": export,
-                       "trials": rows}, indent=2)
+    ``max_flash`` and within ``max_ram``, as the search scored its trials."""
+    limit, _ = metrics.trial_budget(max_bytes, max_flash) or (None, None)
+    return json.dumps({"best": best_trial_id(rows, limit, max_ram), "max_bytes": max_bytes,
+                       "max_flash": max_flash, "max_ram": max_ram, "baseline": baseline,
+                       "export": export, "trials": rows}, indent=2)
 
 
-def baseline_line(rows, baseline, max_bytes=None):
+def baseline_line(rows, baseline, max_bytes=None, max_ram=None):
     """The baseline, and the best trial's validation MSE as a multiple of its."""
     if baseline is None:
         return f"Baseline: none stored with the search ({baseline_lib.FILE})\n"
     text = baseline_lib.describe(baseline)
-    best = best_trial_id(rows, max_bytes)
+    best = best_trial_id(rows, max_bytes, max_ram)
     row = next((r for r in rows if r["trial_id"] == best), None)
     if row is not None:
         text += (f"; best trial {best}'s val_mse is "
@@ -228,24 +208,25 @@ def baseline_line(rows, baseline, max_bytes=None):
 
 def as_csv(rows):
     buffer = io.StringIO()
-    fields = [*records.FIELDS, *other_hyperparameters(rows), "pareto"]
-    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer = csv.DictWriter(buffer, [*records.FIELDS, *other_hyperparameters(rows), "pareto"])
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
 
-def as_table(rows, max_bytes=None, exported=None, budget_flag="--max-bytes"):
+def as_table(rows, max_bytes=None, exported=None, budget_flag="--max-bytes", max_ram=None):
     """The rows as aligned text; a ``score`` column only if a budget penalised one,
-    the MACs columns only if some trial recorded them.
+    the MACs and arena columns only if some trial recorded them.
 
     The best mark goes to the lowest validation MSE within ``max_bytes`` (the
-    budget of ``budget_flag``: ``--max-bytes`` or ``--max-flash``); the E mark
-    to the trial ``exported``, if any.
+    budget of ``budget_flag``: ``--max-bytes`` or ``--max-flash``) and
+    ``max_ram`` (by its recorded TFLM arena); the E mark to the trial
+    ``exported``, if any.
     """
-    best = best_trial_id(rows, max_bytes)
+    best = best_trial_id(rows, max_bytes, max_ram)
     recorded = [name for name in RECORDED if (name != "score" or _penalised(rows))
-                and (name not in MACS or any(r.get(name) is not None for r in rows))]
+                and (name not in (*MACS, ARENA) or any(r.get(name) is not None
+                                                       for r in rows))]
     others = other_hyperparameters(rows)
     header = ["", "trial", "status", "final_sp", "power", "begin", "end", *others,
               *recorded]
@@ -259,17 +240,22 @@ def as_table(rows, max_bytes=None, exported=None, budget_flag="--max-bytes"):
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths))
                      for line in lines)
-    within = "" if max_bytes is None else f" within {budget_flag} {max_bytes}"
-    legend = f"* best (lowest validation MSE{within})   P Pareto-optimal (size, MSE)"
+    limits = [(flag, limit) for flag, limit in ((budget_flag, max_bytes),
+                                                ("--max-ram", max_ram)) if limit is not None]
+    within = " and ".join(f"{flag} {limit}" for flag, limit in limits)
+    legend = (f"* best (lowest validation MSE{within and ' within ' + within})   "
+              f"P Pareto-optimal (size, MSE)")
     legend += "" if exported is None else "   E exported"
     legend += "\n"
     if MACS[0] in recorded:
         legend += ("macs: multiply-adds per row of the pruned kernels' nonzero weights "
                    "(a sparse computation, model.c); dense_macs: of all their weights "
                    "(TFLite, TFLM)\n")
+    if ARENA in recorded:
+        legend += "arena: the TFLM tensor arena, with its margin (under --max-ram)\n"
     if "score" in recorded:
-        legend += (f"score: the search's objective, val_mse penalised over "
-                   f"{budget_flag}\n")
+        over = " or ".join(flag for flag, _ in limits) or budget_flag
+        legend += f"score: the search's objective, val_mse penalised over {over}\n"
     return f"{text}\n{legend}"
 
 
@@ -289,7 +275,7 @@ def _cell(value):
 ARTIFACT_MARKERS = {"model.tflite": "s", "model_data.cc": "^", "model.c": "D"}
 
 
-def plot(rows, path, max_bytes=None, baseline=None, export=None):
+def plot(rows, path, max_bytes=None, baseline=None, export=None, max_ram=None):
     """Scatter of validation MSE against flash bytes: each trial's recorded
     ``.tflite``, front and best marked; the baseline's validation MSE is a
     dashed line; the files of ``export`` (``export_summary``), if any, at their
@@ -308,7 +294,7 @@ def plot(rows, path, max_bytes=None, baseline=None, export=None):
         raise InputError(f"--plot {path}: Expected completed trials with sizes to plot, "
                          f"received none.")
     front = sorted((r for r in measured if r["pareto"]), key=lambda r: r["tflite_bytes"])
-    best = best_trial_id(rows, max_bytes)
+    best = best_trial_id(rows, max_bytes, max_ram)
     with plots.png_axes(path, "flash bytes (trials: recorded .tflite)", "validation MSE",
                         "Error against model size") as axes:
         axes.scatter([r["tflite_bytes"] for r in measured], [r["val_mse"] for r in measured],
@@ -353,7 +339,7 @@ def check_plot_path(path):
 
 
 def run_report(directory, output_format="table", plot_path=None, max_bytes=None,
-               export_dir=None, max_flash=None):
+               export_dir=None, max_flash=None, max_ram=None):
     """The report of the search in ``directory`` as text; writes the plot if asked.
 
     Args:
@@ -365,6 +351,8 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None,
         max_flash: The flash budget of the best mark, compared as
             ``max_bytes`` with each trial's recorded ``.tflite`` bytes (the
             tighter of the two counts); ``None`` takes the search's own.
+        max_ram: The RAM budget of the best mark, by each trial's recorded
+            TFLM arena (none recorded: none fits); ``None``: the search's own.
         export_dir: The export whose files are reported (``load_export``,
             refused unless it is of this search); ``None``: the CLI's default
             ``--export-dir``, reported only when it holds this search's export.
@@ -374,26 +362,28 @@ def run_report(directory, output_format="table", plot_path=None, max_bytes=None,
             settings, a damaged file (named), ``max_bytes`` < 1, or the plot
             cannot be written there.
     """
-    config_lib.check_max_bytes(max_bytes)
-    config_lib.check_max_bytes(max_flash, "--max-flash")
+    given = {"max_bytes": max_bytes, "max_flash": max_flash, "max_ram": max_ram}
+    for name, flag in metrics.SEARCH_BUDGETS:
+        config_lib.check_max_bytes(given[name], flag)
     if plot_path:
         check_plot_path(plot_path)
     rows = load_trials(directory)
-    budgets = stored_budgets(directory)  # Refuses trials without their settings.
-    given = {"max_bytes": max_bytes, "max_flash": max_flash}
+    budgets = state.stored_budgets(directory)  # Refuses trials without their settings.
     budgets = {name: stored if given[name] is None else given[name]
                for name, stored in budgets.items()}
-    budget, flag = _limit(**budgets)
+    budget, flag = (metrics.trial_budget(budgets["max_bytes"], budgets["max_flash"])
+                    or (None, None))
+    ram = budgets["max_ram"]
     baseline = baseline_lib.load(directory)
     folder = config_lib.SearchConfig.export_dir if export_dir is None else export_dir
     manifest = load_export(folder, rows, explicit=export_dir is not None)
     export = export_summary(manifest, folder)
     if plot_path:
-        plot(rows, plot_path, budget, baseline, export)
+        plot(rows, plot_path, budget, baseline, export, ram)
     if output_format == "csv":
         return as_csv(rows)
     if output_format == "json":
-        return as_json(rows, budgets["max_bytes"], baseline, export, budgets["max_flash"])
+        return as_json(rows, budgets["max_bytes"], baseline, export, budgets["max_flash"], ram)
     exported = None if manifest is None else manifest["trial_id"]
-    return (as_table(rows, budget, exported, flag or "--max-bytes") + baseline_line(rows, baseline, budget)
-            + export_lines(manifest, folder))
+    return (as_table(rows, budget, exported, flag or "--max-bytes", ram)
+            + baseline_line(rows, baseline, budget, ram) + export_lines(manifest, folder))

@@ -3,11 +3,13 @@
 Each setting has its default here (``cli`` takes its flags' defaults from these
 dataclasses) and one check. The checks against the folders are in
 ``tuner_prune.store.folders``, the stored search and the resume comparison in
-``tuner_prune.settings.stored_search``; ``tuner_prune.settings.plan`` runs them, without TensorFlow.
+``tuner_prune.settings.stored_search``; ``tuner_prune.settings.plan`` runs them,
+without TensorFlow.
 """
 
 import dataclasses
 
+from tuner_prune.core import metrics
 from tuner_prune.data import dataset as data_lib
 from tuner_prune.space import models
 from tuner_prune.space import bounds as space_lib
@@ -66,11 +68,14 @@ class SearchConfig(TrainingConfig):
     """Settings of ``python -m tuner_prune search`` (see the README for each).
 
     ``epochs`` and ``batch_size`` left ``None`` are derived from the training
-    rows when the plan is resolved (``tuner_prune.space.training``).
+    rows when the plan is resolved (``tuner_prune.space.training``), and so is
+    ``widest_units``, the built-in model's widest layer (no flag: ``--hp
+    units`` bounds the width instead), from the features of a row.
     """
 
     epochs: int = None
     batch_size: int = None
+    widest_units: int = None
 
     max_trials: int = 10
     directory: str = "logs"
@@ -206,8 +211,8 @@ def check_export_options(options):
             raise InputError(f"Expected --{name.replace('_', '-')} among "
                              f"{', '.join(allowed)}, received {options[name]!r}.")
     check_max_bytes(options.get("max_bytes"))
-    for name in ("max_flash", "max_ram"):
-        check_max_bytes(options.get(name), f"--{name.replace('_', '-')}")
+    check_max_bytes(options.get("max_flash"), "--max-flash")
+    check_max_ram(options.get("max_ram"), options.get("quantization", "auto"))
     increase = options["max_mse_increase"]
     if isinstance(increase, bool) or not isinstance(increase, (int, float)) or not (
             increase >= 0):
@@ -220,6 +225,22 @@ def check_max_bytes(budget, flag="--max-bytes"):
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
                                or budget < 1):
         raise InputError(f"Expected {flag} >= 1, received {budget!r}.")
+
+
+def check_max_ram(budget, quantization="auto"):
+    """Raises ``InputError`` unless ``budget`` is ``None`` or a RAM budget an
+    export can meet: at least ``metrics.SMALLEST_ARENA``, with a ``quantization``
+    that has variants TFLM runs (``metrics.RAM_VARIANTS``)."""
+    check_max_bytes(budget, "--max-ram")
+    if budget is None:
+        return
+    if budget < metrics.SMALLEST_ARENA:
+        raise InputError(f"Expected --max-ram >= {metrics.SMALLEST_ARENA} (the smallest TFLM "
+                         f"tensor arena a model needs), received {budget}.")
+    if quantization not in metrics.RAM_VARIANTS:
+        raise InputError(f"Expected --quantization among {', '.join(metrics.RAM_VARIANTS)} "
+                         f"with --max-ram (only float32 and int8 variants run in TFLM), "
+                         f"received {quantization!r}.")
 
 
 def parse_block_size(text):

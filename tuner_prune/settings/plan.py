@@ -74,7 +74,8 @@ def resolve_search(config, reading=False):
 
     Returns:
         The ``Plan``: its config's ``epochs`` and ``batch_size`` set (derived
-        from the training rows when not given, ``training.resolved``).
+        from the training rows when not given, ``training.resolved``), and the
+        built-in model's ``widest_units`` (the stored search's when resumed).
 
     Raises:
         InputError: With a one-line reason (a ``DataError``, a ``BuilderError``).
@@ -85,7 +86,8 @@ def resolve_search(config, reading=False):
     folders.check_export_target(config)
     state.check_directory(config)
     dataset = load_data(config)
-    config = training.resolved(config, len(dataset.x_train))
+    config = stored_search.kept_width(
+        training.resolved(config, len(dataset.x_train), int(np.prod(dataset.input_shape))))
     per_epoch = schedule.steps_per_epoch(len(dataset.x_train), config.batch_size)
     resolved = space.resolve(config.epochs * per_epoch, per_epoch)
     stored_search.check_resumable(config, dataset.fingerprint(), reading)

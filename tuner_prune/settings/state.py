@@ -11,6 +11,7 @@ is read before any training, so that a damaged file is named up front.
 import glob
 import os
 
+from tuner_prune.core import metrics
 from tuner_prune.settings import stored_search
 from tuner_prune.store import records
 from tuner_prune.core.errors import InputError
@@ -88,3 +89,16 @@ def check_readable(directory):
     pattern = os.path.join(glob.escape(project), "trial_*", records.TRIAL_FILE)
     for path in sorted(glob.glob(pattern)):
         records.read_trial(path)
+
+
+def stored_budgets(directory):
+    """``{"max_bytes": ..., "max_flash": ..., "max_ram": ...}`` of a search.
+
+    Each is ``None`` when the search ran without it (``max_flash``,
+    ``max_ram``: also a search of a tuner_prune before it bounded trials).
+
+    Raises:
+        InputError: The search's settings are missing or cannot be read.
+    """
+    config = stored_settings(directory)["config"]
+    return {name: config.get(name) for name, _ in metrics.SEARCH_BUDGETS}

@@ -21,12 +21,18 @@ CONFIG_FILE = "tuner_prune.json"
 IDENTITY = ("target", "seed", "epochs", "batch_size", *space_lib.SCHEDULE_HYPERPARAMETERS, "model",
             "block_size", "hp", "article")
 # Settings a resumed search must keep but an ``export`` of it may change: the
-# budgets are in every trial's score (``metrics.trial_budget``), and ``export
-# --max-bytes`` or ``--max-flash`` picks another trial.
-RESUME_IDENTITY = ("max_bytes", "max_flash")
+# budgets are in every trial's score (``metrics.budget_score``), and ``export
+# --max-bytes``, ``--max-flash`` or ``--max-ram`` picks another trial. Under
+# ``--max-ram``, ``--quantization`` too: it says which variants' arenas a trial
+# measured (``metrics.RAM_VARIANTS``).
+RESUME_IDENTITY = ("max_bytes", "max_flash", "max_ram")
 # Of those, the ones a search stored by an earlier tuner_prune may lack: it ran
 # without that budget.
-LATER = ("max_flash",)
+LATER = ("max_flash", "max_ram")
+# The built-in model's widest layer, derived from the table (``training``): not
+# compared but kept from the stored search (``kept_width``); a search stored by an
+# earlier tuner_prune lacks it, and its space went up to ``models.UNITS[1]``.
+WIDEST = "widest_units"
 BUILT_IN_WORKLOAD = ("n_samples", "n_features", "n_informative", "noise")
 FINGERPRINT_KEYS = ("rows", "features", "columns", "sha256")
 STORED = (*IDENTITY, *(name for name in RESUME_IDENTITY if name not in LATER),
@@ -68,6 +74,21 @@ def load_stored(directory):
     check_settings(path, stored["config"])
     check_fingerprint(path, stored.get("data"))
     return stored
+
+
+def kept_width(config):
+    """``config`` with the widest layer of the search it resumes, if any.
+
+    A resumed search (and its ``export``) keeps the space it was stored with,
+    whatever ``training.resolved`` derives for the table now: one stored by an
+    earlier tuner_prune (no ``widest_units``) goes on up to ``models.UNITS[1]``
+    wide (``None``). The width follows from settings and data that are
+    compared, so it is not compared itself.
+    """
+    stored = None if config.overwrite else load_stored(config.directory)
+    if stored is None or config.widest_units is None:
+        return config
+    return dataclasses.replace(config, widest_units=stored["config"].get(WIDEST))
 
 
 def check_fingerprint(path, data):
@@ -202,6 +223,8 @@ def differences(stored, config, fingerprint, reading=False):
     identity = identity_of(config)
     if not reading:
         identity.update({name: getattr(config, name) for name in RESUME_IDENTITY})
+        if config.max_ram is not None:
+            identity["quantization"] = config.quantization
     found = [f"{_flag(name)} {_text(value)} (the search has {_text(old_config.get(name))})"
              for name, value in identity.items() if old_config.get(name) != value]
     return found + data_differences(stored.get("data") or {}, fingerprint)

@@ -6,6 +6,7 @@ code run) without this module loading TensorFlow first.
 """
 
 import importlib
+import math
 
 from tuner_prune.core.errors import InputError
 
@@ -19,6 +20,10 @@ class BuilderError(InputError):
 # workload a linear model wants Adam at about 1e-2, the article's MLP about 1e-3.
 HIDDEN_LAYERS = (0, 2)  # 0 is a linear model, 2 the article's depth.
 UNITS = (8, 1024)  # Width of each hidden layer, a power of two.
+# The most weights of the widest model a search over a table may build: its
+# dense float32 .tflite then stays under 64 KB, and a trial's steps stay cheap
+# (docs/search.md, "The built-in model's size follows the table").
+MAX_WEIGHTS = 15_000
 INITIALIZERS = ("glorot_uniform", "he_normal")
 LEARNING_RATES = (5e-4, 3e-2)
 # Where a fresh search starts (its first trial): the smallest model.
@@ -29,18 +34,43 @@ ARTICLE = {"hidden_layers": 2, "units": 1024, "kernel_initializer": "he_normal",
            "learning_rate": 1e-3}
 
 
-def size_bounds(block_size=(1, 1)):
+def weights(features, hidden_layers, units):
+    """Weights (kernels and biases) of the built-in model over ``features`` inputs."""
+    if hidden_layers == 0:
+        return features + 1
+    return (features + 1) * units + (hidden_layers - 1) * (units + 1) * units + units + 1
+
+
+def widest_units(features):
+    """The widest layer a search of rows of ``features`` values builds by default.
+
+    The largest power of two in ``UNITS`` whose deepest model has at most
+    ``MAX_WEIGHTS`` weights (``UNITS[0]`` when none has).
+    """
+    units = UNITS[0]
+    while units < UNITS[1] and weights(features, HIDDEN_LAYERS[1], 2 * units) <= MAX_WEIGHTS:
+        units *= 2
+    return units
+
+
+def size_bounds(block_size=(1, 1), widest=None):
     """``(hidden_layers, units)`` ranges of the built-in model under ``block_size``.
 
     tfmot cannot block-prune a ``Dense(1)`` kernel (a linear model's only one)
     nor a kernel whose input is no wider than a block, so with blocks the
     model has a hidden layer and its width is at least twice the block.
 
+    Args:
+        block_size: tfmot's ``(rows, columns)``.
+        widest: The widest layer (``widest_units``), ``None`` for ``UNITS[1]``;
+            raised to the narrowest width ``block_size`` allows.
+
     Raises:
         InputError: A block wider than half the widest layer.
     """
+    widest = UNITS[1] if widest is None else min(UNITS[1], widest)
     if tuple(block_size) == (1, 1):
-        return HIDDEN_LAYERS, UNITS
+        return HIDDEN_LAYERS, (UNITS[0], max(UNITS[0], widest))
     low = UNITS[0]
     while low <= max(block_size):
         low *= 2
@@ -48,7 +78,7 @@ def size_bounds(block_size=(1, 1)):
         raise InputError(f"Expected --block-size at most {UNITS[1] // 2} in each "
                          f"dimension for the built-in model (its widest layer has "
                          f"{UNITS[1]} units), received {block_size[0]}x{block_size[1]}.")
-    return (max(1, HIDDEN_LAYERS[0]), HIDDEN_LAYERS[1]), (low, UNITS[1])
+    return (max(1, HIDDEN_LAYERS[0]), HIDDEN_LAYERS[1]), (low, max(low, widest))
 
 
 def check_block_settings(settings, block_size):
@@ -73,7 +103,7 @@ def check_block_settings(settings, block_size):
                              f"{getattr(setting, 'as_text', lambda: setting)()}.")
 
 
-def builtin_model(hp, n_features, block_size=(1, 1)):
+def builtin_model(hp, n_features, block_size=(1, 1), widest=None):
     """The built-in model: up to two hidden ReLU layers of one width, then Dense(1).
 
     Declares its size, ``hidden_layers`` (0 is a linear model, 2 the article's
@@ -87,17 +117,18 @@ def builtin_model(hp, n_features, block_size=(1, 1)):
         hp: The trial's ``HyperParameters``.
         n_features: Width of the input.
         block_size: tfmot's block of the search (see ``size_bounds``).
+        widest: The widest layer ``units`` may take (``size_bounds``).
 
     Returns:
         An uncompiled tf_keras ``Sequential`` model.
     """
     from tuner_prune.core._keras import keras
 
-    (fewest, most), (narrowest, widest) = size_bounds(block_size)
+    (fewest, most), (narrowest, widest) = size_bounds(block_size, widest)
     depth = hp.Int("hidden_layers", fewest, most,
                    default=max(fewest, DEFAULTS["hidden_layers"]))
     units = hp.Int("units", narrowest, widest, step=2, sampling="log",
-                   default=max(narrowest, DEFAULTS["units"]))
+                   default=min(widest, max(narrowest, DEFAULTS["units"])))
     initializer = hp.Choice("kernel_initializer", list(INITIALIZERS),
                             default=DEFAULTS["kernel_initializer"])
     hp.Float("learning_rate", *LEARNING_RATES, sampling="log",
@@ -109,6 +140,17 @@ def builtin_model(hp, n_features, block_size=(1, 1)):
     last = keras.layers.Dense(1, kernel_initializer=initializer if not layers
                               else "glorot_uniform")
     return keras.Sequential([keras.Input(shape=(n_features,)), *layers, last])
+
+
+def builtin_for_rows(hp, input_shape, block_size=(1, 1), widest=None):
+    """``builtin_model`` over rows of ``input_shape``, flattened first when they are N-d."""
+    from tuner_prune.core._keras import keras
+
+    mlp = builtin_model(hp, math.prod(input_shape), block_size, widest)
+    if len(input_shape) == 1:
+        return mlp
+    return keras.Sequential([keras.Input(shape=input_shape), keras.layers.Flatten(),
+                             *mlp.layers])
 
 
 def import_builder(spec):

@@ -12,12 +12,15 @@ its training rows (docs/search.md, "Training that fits the table"):
 
 A flag given keeps its value; the other is derived from it. ``--article``
 keeps the article's 80 epochs of batches of 1,024 unless given.
+
+The built-in model's widest layer follows from the features of a row
+(``models.widest_units``) unless ``--hp units`` (or ``--article``) sets it.
 """
 
 import dataclasses
 import math
 
-from tuner_prune.space import schedule
+from tuner_prune.space import models, schedule
 
 BATCH_SIZES = (16, 256)  # The smallest and largest derived batch.
 STEPS_PER_EPOCH = 16  # At least this many steps an epoch, up to the largest batch.
@@ -56,10 +59,21 @@ def training_length(rows, given_epochs=None, given_batch_size=None, article=Fals
     return given_epochs or epochs(rows, batch), batch
 
 
-def resolved(config, rows):
-    """``config`` with its ``epochs`` and ``batch_size`` set for ``rows`` training rows."""
-    if config.epochs is not None and config.batch_size is not None:
-        return config
-    length = training_length(rows, config.epochs, config.batch_size,
-                             getattr(config, "article", False))
-    return dataclasses.replace(config, epochs=length[0], batch_size=length[1])
+def resolved(config, rows, features=None):
+    """``config`` with its ``epochs`` and ``batch_size`` set for ``rows`` training
+    rows, and its ``widest_units`` for rows of ``features`` values when the
+    search builds the built-in model of a width not set by ``--hp``."""
+    if config.epochs is None or config.batch_size is None:
+        length = training_length(rows, config.epochs, config.batch_size,
+                                 getattr(config, "article", False))
+        config = dataclasses.replace(config, epochs=length[0], batch_size=length[1])
+    if features is not None and builds_widest(config) and config.widest_units is None:
+        config = dataclasses.replace(config, widest_units=models.widest_units(features))
+    return config
+
+
+def builds_widest(config):
+    """Whether the search's width is the built-in model's default: no ``--model``,
+    no ``--hp units``, no ``--article``."""
+    return (hasattr(config, "widest_units") and not config.model
+            and "units" not in config.model_hyperparameters)

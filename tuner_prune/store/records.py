@@ -40,17 +40,20 @@ FINISHED = (COMPLETED, FAILED)
 
 SCHEDULE = NAMES  # The four schedule hyperparameters, as the search names them.
 # From record.json: ``val_mse`` is the model's validation MSE; ``score`` the
-# search's objective, ``val_mse`` penalised when the trial is over --max-bytes;
-# ``macs`` and ``dense_macs`` the multiply-adds per row of its pruned kernels,
-# nonzero weights only and all (``measure.count_macs``; ``None`` in a search of
-# an older tuner_prune, or of layers it does not count).
+# search's objective, ``val_mse`` penalised when the trial is over --max-bytes
+# (or --max-ram); ``macs`` and ``dense_macs`` the multiply-adds per row of its
+# pruned kernels, nonzero weights only and all (``measure.count_macs``; ``None``
+# in a search of an older tuner_prune, or of layers it does not count);
+# ``arena_bytes`` its TFLM tensor arena, measured under --max-ram only.
 MACS = ("macs", "dense_macs")
-RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes", *MACS)
+ARENA = "arena_bytes"
+RECORDED = ("val_mse", "score", "sparsity", "nonzero_weights", "tflite_bytes", *MACS, ARENA)
 FIELDS = ("trial_id", "status", *SCHEDULE, *RECORDED)
 # What keras-tuner's ``Trial.set_state`` reads from a ``trial.json``.
 TRIAL_KEYS = ("trial_id", "hyperparameters", "metrics", "score", "best_step", "status",
               "message")
-COUNTS = ("nonzero_weights", "tflite_bytes", *MACS)  # Whole numbers, stored as floats as metrics.
+# Whole numbers, stored as floats as metrics.
+COUNTS = ("nonzero_weights", "tflite_bytes", *MACS, ARENA)
 
 
 def project_dir(directory, project=PROJECT):
@@ -171,9 +174,15 @@ def rank(row):
     return (row["val_mse"] is None, row["val_mse"] or 0.0, row["trial_id"])
 
 
-def best_trial_id(rows, max_bytes=None):
-    """Lowest validation MSE among completed rows (within ``max_bytes``), or None."""
+def best_trial_id(rows, max_bytes=None, max_ram=None):
+    """Lowest validation MSE among completed rows (whose ``tflite_bytes`` is
+    within ``max_bytes`` and ``arena_bytes`` within ``max_ram``), or None."""
     fitting = [r for r in rows if r["status"] == COMPLETED and r["val_mse"] is not None
-               and (max_bytes is None or (r["tflite_bytes"] or 0) <= max_bytes
-                    and r["tflite_bytes"] is not None)]
+               and _within(r.get("tflite_bytes"), max_bytes)
+               and _within(r.get(ARENA), max_ram)]
     return min(fitting, key=rank)["trial_id"] if fitting else None
+
+
+def _within(value, budget):
+    """Whether a recorded figure fits ``budget`` (an unmeasured one fits none)."""
+    return budget is None or (value is not None and value <= budget)

@@ -8,7 +8,8 @@ export's own options (``--quantization``, ``--size-metric``,
 Trials are exported in order of validation MSE until one has a variant within
 every budget; only the successful export is written. With ``ship="best"`` the
 ridge baseline's linear model takes its place in that order, before the first
-trial it beats on validation.
+trial that does not beat it on validation by more than the split's noise
+(``baseline.comparison``).
 """
 
 from tuner_prune.data import baseline as baseline_lib, splits
@@ -46,7 +47,8 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
             Without a stored baseline (a search with ``fit_baseline=False``),
             the manifest has none.
         ship: ``"best"``: the ridge baseline's linear model instead of the
-            trial's when it beats the trial on validation (``baseline.wins``;
+            trial's unless the trial beats it on validation by more than
+            ``baseline.MARGIN`` standard errors (``baseline.comparison``;
             the manifest's ``shipped`` says which); ``"trial"``: the trial's.
         **options: ``export_model``'s ``quantization``, ``size_metric``,
             ``max_bytes``, ``max_flash``, ``max_ram`` (then the trial with the
@@ -66,10 +68,12 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
     stored = getattr(tuner, "search_data", None)
     ridge = ridge if ridge is not None else getattr(stored, "ridge", None)
     smallest = {}  # Measure: (value, trial id, variant) of the smallest in tolerance.
-    for trial, as_baseline in _shippable(trials, reference, ridge, ship):
+    loaded = {}  # Trial id: its model, loaded to compare it with the baseline.
+    for trial, as_baseline, compared in _shippable(tuner, trials, dataset, reference, ridge,
+                                                   ship, loaded):
         try:
             return _export(tuner, trial, dataset, export_dir, reference,
-                           ridge if as_baseline else None, options)
+                           ridge if as_baseline else None, options, compared, loaded)
         except choice.NoCandidateError as error:
             if not budgeted:
                 raise SearchError(str(error)) from None
@@ -80,7 +84,7 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
 
 
 def export_tuner(tuner, export_dir, test_data=None, *, max_bytes=None, max_flash=None,
-                 **options):
+                 max_ram=None, quantization=None, **options):
     """``PruningTuner.export``: the best completed trial exported as the CLI does.
 
     Writes ``saved_model/``, ``model.tflite`` (verified in LiteRT),
@@ -97,7 +101,7 @@ def export_tuner(tuner, export_dir, test_data=None, *, max_bytes=None, max_flash
             ``None``. Without one, the manifest's ``test_split`` and test
             MSEs are ``None``.
         quantization: ``"auto"``, ``"none"``, ``"dynamic"``, ``"float16"``
-            or ``"int8"``, as ``--quantization``.
+            or ``"int8"``, as ``--quantization``; the tuner's own if ``None``.
         size_metric: ``"bytes"`` or ``"gzip_bytes"``, as ``--size-metric``.
         max_mse_increase: Tolerance of a TFLite variant's validation MSE
             over the Keras model's, as ``--max-mse-increase``.
@@ -106,7 +110,8 @@ def export_tuner(tuner, export_dir, test_data=None, *, max_bytes=None, max_flash
         device: ``"phone"`` or ``"microcontroller"``, as ``--device``.
         max_flash: Flash budget of ``model.tflite`` and ``model.c``; the
             tuner's own if ``None``, as ``--max-flash``.
-        max_ram: RAM budget of the export, as ``--max-ram``.
+        max_ram: RAM budget of the export; the tuner's own if ``None``,
+            as ``--max-ram``.
         ship: ``"trial"`` (the API's default) or ``"best"`` (the CLI's):
             the ridge baseline's linear model when it beats the best
             trial on validation, as ``--ship``.
@@ -127,6 +132,8 @@ def export_tuner(tuner, export_dir, test_data=None, *, max_bytes=None, max_flash
     return export_best(tuner, data.dataset(test), export_dir,
                        max_bytes=tuner.max_bytes if max_bytes is None else max_bytes,
                        max_flash=tuner.max_flash if max_flash is None else max_flash,
+                       max_ram=tuner.max_ram if max_ram is None else max_ram,
+                       quantization=tuner.quantization if quantization is None else quantization,
                        ridge=data.ridge, **options)
 
 
@@ -168,29 +175,48 @@ def _reference(tuner, dataset, ridge):
     return reference
 
 
-def _shippable(trials, reference, ridge, ship):
-    """``(trial, as_baseline)`` in the order to try: the baseline (shipped in
-    the place of ``trial``) just before the first trial it beats on validation."""
-    order, pending = [], ship == "best"
+def _shippable(tuner, trials, dataset, reference, ridge, ship, loaded):
+    """``(trial, as_baseline, comparison)`` in the order to try, lazily: the
+    baseline (shipped in the place of ``trial``) just before the first trial
+    that does not beat it on validation (``_compared``), then each trial."""
+    pending = ship == "best" and reference is not None and ridge is not None
     for trial in trials:
-        if pending and baseline_lib.wins(reference, trial.metrics.get_best_value(VAL_MSE),
-                                         ridge):
-            order.append((trial, True))
-            pending = False
-        order.append((trial, False))
-    return order
+        compared = None
+        if pending:
+            compared = _compared(tuner, trial, dataset, reference, ridge, loaded)
+            if not compared.get("trial_wins"):
+                pending = False
+                yield trial, True, compared
+        yield trial, False, compared
 
 
-def _export(tuner, trial, dataset, export_dir, reference, ridge, options):
+def _compared(tuner, trial, dataset, reference, ridge, loaded):
+    """``baseline.comparison`` of ``trial`` (``{}`` when it loses outright)."""
+    if baseline_lib.wins(reference, trial.metrics.get_best_value(VAL_MSE), ridge):
+        return {}
+    if trial.trial_id not in loaded:
+        loaded[trial.trial_id] = tuner.load_model(trial)
+    model = loaded[trial.trial_id]
+    x_val, y_val = dataset.scaled("val")
+    return baseline_lib.comparison(model.predict(x_val, verbose=0), ridge, x_val, y_val,
+                                   dataset.y_scale, baseline_lib.MARGIN)
+
+
+def _export(tuner, trial, dataset, export_dir, reference, ridge, options, compared=None,
+            loaded=None):
     """``export_model`` of ``trial``, or with ``ridge`` of the baseline's linear
-    model in its place; the manifest."""
+    model in its place; the manifest (with ``compared``, ``_compared``'s)."""
     pruning = tuner.hypermodel.schedule(trial.hyperparameters)
     extra = {"trial_id": trial.trial_id, "frequency": pruning.frequency,
              "baseline": reference, "shipped": "trial",
              "completed_trials": sum(t.status == TrialStatus.COMPLETED
                                      for t in tuner.oracle.trials.values())}
+    if compared:
+        extra["baseline_comparison"] = compared
     if ridge is None:
-        model = tuner.load_model(trial)
+        model = (loaded or {}).get(trial.trial_id)
+        if model is None:
+            model = tuner.load_model(trial)
     else:
         extra.update(shipped="baseline",
                      best_trial_val_mse=trial.metrics.get_best_value(VAL_MSE))

@@ -29,18 +29,21 @@ class Display:
             score and size too.
         budget_flag: The flag of that budget (``--max-bytes``, ``--max-flash``,
             ``metrics.trial_budget``), named when a trial is over it.
+        max_ram: The RAM budget, or ``None``: a trial's line then shows its
+            score and TFLM arena too.
         worker: This tuner is a worker of a distributed search, which does
             not know how many trials are left (no time left is shown).
     """
 
     def __init__(self, oracle, hypermodel, tuner_id, *, verbose=True, max_bytes=None,
-                 budget_flag="--max-bytes", worker=False):
+                 budget_flag="--max-bytes", max_ram=None, worker=False):
         self.oracle = oracle
         self.hypermodel = hypermodel
         self.tuner_id = tuner_id
         self.verbose = verbose
         self.max_bytes = max_bytes
         self.budget_flag = budget_flag or "--max-bytes"
+        self.max_ram = max_ram
         self.worker = worker
         self.clock = None  # A ``progress.SearchClock`` from ``search_began`` on.
 
@@ -115,13 +118,19 @@ class Display:
         print(line, flush=True)
 
     def _scores(self, trial):
-        """``val_mse ...``, or with a size budget ``score ... (val_mse ..., size)``."""
+        """``val_mse ...``, or with a budget ``score ... (val_mse ..., size, arena)``."""
         val_mse = trial.metrics.get_last_value(VAL_MSE)
-        if self.max_bytes is None:
+        if self.max_bytes is None and self.max_ram is None:
             return f"val_mse {val_mse:.6g}"
-        size = int(trial.metrics.get_last_value("tflite_bytes"))
-        over = f" > {self.budget_flag} {self.max_bytes}" if size > self.max_bytes else ""
-        return f"score {trial.score:.6g} (val_mse {val_mse:.6g}, {size} bytes{over})"
+        figures = [f"val_mse {val_mse:.6g}"]
+        for name, budget, flag, text in (
+                ("tflite_bytes", self.max_bytes, self.budget_flag, "{} bytes"),
+                ("arena_bytes", self.max_ram, "--max-ram", "TFLM arena {} bytes")):
+            if budget is not None:
+                value = trial.metrics.get_last_value(name)
+                over = f" > {flag} {budget}" if value > budget else ""
+                figures.append(text.format(int(value)) + over)
+        return f"score {trial.score:.6g} ({', '.join(figures)})"
 
     def _who(self):
         return "" if distribute.role() == "local" else f"[{self.tuner_id}] "

@@ -57,6 +57,9 @@ class PruningHyperModel(keras_tuner.HyperModel):
         hyperparameters: ``{name: value or space.Bound}`` fixing or bounding
             hyperparameters the base model declares (``--hp``); checked
             against them by building the base model once.
+        widest_units: The built-in model's widest layer (``models.widest_units``
+            of the table, the CLI's); ``None``, or a ``units`` among
+            ``hyperparameters``, leaves it ``models.UNITS``'s.
 
     Raises:
         InputError: A bad ``space`` for the training length given, or a
@@ -67,7 +70,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
     def __init__(self, build_model=None, *, n_features=None, input_shape=None,
                  epochs=None, steps_per_epoch=None, space=None, initial_sparsity=0.0,
                  learning_rate=1e-3, block_size=(1, 1), hyperparameters=None,
-                 name="pruning_hypermodel"):
+                 widest_units=None, name="pruning_hypermodel"):
         super().__init__(name=name)
         self.build_model = build_model
         self.input_shape = None
@@ -80,6 +83,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
         self.block_size = block_size
         self.bounds = None
         self.hyperparameters = dict(hyperparameters or {})
+        self.widest_units = None if "units" in self.hyperparameters else widest_units
         self.overrides = None
         shape = input_shape if input_shape is not None else (
             None if n_features is None else (n_features,))
@@ -139,8 +143,7 @@ class PruningHyperModel(keras_tuner.HyperModel):
         return self.bounds.declare(hp)
 
     def schedule(self, hp):
-        """The ``PruningSchedule`` a trial with hyperparameters ``hp`` trains with
-        (``space.bounds.schedule_of``: a ``frequency`` snapped to a divisor)."""
+        """The ``PruningSchedule`` a trial with ``hp`` trains with (``bounds.schedule_of``)."""
         return space_lib.schedule_of(self.declare(hp), self.total_steps, self.initial_sparsity)
 
     def build_base(self, hp):
@@ -183,12 +186,8 @@ class PruningHyperModel(keras_tuner.HyperModel):
         return keras3.user_model(self.build_model, hp, pruned)
 
     def default_model(self, hp):
-        """The built-in model over the rows, flattened first when they are N-d."""
-        mlp = models.builtin_model(hp, self.n_features, self.block_size)
-        if len(self.input_shape) == 1:
-            return mlp
-        return keras.Sequential([keras.Input(shape=self.input_shape),
-                                 keras.layers.Flatten(), *mlp.layers])
+        """The built-in model over the rows (``models.builtin_for_rows``)."""
+        return models.builtin_for_rows(hp, self.input_shape, self.block_size, self.widest_units)
 
     def build(self, hp):
         """A compiled, pruning-wrapped tf_keras model for ``hp``.

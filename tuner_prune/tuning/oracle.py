@@ -17,7 +17,10 @@ Two scales differ from keras-tuner's ``BayesianOptimizationOracle``:
 A fresh search's first trial is the space's default point (each
 hyperparameter's ``default``), as SMAC and Optuna's ``enqueue_trial`` start
 from a known configuration: the built-in model and schedule default to the
-smallest model with mild pruning, so a search always measures it.
+smallest model with mild pruning, so a search always measures it. Its second
+is the same point with the model's size at its largest (``LARGEST``: the
+built-in model's widest and deepest, as the table bounds it) and the lowest
+final sparsity, so a search always measures the largest nonlinear model too.
 
 Every proposal, random or from the Gaussian process, is clipped into the
 declared bounds: keras-tuner's ``Int.prob_to_value(1.0)`` is ``max_value + 1``
@@ -36,6 +39,8 @@ from tuner_prune.store import resume
 from tuner_prune.core._kt import TrialStatus
 
 SPARSITY = "final_sparsity"
+# The size hyperparameters the second trial takes at their largest.
+LARGEST = ("hidden_layers", "units")
 
 
 def initial_points(max_trials):
@@ -109,11 +114,26 @@ class PruningOracle(resume.AtomicSaves, _kt.BayesianOracle):
     def populate_space(self, trial_id):
         if not self.trials:  # The first trial of a fresh search.
             return {"status": TrialStatus.RUNNING, "values": self._default_values()}
+        if len(self.trials) == 1:
+            largest, default = self._largest_values(), self._default_values()
+            if any(largest.get(name) != default.get(name) for name in LARGEST):
+                return {"status": TrialStatus.RUNNING, "values": largest}
         return super().populate_space(trial_id)
 
     def _default_values(self):
         """Every hyperparameter of the space at its ``default``, clipped into bounds."""
         values = {hp.name: hp.default for hp in self.hyperparameters.space}
+        return clip_values(values, self.hyperparameters.space)
+
+    def _largest_values(self):
+        """The default point with each ``Int`` of ``LARGEST`` at its largest and
+        ``final_sparsity`` at its lowest: the most weights the space keeps."""
+        values = self._default_values()
+        for hp in self.hyperparameters.space:
+            if hp.name in LARGEST and isinstance(hp, hp_module.Int):
+                values[hp.name] = grid_bounds(hp)[1]
+            elif hp.name == SPARSITY and isinstance(hp, hp_module.Float):
+                values[hp.name] = hp.min_value
         return clip_values(values, self.hyperparameters.space)
 
     def _log_sparsity(self, hp):

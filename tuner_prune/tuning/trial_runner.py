@@ -14,7 +14,7 @@ import os
 import keras_tuner
 import numpy as np
 
-from tuner_prune.core.metrics import budget_score
+from tuner_prune.core.metrics import RAM_VARIANTS, budget_score
 from tuner_prune.distributed import fencing
 from tuner_prune.export import measure
 from tuner_prune.store import records
@@ -26,7 +26,8 @@ from tuner_prune.tuning.callbacks import CosineLearningRate, ScoreAtFinalSparsit
 
 # The oracle's objective: the validation MSE, multiplied by
 # ``metrics.budget_score``'s penalty when a trial's TFLite model is over
-# ``--max-bytes``. ``VAL_MSE`` is always the model's own validation MSE.
+# ``--max-bytes`` or its TFLM arena over ``--max-ram``. ``VAL_MSE`` is always the
+# model's own validation MSE.
 OBJECTIVE = "score"
 VAL_MSE = "val_mse"
 
@@ -103,18 +104,25 @@ class TrialRunner:
             and the target's scale (``display.Display.progress_callbacks``).
         seed: Each trial is seeded with ``seed`` plus its id.
         max_bytes: The size budget of the score, or ``None``.
+        max_ram: The RAM budget of the score, or ``None``: then each trial's
+            TFLM tensor arena is measured (``measure.trial_arena``), the
+            smallest of its ``ram_variants``.
+        ram_variants: The variants whose arena counts (``metrics.RAM_VARIANTS``).
         distribution_strategy: The ``tf.distribute`` strategy the model is
             built under, or ``None``.
     """
 
     def __init__(self, hypermodel, files, tensorboard_dir, progress, *, seed=0,
-                 max_bytes=None, distribution_strategy=None):
+                 max_bytes=None, max_ram=None, ram_variants=RAM_VARIANTS["auto"],
+                 distribution_strategy=None):
         self.hypermodel = hypermodel
         self.files = files
         self.tensorboard_dir = tensorboard_dir
         self.progress = progress
         self.seed = seed
         self.max_bytes = max_bytes
+        self.max_ram = max_ram
+        self.ram_variants = ram_variants
         self.distribution_strategy = distribution_strategy
 
     def run(self, trial, data, x, y, fit_kwargs, callbacks=()):
@@ -130,11 +138,13 @@ class TrialRunner:
 
         Returns:
             The metrics: ``OBJECTIVE``, ``VAL_MSE`` (target units),
-            ``sparsity``, ``nonzero_weights``, ``tflite_bytes``.
+            ``sparsity``, ``nonzero_weights``, ``tflite_bytes``; under
+            ``max_ram`` also ``arena_bytes``.
 
         Raises:
             keras_tuner.errors.FailedTrialError: The model could not be built or
-                trained, or its loss was not finite.
+                trained, its loss was not finite, or (under ``max_ram``) it does
+                not run in TFLM.
         """
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed + int(trial.trial_id))
@@ -161,18 +171,32 @@ class TrialRunner:
         val_mse = measure.in_target_units(scorer.best_mse, data.y_scale)
         tflite_bytes = measure.trial_tflite_bytes(model, 1.0 / data.x_scale, data.y_scale,
                                                   data.input_shape)
-        metrics = {OBJECTIVE: budget_score(val_mse, tflite_bytes, self.max_bytes),
+        arena, ram = (None, {}) if self.max_ram is None else self._arena(trial, model, data)
+        metrics = {OBJECTIVE: budget_score(val_mse, tflite_bytes, self.max_bytes,
+                                           arena, self.max_ram),
                    VAL_MSE: val_mse,
                    "sparsity": figures["sparsity"],
                    "nonzero_weights": float(figures["nonzero_weights"]),
-                   "tflite_bytes": float(tflite_bytes)}
+                   "tflite_bytes": float(tflite_bytes),
+                   **({} if arena is None else {"arena_bytes": float(arena)})}
         self.files.write_record(trial, {
             "status": TrialStatus.COMPLETED, "best_epoch": scorer.best_epoch, **metrics,
-            "tflite_bytes": tflite_bytes,
+            "tflite_bytes": tflite_bytes, **ram,
             "nonzero_weights": figures["nonzero_weights"], **macs,
-            "within_budget": self.max_bytes is None or tflite_bytes <= self.max_bytes,
+            "within_budget": ((self.max_bytes is None or tflite_bytes <= self.max_bytes)
+                              and (arena is None or arena <= self.max_ram)),
             "layers": figures["layers"]})
         return metrics
+
+    def _arena(self, trial, model, data):
+        """``(arena bytes, record fields)`` of the trial's model in TFLM; a
+        model that TFLM does not run fails the trial, as it cannot ship under
+        ``--max-ram``."""
+        try:
+            arena, variant = measure.trial_arena(model, data, self.ram_variants)
+        except RuntimeError as error:
+            self._fail(trial, str(error))
+        return arena, {"arena_bytes": arena, "arena_variant": variant}
 
     def _fit(self, trial, x, y, fit_kwargs, callbacks):
         """Builds and trains the trial's model with ``hypermodel.fit``.

@@ -30,7 +30,7 @@ class PruningTuner(TunerState):
     as the CLI does), trains on scaled data and stores the scaling with the
     search. Each trial reports ``val_mse`` (the model's validation MSE, target
     units) and ``score``, the objective: ``val_mse`` itself, or under
-    ``max_bytes`` or ``max_flash`` ``metrics.budget_score`` of it.
+    ``max_bytes``, ``max_flash`` or ``max_ram`` ``metrics.budget_score`` of it.
 
     Args:
         hypermodel: A ``PruningHyperModel``, or as keras-tuner takes one (a
@@ -58,6 +58,10 @@ class PruningTuner(TunerState):
             its bytes, so a trial is scored against the tighter of
             ``max_bytes`` and ``max_flash`` (``metrics.trial_budget``); the
             export also bounds ``model.c``'s object by it.
+        max_ram: RAM budget, as ``--max-ram``: each trial's TFLM tensor arena
+            (the smallest of its ``metrics.RAM_VARIANTS[quantization]``) is scored
+            as ``max_bytes`` scores its bytes; it also bounds the export.
+        quantization: As ``--quantization``: whose arenas ``max_ram`` measures.
         fit_baseline: Fit the ridge baseline (``tuner_prune.data.baseline``)
             before the first trial, or reuse the one stored in ``directory``.
         objective: keras-tuner's, ``"val_mse"`` or ``"val_loss"`` (the MSE) only.

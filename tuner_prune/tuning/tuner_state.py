@@ -18,6 +18,7 @@ from tuner_prune.core import _kt, metrics
 from tuner_prune.core._kt import TrialStatus, oracle_client
 from tuner_prune.core.errors import InputError
 from tuner_prune.distributed import distribute, fencing
+from tuner_prune.settings import config as config_lib
 from tuner_prune.store import folders, records, resume
 from tuner_prune.tuning import hypermodel as hypermodel_lib
 from tuner_prune.tuning import oracle as oracle_lib
@@ -33,7 +34,8 @@ class TunerState(_kt.BaseTuner):
                  project_name=records.PROJECT, overwrite=False, oracle=None, verbose=True,
                  distribution_strategy=None,
                  worker_timeout=distribute.DEFAULT_WORKER_TIMEOUT, max_bytes=None,
-                 fit_baseline=True, objective=None, max_flash=None):
+                 fit_baseline=True, objective=None, max_flash=None, max_ram=None,
+                 quantization="auto"):
         hypermodel_lib.check_objective(objective)
         self.seed = seed
         self.verbose = verbose
@@ -41,6 +43,8 @@ class TunerState(_kt.BaseTuner):
         self.worker_timeout = worker_timeout
         self.max_bytes = max_bytes
         self.max_flash = max_flash
+        self.max_ram, self.quantization = max_ram, quantization
+        config_lib.check_max_ram(max_ram, quantization)
         budget = metrics.trial_budget(max_bytes, max_flash)
         limit, flag = budget or (None, None)
         self.fit_baseline = fit_baseline
@@ -71,11 +75,12 @@ class TunerState(_kt.BaseTuner):
         self.oracle.verbose = 0
         self._console = Display(self.oracle, self.hypermodel, self.tuner_id,
                                 verbose=verbose, max_bytes=limit, budget_flag=flag,
-                                worker=_kt.is_worker(self))
+                                max_ram=max_ram, worker=_kt.is_worker(self))
         self._files = TrialFiles(self.oracle, self.get_trial_dir)
         self._runner = TrialRunner(self.hypermodel, self._files, self.tensorboard_dir,
                                    self._console.progress_callbacks, seed=seed,
-                                   max_bytes=limit,
+                                   max_bytes=limit, max_ram=max_ram,
+                                   ram_variants=metrics.RAM_VARIANTS.get(quantization, ()),
                                    distribution_strategy=distribution_strategy)
         if overwrite:
             summaries.clear(self.tensorboard_dir)
@@ -86,7 +91,8 @@ class TunerState(_kt.BaseTuner):
     @property
     def _budgeted(self):
         """Whether a budget scores the trials (``metrics.trial_budget``)."""
-        return metrics.trial_budget(self.max_bytes, self.max_flash) is not None
+        return (metrics.trial_budget(self.max_bytes, self.max_flash) is not None
+                or self.max_ram is not None)
 
     @property
     def tensorboard_dir(self):
@@ -150,7 +156,7 @@ class TunerState(_kt.BaseTuner):
 
         return best.best_models(self, num_models)
 
-    def export(self, export_dir, test_data=None, *, quantization="auto",
+    def export(self, export_dir, test_data=None, *, quantization=None,
                size_metric="bytes", max_mse_increase=0.05, max_bytes=None, device="phone",
                max_flash=None, max_ram=None, ship="trial"):
         """Exports the best completed trial as the CLI does (``best.export_tuner``,
