@@ -5,7 +5,8 @@ of them informative) and its MLP. Smaller values and a small ``--model`` give
 the tiny runs of ``tests/test_bench.py``.
 """
 
-from tuner_prune import data as data_lib, models
+from tuner_prune.data import dataset as data_lib
+from tuner_prune.space import models
 
 NAMES = ("n_samples", "n_features", "n_informative", "model")
 

@@ -3,10 +3,10 @@
 Writes a CSV of random numbers (a header row, ``--columns`` columns, the last the
 target), then loads it in a fresh process per reader and per repeat, alternating
 the readers, and prints the peak resident memory each load added over the
-process's own start-up (Python, numpy, tuner_prune.data imported), against the
+process's own start-up (Python, numpy, tuner_prune.data.dataset imported), against the
 size of the table as float32:
 
-- ``numpy``: ``tuner_prune.data.load_arrays``, the reader the CLI uses;
+- ``numpy``: ``tuner_prune.data.dataset.load_arrays``, the reader the CLI uses;
 - ``python``: the hand-written reader tuner_prune had before (``csv`` module,
   a Python float per cell, a float64 array), kept here only for comparison.
 
@@ -30,7 +30,7 @@ READERS = ("numpy", "python")
 CHILD = r"""
 import csv, json, resource, sys, time
 import numpy as np
-from tuner_prune import data
+from tuner_prune.data import dataset as data
 
 def python_reader(path):
     with open(path, newline="", encoding="utf-8") as handle:

@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 
 import _workload  # noqa: E402
 
-from tuner_prune import records  # noqa: E402
+from tuner_prune.store import records  # noqa: E402
 
 POLL_SECONDS = 0.2
 

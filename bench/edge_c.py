@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 import _workload  # noqa: E402
-from tuner_prune import c_build, c_source  # noqa: E402
+from tuner_prune.export import c_build, c_source  # noqa: E402
 
 MAIN_TFLITE_BYTES = 3496  # The main command's model.tflite (README, BENCHMARKS.md).
 

@@ -33,12 +33,14 @@ import numpy as np  # noqa: E402
 from ai_edge_litert import interpreter as litert  # noqa: E402
 
 import _workload  # noqa: E402
-from tuner_prune import (  # noqa: E402
-    choice, config as config_lib, export, padding, search, sizes, tflite)
-from tuner_prune.measure import model_mse, pruned_layers  # noqa: E402
-from tuner_prune.serving import serving_model  # noqa: E402
-from tuner_prune.plan import resolve_search  # noqa: E402
-from tuner_prune.sweep import default_steps  # noqa: E402
+from tuner_prune import search  # noqa: E402
+from tuner_prune.core import metrics as sizes  # noqa: E402
+from tuner_prune.export import choice, exporter as export, padding, tflite  # noqa: E402
+from tuner_prune.settings import config as config_lib  # noqa: E402
+from tuner_prune.export.measure import model_mse, pruned_layers  # noqa: E402
+from tuner_prune.export.serving import serving_model  # noqa: E402
+from tuner_prune.settings.plan import resolve_search  # noqa: E402
+from tuner_prune.reporting.sweep import default_steps  # noqa: E402
 
 RUNS = "0.9:1x1,0.95:1x1,0.98:1x1,0.9:16x1,0.95:16x1,0.98:16x1,0.95:4x1"
 

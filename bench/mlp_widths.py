@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from sklearn.datasets import make_friedman1  # noqa: E402
 
-from tuner_prune import data as data_lib  # noqa: E402
+from tuner_prune.data import dataset as data_lib  # noqa: E402
 
 BATCH = 128
 
@@ -37,7 +37,7 @@ def measure(layers, units, rate, seed, parts, steps):
     """Validation MSE and test R² of one dense MLP."""
     import tensorflow as tf
 
-    from tuner_prune._keras import keras
+    from tuner_prune.core._keras import keras
 
     (x_test, y_test), (x_val, y_val), (x_train, y_train) = parts
     x_scale, y_scale = np.abs(x_train).max(axis=0), np.abs(y_train).max()

@@ -30,14 +30,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import _workload  # noqa: E402
-from tuner_prune import data as data_lib, schedule as schedule_lib  # noqa: E402
-from tuner_prune.config import SearchConfig  # noqa: E402
-from tuner_prune.measure import trial_tflite_bytes  # noqa: E402
-from tuner_prune._keras import keras, sparsity  # noqa: E402
-from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
-from tuner_prune.space import ScheduleSpace  # noqa: E402
-from tuner_prune.sweep import default_steps  # noqa: E402
-from tuner_prune.tuner import PruningTuner  # noqa: E402
+from tuner_prune.data import dataset as data_lib  # noqa: E402
+from tuner_prune.space import schedule as schedule_lib  # noqa: E402
+from tuner_prune.settings.config import SearchConfig  # noqa: E402
+from tuner_prune.export.measure import trial_tflite_bytes  # noqa: E402
+from tuner_prune.core._keras import keras, sparsity  # noqa: E402
+from tuner_prune.tuning.hypermodel import PruningHyperModel  # noqa: E402
+from tuner_prune.space.bounds import ScheduleSpace  # noqa: E402
+from tuner_prune.reporting.sweep import default_steps  # noqa: E402
+from tuner_prune.tuning.tuner import PruningTuner  # noqa: E402
 
 BATCH = 1024
 FINAL = 0.9

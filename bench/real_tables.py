@@ -43,7 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tuner_prune import data as data_lib  # noqa: E402
+from tuner_prune.data import dataset as data_lib  # noqa: E402
 
 
 def _rdataset(package, name, target):

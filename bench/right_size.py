@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tuner_prune import data as data_lib  # noqa: E402
+from tuner_prune.data import dataset as data_lib  # noqa: E402
 
 PARTS = ("main", "article", "nonlinear")
 

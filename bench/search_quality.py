@@ -27,12 +27,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras_tuner  # noqa: E402
 
 import _workload  # noqa: E402
-from tuner_prune import _kt  # noqa: E402
-from tuner_prune.hypermodel import PruningHyperModel  # noqa: E402
-from tuner_prune.plan import resolve_sweep  # noqa: E402
-from tuner_prune.sweep import SweepConfig, scaled_mse, train_one  # noqa: E402
-from tuner_prune.measure import measure_sparsity  # noqa: E402
-from tuner_prune.tuner import OBJECTIVE, PruningTuner  # noqa: E402
+from tuner_prune.core import _kt  # noqa: E402
+from tuner_prune.tuning.hypermodel import PruningHyperModel  # noqa: E402
+from tuner_prune.settings.plan import resolve_sweep  # noqa: E402
+from tuner_prune.reporting.sweep import SweepConfig, scaled_mse, train_one  # noqa: E402
+from tuner_prune.export.measure import measure_sparsity  # noqa: E402
+from tuner_prune.tuning.trial_runner import OBJECTIVE  # noqa: E402
+from tuner_prune.tuning.tuner import PruningTuner  # noqa: E402
 
 MANUAL_SPARSITIES = "0.5,0.8,0.9,0.95,0.98"
 BATCH = 1024
@@ -40,7 +41,7 @@ BATCH = 1024
 
 def article_config(plan, epochs):
     """The article's script, verbatim in substance, with bare tfmot (its own: 200 epochs)."""
-    from tuner_prune._keras import keras, sparsity
+    from tuner_prune.core._keras import keras, sparsity
 
     dataset = plan.dataset
     model = sparsity.prune_low_magnitude(

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from tuner_prune import baseline, data, encoding
+from tuner_prune.data import baseline, dataset as data, encoding
 
 SEEDS = range(5)
 CHOICES = {"code": ("code", encoding.ONE_HOT_MAX_LEVELS),

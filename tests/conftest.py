@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,3 +89,44 @@ def tiny_search(tmp_path_factory):
         manifest = json.load(handle)
     return {"root": root, "result": result, "manifest": manifest,
             "logs": root / "logs", "export": root / "export"}
+
+
+# Helpers shared by the tests of several stages.
+
+QUICK = ["--n-samples", "300", "--n-features", "20", "--n-informative", "10",
+         "--epochs", "2", "--max-trials", "1", "--batch-size", "64"]
+CUTS = ("Ideal", "Good", "Fair")
+
+
+def refusal(result):
+    """The one error line of a refused command: exit 2, no traceback, no output."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tuner_prune")]
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert len(errors) == 1 and errors[0].startswith("tuner_prune: error: "), result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    return errors[0]
+
+
+def small_model(hp):
+    from tuner_prune.core._keras import keras
+
+    return keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(64),
+                             keras.layers.ReLU(), keras.layers.Dense(1)])
+
+
+def data(rows=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 6)).astype("float32")
+    return x, (x @ rng.normal(size=6)).astype("float32")
+
+
+def table_text(rows=40, delimiter=",", trailing=""):
+    """A table with an identifier, a text column, a yes/no column, missing
+    cells in ``size`` and one row without a target (row 5, file line 7)."""
+    lines = [delimiter.join(["id", "cut", "size", "answer", "price"]) + trailing]
+    for i in range(rows):
+        size = "" if i % 7 == 0 else ("NA" if i % 11 == 0 else f"{(i * 37) % 100 / 10}")
+        price = "NaN" if i == 5 else str(2 * i + 1)
+        answer = "yes" if i % 2 else "no"
+        lines.append(delimiter.join([f"r{i}", CUTS[i % 3], size, answer, price]) + trailing)
+    return "\n".join(lines) + "\n"

@@ -19,9 +19,9 @@ import pytest
 
 from conftest import cli_env, run_main
 from tuner_prune import PruningHyperModel, PruningTuner
-from tuner_prune._keras import keras, sparsity
-from tuner_prune.callbacks import ScoreAtFinalSparsity
-from tuner_prune.errors import InputError
+from tuner_prune.core._keras import keras, sparsity
+from tuner_prune.tuning.callbacks import ScoreAtFinalSparsity
+from tuner_prune.core.errors import InputError
 
 FEATURE_SCALES = np.array([1e-3, 1.0, 1e3, 1e5], np.float32)
 
@@ -113,7 +113,7 @@ def test_a_reloaded_tuner_in_a_new_process_predicts_and_exports(snippet):
     code = textwrap.dedent("""
         import json, numpy as np
         from tuner_prune import PruningHyperModel, PruningTuner
-        from tuner_prune._keras import keras
+        from tuner_prune.core._keras import keras
 
         def build(hp):
             units = hp.Choice("units", [8, 16])

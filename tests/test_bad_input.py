@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli, run_main
-from tuner_prune import stored_search
-from tuner_prune import config as config_lib
-from tuner_prune.data import load_dataset
+from tuner_prune.settings import stored_search
+from tuner_prune.settings import config as config_lib
+from tuner_prune.data.dataset import load_dataset
 
 TESTS = os.path.join(REPO, "tests")
 GOOD_CSV = "a,b,c,y\n" + "".join(f"{i},{i % 7},{i % 3},{2 * i + 1}\n" for i in range(100))

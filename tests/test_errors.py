@@ -1,7 +1,7 @@
 """Every check of user input raises ``InputError`` (exit 2); in-process, no training.
 
 The CLI maps ``InputError`` alone to exit status 2 (tests/test_bad_input.py runs
-it); any other exception exits 1 (tests/test_resume.py runs one).
+it); any other exception exits 1 (tests/store/test_resume.py runs one).
 """
 
 import math
@@ -10,11 +10,15 @@ import pytest
 import tf_keras as keras
 
 import fault_models
-from tuner_prune import config as config_lib, distribute, models, report, search, space
-from tuner_prune.data import DataError
-from tuner_prune.errors import InputError
-from tuner_prune.hypermodel import PruningHyperModel
-from tuner_prune.sweep import SweepConfig
+from tuner_prune import search
+from tuner_prune.distributed import distribute
+from tuner_prune.reporting import report
+from tuner_prune.settings import config as config_lib
+from tuner_prune.space import models, bounds as space
+from tuner_prune.data.dataset import DataError
+from tuner_prune.core.errors import InputError
+from tuner_prune.tuning.hypermodel import PruningHyperModel
+from tuner_prune.reporting.sweep import SweepConfig
 
 
 def test_data_and_builder_errors_are_input_errors():

@@ -208,7 +208,7 @@ def check_served(block, stdout, folder):
     ``.tflite``'s of ``encode_rows``, within its quantization (5 % of the
     target's spread)."""
     import tuner_prune
-    from tuner_prune import tflite
+    from tuner_prune.export import tflite
 
     namespace = {}
     exec(block.split("inputs =")[0], namespace)  # The imports and the rows.
@@ -323,20 +323,24 @@ def test_flag_reference_lists_every_flag_with_its_default(command):
 
 def test_module_tour_names_every_module():
     tour = docs_check.read("docs/architecture.md")
-    modules = sorted(name for name in os.listdir(os.path.join(REPO, "tuner_prune"))
-                     if name.endswith(".py"))
-    missing = [name for name in modules if f"`{name}`" not in tour]
+    folder = os.path.join(REPO, "tuner_prune")
+    modules = sorted(os.path.relpath(os.path.join(root, name), folder)
+                     for root, _, names in os.walk(folder) for name in names
+                     if name.endswith(".py") and (name != "__init__.py" or root == folder))
+    stages = sorted(f"{name}/" for name in os.listdir(folder)
+                    if os.path.exists(os.path.join(folder, name, "__init__.py")))
+    missing = [name for name in stages + modules if f"`{name}`" not in tour]
     assert not missing, f"docs/architecture.md does not name {missing}"
 
 
 def test_module_tour_names_the_door_to_keras_tuners_private_members():
     """The section on keras-tuner's internals names ``_kt.py``, every function
     of it that reaches a private member, and the tests that pin them
-    (``tests/test_kt.py`` checks that no other module reaches one)."""
+    (``tests/core/test_kt.py`` checks that no other module reaches one)."""
     section = docs_check.read("docs/architecture.md").split("## keras-tuner's internals")[1]
-    text = docs_check.read("tuner_prune/_kt.py")
+    text = docs_check.read("tuner_prune/core/_kt.py")
     doors = re.findall(r"^def ([a-z]\w*)\(", text, flags=re.MULTILINE)
-    assert doors and "`_kt.py`" in section and "`tests/test_kt.py`" in section
+    assert doors and "`_kt.py`" in section and "`tests/core/test_kt.py`" in section
     missing = [name for name in doors if f"`{name}(" not in section]
     assert not missing, missing
 

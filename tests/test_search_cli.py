@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY_UNITS
-from tuner_prune import tflite
-from tuner_prune.data import load_dataset
+from tuner_prune.export import tflite
+from tuner_prune.data.dataset import load_dataset
 
 
 def tiny_dataset():
@@ -66,7 +66,7 @@ def test_every_completed_trial_reached_its_final_sparsity(tiny_search):
 def test_tflite_runs_in_litert_within_tolerance(tiny_search):
     from ai_edge_litert import interpreter as litert
 
-    from tuner_prune.tflite import predict
+    from tuner_prune.export.tflite import predict
 
     manifest, data = tiny_search["manifest"], tiny_dataset()
     content = (tiny_search["export"] / "model.tflite").read_bytes()

@@ -5,8 +5,8 @@ import os
 import sys
 import traceback
 
-from tuner_prune import quiet
-from tuner_prune.errors import InputError, SearchError
+from tuner_prune.core import quiet
+from tuner_prune.core.errors import InputError, SearchError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -64,8 +64,8 @@ def _add_data_and_training_flags(parser, defaults):
 
 
 def _add_search_flags(parser):
-    from tuner_prune.config import SearchConfig
-    from tuner_prune.space import (DEFAULT_FINAL_SPARSITY, DEFAULT_POWER,
+    from tuner_prune.settings.config import SearchConfig
+    from tuner_prune.space.bounds import (DEFAULT_FINAL_SPARSITY, DEFAULT_POWER,
                                    SCHEDULE_HYPERPARAMETERS)
 
     _add_data_and_training_flags(parser, SearchConfig)
@@ -118,7 +118,7 @@ def _add_search_flags(parser):
 def _add_export_flags(parser, search_defaults):
     """The flags that choose ``model.tflite``; for ``export``, left out means the
     search's own (stored) settings."""
-    from tuner_prune.config import SHIPS, SearchConfig
+    from tuner_prune.settings.config import SHIPS, SearchConfig
 
     defaults = SearchConfig().export_options
     if not search_defaults:
@@ -152,7 +152,7 @@ def _add_export_flags(parser, search_defaults):
 
 
 def _add_sweep_flags(parser):
-    from tuner_prune.sweep import SweepConfig
+    from tuner_prune.reporting.sweep import SweepConfig
 
     _add_data_and_training_flags(parser, SweepConfig)
     add = parser.add_argument
@@ -167,13 +167,13 @@ def _add_sweep_flags(parser):
 
 
 def _add_directory_flag(parser, help_text):
-    from tuner_prune.config import SearchConfig
+    from tuner_prune.settings.config import SearchConfig
 
     parser.add_argument("--directory", default=SearchConfig.directory, help=help_text)
 
 
 def build_parser():
-    from tuner_prune.config import SearchConfig
+    from tuner_prune.settings.config import SearchConfig
 
     parser = _Parser(prog="python -m tuner_prune", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -213,8 +213,8 @@ def build_parser():
 
 
 def search_command(args):
-    from tuner_prune.config import SearchConfig
-    from tuner_prune.plan import resolve_search
+    from tuner_prune.settings.config import SearchConfig
+    from tuner_prune.settings.plan import resolve_search
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
     plan = resolve_search(SearchConfig.from_dict(values))  # Before TensorFlow loads.
@@ -227,7 +227,7 @@ def search_command(args):
 
 
 def export_command(args):
-    from tuner_prune import stored_search
+    from tuner_prune.settings import stored_search
 
     stored_search.require_stored(args.directory)  # Before TensorFlow loads.
     manifest = _search_module().export_search(
@@ -239,7 +239,8 @@ def export_command(args):
 
 
 def _search_module():
-    from tuner_prune import _kt, search
+    from tuner_prune import search
+    from tuner_prune.core import _kt
 
     _kt.config.DEBUG = False  # A failed trial is one line, not a traceback.
     return search
@@ -277,7 +278,7 @@ def print_summary(manifest, export_dir):
 
 def _print_runtimes(rows):
     """Which runtimes each variant computes right in (``choice.runtimes_line``)."""
-    from tuner_prune import choice
+    from tuner_prune.export import choice
 
     line = choice.runtimes_line(rows)
     if line:
@@ -298,7 +299,7 @@ def _print_c(entry, export_dir):
 
 
 def _print_shipped(manifest):
-    from tuner_prune import baseline
+    from tuner_prune.data import baseline
 
     line = baseline.shipped_line(manifest)
     if line:
@@ -307,7 +308,7 @@ def _print_shipped(manifest):
 
 def _print_baseline(manifest):
     """The baseline beside the shipped model, and advice if it beats the best trial."""
-    from tuner_prune import baseline
+    from tuner_prune.data import baseline
 
     reference = manifest.get("baseline")
     if reference is None:
@@ -337,7 +338,7 @@ def _mse(value, width=0):
 
 
 def sweep_command(args):
-    from tuner_prune.sweep import SweepConfig, run_sweep
+    from tuner_prune.reporting.sweep import SweepConfig, run_sweep
 
     values = {k: v for k, v in vars(args).items() if k != "command"}
     rows = run_sweep(SweepConfig.from_dict(values))
@@ -346,7 +347,7 @@ def sweep_command(args):
 
 
 def report_command(args):
-    from tuner_prune.report import run_report
+    from tuner_prune.reporting.report import run_report
 
     print(run_report(args.directory, args.format, args.plot, args.max_bytes,
                      args.export_dir, args.max_flash, args.max_ram), end="")

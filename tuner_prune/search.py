@@ -2,12 +2,16 @@
 
 import keras_tuner
 
-from tuner_prune import stored_search
-from tuner_prune import config as config_lib, distribute, keras3, lock, models, records, resume
-from tuner_prune.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
-from tuner_prune.hypermodel import PruningHyperModel
-from tuner_prune.plan import Plan, resolve_search
-from tuner_prune.tuner import PruningTuner
+from tuner_prune.settings import stored_search
+from tuner_prune.distributed import distribute
+from tuner_prune.settings import config as config_lib
+from tuner_prune.space import models
+from tuner_prune.store import lock, records, resume
+from tuner_prune.tuning import keras3
+from tuner_prune.tuning.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
+from tuner_prune.tuning.hypermodel import PruningHyperModel
+from tuner_prune.settings.plan import Plan, resolve_search
+from tuner_prune.tuning.tuner import PruningTuner
 
 
 def prepare(plan):
@@ -48,7 +52,7 @@ def check_builder(hypermodel, spec):
 def _check_blocks(model, block_size, spec):
     """Raises ``BuilderError`` for a kernel tfmot would fail to prune in ``block_size``.
 
-    A 2-D kernel with a dimension of 1 stays dense (``_prune_in_blocks``); any
+    A 2-D kernel with a dimension of 1 stays dense (``hypermodel._prune_in_blocks``); any
     other needs more than one block along each dimension.
     """
     if block_size == (1, 1):
