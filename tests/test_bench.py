@@ -38,7 +38,7 @@ RUNS = {
         [r"1 worker\(s\) x 1 thread\(s\): 1 trials of 3 epochs, first start to last end "
          r"[\d.]+ s -> [\d.]+ trials/hour \(wall [\d.]+ s with start-up and export\)"]),
     "edge_c.py": (
-        [*WORKLOAD[:6], "--epochs", "3", "--inputs", "64", "--units", "32", "--repeats", "5"],
+        [*WORKLOAD[:6], "--epochs", "3", "--max-trials", "1", "--inputs", "64", "--units", "32", "--repeats", "5"],
         [r"\| main command \| \w+ \| [\w, ]+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \| \d+ \| "
          rf"\d+ \(\w+\) \| \d+ \| {NUMBER} \| {NUMBER} \|",
          r"goal: weights \+ indices [\d.]+ x the limit \(<= 1.3\), object \d+ bytes against "
