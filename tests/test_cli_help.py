@@ -26,3 +26,12 @@ def test_every_flag_shows_its_default(name, capsys):
         assert "default" in helped, action.option_strings
         shown = helped.replace("%(default)s", str(action.default)).replace("%%", "%")
         assert shown in text, action.option_strings
+
+
+def test_the_top_level_help_speaks_to_users(capsys):
+    """Before, it printed cli.py's docstring, written for developers in reST."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and "calls one function" not in text
+    assert "COMMAND --help" in text

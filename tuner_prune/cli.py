@@ -175,7 +175,9 @@ def _add_directory_flag(parser, help_text):
 def build_parser():
     from tuner_prune.settings.config import SearchConfig
 
-    parser = _Parser(prog="python -m tuner_prune", description=__doc__)
+    parser = _Parser(prog="python -m tuner_prune", description=(
+        "Magnitude pruning schedules and model size searched with Keras Tuner, the best "
+        "model exported. COMMAND --help lists its flags."))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     search = commands.add_parser("search", help="search pruning schedules, export the best")
     _add_search_flags(search)

@@ -54,6 +54,14 @@ def test_search_scores_a_trial_over_max_ram_and_ships_one_within(tmp_path):
     arenas = {c["name"]: c["arena_bytes"] for c in manifest["candidates"]}
     assert arenas[within["arena_variant"]] == within["arena_bytes"]
     assert within["arena_bytes"] == min(arenas[name] for name in sizes.RAM_VARIANTS["auto"])
+    # Under --ship best, the baseline is compared with (and ships in the place of)
+    # the best trial within the budget, not the one over it that cannot ship.
+    best = run_main("export", "--directory", logs, "--export-dir", tmp_path / "best",
+                    "--ship", "best")
+    assert best.returncode == 0, best.stderr[-3000:]
+    shipped = json.loads((tmp_path / "best" / "manifest.json").read_text())
+    assert shipped["trial_id"] == within["trial_id"]
+    assert best.stdout.startswith(f"Best trial {within['trial_id']}: ")
 
 
 def test_the_smallest_arena_is_measured_and_a_model_tflm_cannot_run_is_named():

@@ -16,6 +16,7 @@ from tuner_prune.data import baseline as baseline_lib, splits
 from tuner_prune.export import choice, serving
 from tuner_prune.store import folders, records
 from tuner_prune.tuning import keras3
+from tuner_prune.core import metrics
 from tuner_prune.core._kt import TrialStatus
 from tuner_prune.core.errors import SearchError
 from tuner_prune.export.exporter import export_model
@@ -64,10 +65,12 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
     trials = _ranked_trials(tuner, every=bool(budgeted))
     if not trials:
         raise SearchError(_nothing_to_export(tuner.oracle.trials.values()))
+    count = len(trials)
     reference = _reference(tuner, dataset, ridge)
     stored = getattr(tuner, "search_data", None)
     ridge = ridge if ridge is not None else getattr(stored, "ridge", None)
     smallest = {}  # Measure: (value, trial id, variant) of the smallest in tolerance.
+    trials = _within_recorded_ram(tuner, trials, options, smallest)
     loaded = {}  # Trial id: its model, loaded to compare it with the baseline.
     for trial, as_baseline, compared in _shippable(tuner, trials, dataset, reference, ridge,
                                                    ship, loaded):
@@ -80,7 +83,7 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
             _keep_smallest(smallest, error.candidates, trial.trial_id,
                            options.get("device", "phone"))
     raise SearchError(_over_budget(budgeted, options.get("quantization", "auto"),
-                                   len(trials), smallest))
+                                   count, smallest))
 
 
 def export_tuner(tuner, export_dir, test_data=None, *, max_bytes=None, max_flash=None,
@@ -164,6 +167,30 @@ def _keep_smallest(smallest, candidates, trial_id, device):
             if value is not None and (measure not in smallest
                                       or value < smallest[measure][0]):
                 smallest[measure] = (value, trial_id, c.name)
+
+
+def _within_recorded_ram(tuner, trials, options, smallest):
+    """``trials`` without those whose recorded TFLM arena is over ``max_ram``.
+
+    Such a trial has no variant within the budget (its arena is the smallest
+    of the variants the export may choose), so the baseline is not compared
+    with it nor shipped in its place, as ``report`` does not mark it best.
+    Without arenas measured for every variant the export may choose (another
+    ``--quantization``), every trial stays. ``smallest`` gets the arenas left out.
+    """
+    max_ram, quantization = options.get("max_ram"), options.get("quantization", "auto")
+    measured = metrics.RAM_VARIANTS.get(getattr(tuner, "quantization", None), ())
+    if max_ram is None or not set(metrics.RAM_VARIANTS.get(quantization, ())) <= set(measured):
+        return trials
+    rows = {r["trial_id"]: r for r in records.read_trials(tuner.directory, tuner.project_name)}
+    kept = []
+    for trial in trials:
+        arena = rows.get(trial.trial_id, {}).get(records.ARENA)
+        if arena is None or arena <= max_ram:
+            kept.append(trial)
+        elif "arena" not in smallest or arena < smallest["arena"][0]:
+            smallest["arena"] = (int(arena), trial.trial_id, "recorded by the search")
+    return kept
 
 
 def _reference(tuner, dataset, ridge):
