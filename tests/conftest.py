@@ -68,6 +68,26 @@ def run_main(*args, cwd=None, env=None):
                                        err.getvalue())
 
 
+_BENCH = pytest.StashKey()  # The module of the bench runs, once they are started.
+
+
+def pytest_collection_finish(session):
+    """Starts the bench runs now if a collected test reads them (``test_bench.py``)."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        if "bench_runs" in getattr(item, "fixturenames", ()):
+            item.module.start_runs()
+            session.config.stash[_BENCH] = item.module
+            return
+
+
+def pytest_sessionfinish(session):
+    """Ends the bench runs a stopped session left going."""
+    if _BENCH in session.config.stash:
+        session.config.stash[_BENCH].stop_runs()
+
+
 @pytest.fixture(scope="session")
 def tiny_search(tmp_path_factory):
     """A finished 3-trial search on tiny built-in data, with its export.
