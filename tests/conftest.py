@@ -82,8 +82,8 @@ class EarlyRun:
         self.out, self.err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tuner_prune", *self.args], stdout=self.out,
-            stderr=self.err, text=True, env=cli_env(env),
-            preexec_fn=(lambda: os.nice(nice)) if nice else None)
+            stderr=self.err, text=True, env=cli_env(env))
+        renice(self.process, nice)
 
     def result(self, timeout=600):
         """The finished run, a ``CompletedProcess`` like ``run_cli``'s."""
@@ -101,6 +101,16 @@ class EarlyRun:
         self.out.close()
         self.err.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def renice(process, nice):
+    """Lowers a just-started process's priority (its children inherit it).
+
+    From this side, not in ``preexec_fn``: this process has threads by now,
+    and a forked child that runs Python before its exec could deadlock.
+    """
+    if nice:
+        os.setpriority(os.PRIO_PROCESS, process.pid, nice)
 
 
 _EARLY = {}  # Fixture name -> the EarlyRun arguments of its subprocess.

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import pytest
+from conftest import renice
 
 pytestmark = pytest.mark.slow  # Multi-process scenarios: `pytest -m "not slow"` skips them.
 
@@ -155,8 +156,8 @@ def start_runs():
         for name, (args, _) in RUNS.items():
             out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
             process = subprocess.Popen([sys.executable, os.path.join(BENCH, name), *args],
-                                       cwd=REPO, env=env, stdout=out, stderr=err, text=True,
-                                       preexec_fn=lambda: os.nice(NICE))
+                                       cwd=REPO, env=env, stdout=out, stderr=err, text=True)
+            renice(process, NICE)
             _started[name] = (process, out, err)
     return _started
 
