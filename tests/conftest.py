@@ -4,8 +4,11 @@ import contextlib
 import io
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -68,8 +71,107 @@ def run_main(*args, cwd=None, env=None):
                                        err.getvalue())
 
 
+class EarlyRun:
+    """A ``python -m tuner_prune`` subprocess started at collection, ahead of
+    the fixture that reads it, into a folder of its own (``root``)."""
+
+    def __init__(self, name, args, env=None, nice=0):
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-"))
+        self.args = [str(arg) for arg in args(self.root)]
+        # Files, not pipes: nobody reads the output until the fixture does.
+        self.out, self.err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tuner_prune", *self.args], stdout=self.out,
+            stderr=self.err, text=True, env=cli_env(env))
+        renice(self.process, nice)
+
+    def result(self, timeout=600):
+        """The finished run, a ``CompletedProcess`` like ``run_cli``'s."""
+        self.process.wait(timeout=timeout)
+        self.out.seek(0)
+        self.err.seek(0)
+        return subprocess.CompletedProcess(["tuner_prune", *self.args],
+                                           self.process.returncode, self.out.read(),
+                                           self.err.read())
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.out.close()
+        self.err.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def renice(process, nice):
+    """Lowers a just-started process's priority (its children inherit it).
+
+    From this side, not in ``preexec_fn``: this process has threads by now,
+    and a forked child that runs Python before its exec could deadlock.
+    """
+    if nice:
+        os.setpriority(os.PRIO_PROCESS, process.pid, nice)
+
+
+_EARLY = {}  # Fixture name -> the EarlyRun arguments of its subprocess.
+_STARTED = pytest.StashKey()  # Fixture name -> its EarlyRun, once started.
+_BENCH = pytest.StashKey()  # The module of the bench runs, once they are started.
+
+
+def early(fixture, args, env=None, nice=0):
+    """Registers the CLI run ``fixture`` reads, to start it at collection.
+
+    ``args(root)`` gives the command's arguments for its folder; ``nice``
+    (19 for a run needed late) lets the tests before it keep their cores.
+    """
+    _EARLY[fixture] = (args, env, nice)
+
+
+def early_run(request, fixture):
+    """The run registered for ``fixture``, started now if collection did not."""
+    started = request.config.stash.setdefault(_STARTED, {})
+    if fixture not in started:
+        args, env, nice = _EARLY[fixture]
+        started[fixture] = EarlyRun(fixture, args, env, nice)
+    return started[fixture]
+
+
+def pytest_collection_finish(session):
+    """Starts the runs a collected test reads: ``early`` ones and the bench's.
+
+    They go on beside the tests before their first reader: the suite trains
+    on one core most of the time, and a subprocess's start-up (importing
+    TensorFlow) is seconds of one core.
+    """
+    if session.config.option.collectonly:
+        return
+    started = session.config.stash.setdefault(_STARTED, {})
+    for item in session.items:
+        for fixture in getattr(item, "fixturenames", ()):
+            if fixture in _EARLY and fixture not in started:
+                args, env, nice = _EARLY[fixture]
+                started[fixture] = EarlyRun(fixture, args, env, nice)
+            if fixture == "bench_runs" and _BENCH not in session.config.stash:
+                item.module.start_runs()
+                session.config.stash[_BENCH] = item.module
+
+
+def pytest_sessionfinish(session):
+    """Ends the runs a stopped session left going; removes the early runs' folders."""
+    for run in session.config.stash.get(_STARTED, {}).values():
+        run.stop()
+    if _BENCH in session.config.stash:
+        session.config.stash[_BENCH].stop_runs()
+
+
+early("tiny_search", lambda root: [
+    "search", *TINY, "--max-trials", "3", "--hp", "hidden_layers=2",
+    "--hp", f"units={TINY_UNITS}", "--ship", "trial", "--directory", root / "logs",
+    "--export-dir", root / "export"])
+
+
 @pytest.fixture(scope="session")
-def tiny_search(tmp_path_factory):
+def tiny_search(request):
     """A finished 3-trial search on tiny built-in data, with its export.
 
     ``--ship trial``: the export is the best trial's pruned model even though
@@ -77,13 +179,10 @@ def tiny_search(tmp_path_factory):
 
     The built-in model's size is pinned to the article's depth (two hidden
     layers, of ``TINY_UNITS`` units), whose square kernel the tests of sparse
-    kernels read.
+    kernels read. Started at collection (``early``).
     """
-    root = tmp_path_factory.mktemp("tiny_search")
-    result = run_cli("search", *TINY, "--max-trials", "3", "--hp", "hidden_layers=2",
-                     "--hp", f"units={TINY_UNITS}", "--ship", "trial",
-                     "--directory", str(root / "logs"),
-                     "--export-dir", str(root / "export"))
+    run = early_run(request, "tiny_search")
+    root, result = run.root, run.result()
     assert result.returncode == 0, result.stderr[-3000:]
     with open(root / "export" / "manifest.json", encoding="utf-8") as handle:
         manifest = json.load(handle)

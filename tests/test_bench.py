@@ -3,16 +3,20 @@
 A script added to bench/ without a tiny run in ``RUNS`` fails
 ``test_every_bench_script_has_a_tiny_run``. Files named ``_*.py`` are helpers
 the scripts import, not scripts. The scripts run side by side (they are
-independent), each checked for exit 0 and the lines BENCHMARKS.md shows.
+independent), each checked for exit 0 and the lines BENCHMARKS.md shows. They
+start as soon as a session that runs these checks is collected, niced, on the
+core the rest of the suite leaves idle (``conftest.py``).
 """
 
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
+from conftest import renice
 
 pytestmark = pytest.mark.slow  # Multi-process scenarios: `pytest -m "not slow"` skips them.
 
@@ -135,36 +139,65 @@ def test_every_bench_script_has_a_tiny_run():
     assert not set(RUNS) - scripts, "RUNS names scripts that are not in bench/"
 
 
+NICE = 19  # The runs take the core the rest of the suite leaves idle, not its own.
+_started = {}  # {script: (process, stdout file, stderr file)}, once per session.
+
+
+def start_runs():
+    """Starts every tiny run at once, niced, unless they are already running.
+
+    ``conftest.py`` calls it as soon as the tests are collected, so the runs
+    go on while the rest of the suite does; output goes to files, which a
+    pipe nobody reads yet would block.
+    """
+    if not _started:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+               "PYTHONPATH": os.pathsep.join([REPO, TESTS])}
+        for name, (args, _) in RUNS.items():
+            out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+            process = subprocess.Popen([sys.executable, os.path.join(BENCH, name), *args],
+                                       cwd=REPO, env=env, stdout=out, stderr=err, text=True)
+            renice(process, NICE)
+            _started[name] = (process, out, err)
+    return _started
+
+
+def stop_runs():
+    """Kills the runs still going (a session that ended before reading them)."""
+    for process, out, err in _started.values():
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        out.close()
+        err.close()
+
+
 @pytest.fixture(scope="module")
-def finished():
-    """Starts every tiny run at once; ``{script: (exit code, stdout, stderr)}``."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join([REPO, TESTS])}
+def bench_runs():
+    """Every tiny run, finished: ``{script: (exit code, stdout, stderr)}``."""
     started = time.monotonic()
-    running = {name: subprocess.Popen([sys.executable, os.path.join(BENCH, name), *args],
-                                      cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-               for name, (args, _) in RUNS.items()}
     results = {}
-    for name, process in running.items():
-        stdout, stderr = process.communicate(timeout=300)
-        results[name] = (process.returncode, stdout, stderr)
-    print(f"bench scripts ran in {time.monotonic() - started:.0f} s")
+    for name, (process, out, err) in start_runs().items():
+        process.wait(timeout=300)
+        out.seek(0)
+        err.seek(0)
+        results[name] = (process.returncode, out.read(), err.read())
+    print(f"bench scripts waited for {time.monotonic() - started:.0f} s")
     return results
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_bench_script_runs_and_prints_its_table(finished, name):
-    code, stdout, stderr = finished[name]
+def test_bench_script_runs_and_prints_its_table(bench_runs, name):
+    code, stdout, stderr = bench_runs[name]
     assert code == 0, stderr[-3000:]
     lines = stdout.splitlines()
     for pattern in RUNS[name][1]:
         assert any(re.fullmatch(pattern, line) for line in lines), (pattern, stdout)
 
 
-def test_edge_export_prunes_to_the_final_sparsity(finished):
+def test_edge_export_prunes_to_the_final_sparsity(bench_runs):
     counts = re.findall(r"block \w+: (\d+) of (\d+) kernel weights nonzero",
-                        finished["edge_export.py"][1])
+                        bench_runs["edge_export.py"][1])
     assert len(counts) == 1
     for nonzero, total in counts:
         assert int(nonzero) / int(total) == pytest.approx(0.1, abs=0.01)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY, run_cli, run_main
+from conftest import REPO, TINY, early, early_run, run_main
 
 MODELS_ENV = {"PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")])}
 BUDGET = 1000  # Bytes: below any TFLite model, so the trial is scored over budget.
@@ -25,18 +25,22 @@ def stored_tuner(directory):
     return search.open_tuner(plan, verbose=False), plan.dataset
 
 
+early("regularized_search", lambda root: [
+    "search", *TINY, "--max-trials", "1", "--max-bytes", BUDGET, "--threads", "1",
+    "--model", "score_models:regularized", "--directory", root / "logs",
+    "--export-dir", root / "export"], env=MODELS_ENV, nice=19)
+
+
 @pytest.fixture(scope="module")
-def regularized_search(tmp_path_factory):
+def regularized_search(request):
     """One trial of a strongly L2-regularized model under a budget it cannot meet.
 
     A process of its own: ``--threads`` must come before TensorFlow's first
-    operation, which this process has long run.
+    operation, which this process has long run. Started at collection, niced
+    (``conftest.early``): it is read near the end of the suite.
     """
-    root = tmp_path_factory.mktemp("regularized")
-    result = run_cli("search", *TINY, "--max-trials", "1", "--max-bytes", str(BUDGET),
-                     "--threads", "1", "--model", "score_models:regularized", "--directory",
-                     str(root / "logs"), "--export-dir", str(root / "export"),
-                     env=MODELS_ENV)
+    run = early_run(request, "regularized_search")
+    root, result = run.root, run.result()
     record = json.loads((root / "logs" / "search" / "trial_0" / "record.json").read_text())
     return {"root": root, "result": result, "record": record}
 
