@@ -7,13 +7,13 @@ import tempfile
 import numpy as np
 
 from tuner_prune.core import metrics
-from tuner_prune.export import tflite, tflm
+from tuner_prune.export import tflite
 from tuner_prune.core._keras import collect_prunable_layers
 from tuner_prune.core.metrics import in_target_units, mse
 from tuner_prune.export.serving import scaled_model
 
 __all__ = ["TRIAL_VARIANT", "count_macs", "in_target_units", "measure_sparsity",
-           "model_mse", "mse", "pruned_layers", "trial_arena", "trial_tflite_bytes"]
+           "model_mse", "mse", "pruned_layers", "trial_files", "trial_tflite_bytes"]
 
 TRIAL_VARIANT = "sparse_float32"
 
@@ -86,34 +86,38 @@ def trial_tflite_bytes(pruned_model, input_scale, target_scale, input_shape=None
     """
     model = scaled_model(pruned_model, input_scale, target_scale, input_shape)
     with _saved_model(model) as folder:
-        content = tflite.convert(folder, _variant(TRIAL_VARIANT))
-    tflite.predict(content, np.zeros((1, *model.input_shape[1:]), np.float32))
-    return len(content)
+        return _checked_bytes(folder, model.input_shape[1:])
 
 
-def trial_arena(pruned_model, data, variants):
-    """The TFLM tensor arena of a trial: the smallest among ``variants``.
-
-    Each variant is converted as the export converts it (the same serving
-    model, the full-integer one calibrated on the same rows) and its arena
-    found as the export finds it (``tflm.smallest_of``), on the validation rows.
+def trial_files(pruned_model, data, ram_variants=()):
+    """A trial's ``trial_tflite_bytes`` and, from the same SavedModel, the
+    ``.tflite`` of each of ``ram_variants`` as the export converts it (the
+    full-integer one calibrated on the same rows), for ``tflm.smallest_of``.
 
     Args:
         pruned_model: The trial's pruning-wrapped model.
         data: The search's ``search_data.SearchData``.
-        variants: Names of dense ``tflite.VARIANTS`` (``metrics.RAM_VARIANTS``).
+        ram_variants: Names of dense ``tflite.VARIANTS`` (``metrics.RAM_VARIANTS``),
+            under ``--max-ram``; none otherwise.
 
     Returns:
-        ``(arena bytes, variant)``.
+        ``(bytes, {variant name: .tflite bytes})``.
 
     Raises:
-        RuntimeError: None of them runs in TFLM.
+        RuntimeError: The ``sparse_float32`` model does not run in LiteRT.
     """
     model = scaled_model(pruned_model, 1.0 / data.x_scale, data.y_scale, data.input_shape)
     with _saved_model(model) as folder:
+        size = _checked_bytes(folder, model.input_shape[1:])
         contents = {name: tflite.convert(folder, _variant(name), data.x_calibration)
-                    for name in variants}
-    return tflm.smallest_of(contents, data.x_val)
+                    for name in ram_variants}
+    return size, contents
+
+
+def _checked_bytes(folder, row_shape):
+    content = tflite.convert(folder, _variant(TRIAL_VARIANT))
+    tflite.predict(content, np.zeros((1, *row_shape), np.float32))
+    return len(content)
 
 
 @contextlib.contextmanager

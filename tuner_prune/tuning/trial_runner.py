@@ -16,7 +16,7 @@ import numpy as np
 
 from tuner_prune.core.metrics import RAM_VARIANTS, budget_score
 from tuner_prune.distributed import fencing
-from tuner_prune.export import measure
+from tuner_prune.export import measure, tflm
 from tuner_prune.store import records
 from tuner_prune.tuning import summaries
 from tuner_prune.core._keras import keras, sparsity
@@ -105,7 +105,7 @@ class TrialRunner:
         seed: Each trial is seeded with ``seed`` plus its id.
         max_bytes: The size budget of the score, or ``None``.
         max_ram: The RAM budget of the score, or ``None``: then each trial's
-            TFLM tensor arena is measured (``measure.trial_arena``), the
+            TFLM tensor arena is measured (``measure.trial_files``), the
             smallest of its ``ram_variants``.
         ram_variants: The variants whose arena counts (``metrics.RAM_VARIANTS``).
         distribution_strategy: The ``tf.distribute`` strategy the model is
@@ -169,9 +169,9 @@ class TrialRunner:
         figures = measure.measure_sparsity(model)
         macs = measure.count_macs(model)
         val_mse = measure.in_target_units(scorer.best_mse, data.y_scale)
-        tflite_bytes = measure.trial_tflite_bytes(model, 1.0 / data.x_scale, data.y_scale,
-                                                  data.input_shape)
-        arena, ram = (None, {}) if self.max_ram is None else self._arena(trial, model, data)
+        tflite_bytes, contents = measure.trial_files(
+            model, data, () if self.max_ram is None else self.ram_variants)
+        arena, ram = (None, {}) if self.max_ram is None else self._arena(trial, contents, data)
         metrics = {OBJECTIVE: budget_score(val_mse, tflite_bytes, self.max_bytes,
                                            arena, self.max_ram),
                    VAL_MSE: val_mse,
@@ -188,12 +188,13 @@ class TrialRunner:
             "layers": figures["layers"]})
         return metrics
 
-    def _arena(self, trial, model, data):
-        """``(arena bytes, record fields)`` of the trial's model in TFLM; a
-        model that TFLM does not run fails the trial, as it cannot ship under
-        ``--max-ram``."""
+    def _arena(self, trial, contents, data):
+        """``(arena bytes, record fields)`` of the trial's model in TFLM, the
+        smallest of its ``contents`` (``measure.trial_files``'), found as the
+        export finds it; a model that TFLM does not run fails the trial, as it
+        cannot ship under ``--max-ram``."""
         try:
-            arena, variant = measure.trial_arena(model, data, self.ram_variants)
+            arena, variant = tflm.smallest_of(contents, data.x_val)
         except RuntimeError as error:
             self._fail(trial, str(error))
         return arena, {"arena_bytes": arena, "arena_variant": variant}
