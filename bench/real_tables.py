@@ -105,7 +105,7 @@ def parse(argv):
     parser.add_argument("--encode", action="store_true",
                         help="one-hot text columns, drop rows without a target")
     parser.add_argument("--max-rows", type=int, help="keep at most this many rows")
-    parser.add_argument("--table-only", action="store_true", help="print OUT's table")
+    parser.add_argument("--table-only", action="store_true", help="print the parts' table")
     return parser.parse_known_args(argv)
 
 
@@ -217,8 +217,12 @@ def main(argv=None):
             print(f"{name}: {results[-1]['minutes']:.1f} min", flush=True)
         with open(os.path.join(args.out, f"{label}.json"), "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)
+    # The parts print together; a run of some tables (or a --name) alone, so that
+    # results of another configuration in OUT never join the parts' table.
+    alone = not args.table_only and (args.tables or args.name)
+    pattern = f"{label}.json" if alone else "part*.json"
     results = []
-    for path in sorted(glob.glob(os.path.join(args.out, "*.json"))):
+    for path in sorted(glob.glob(os.path.join(args.out, pattern))):
         with open(path, encoding="utf-8") as handle:
             results += json.load(handle)
     print("\n".join(markdown(results)))
