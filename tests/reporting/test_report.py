@@ -362,3 +362,19 @@ def test_report_marks_the_best_within_the_searchs_own_flash_budget(tiny_search, 
     assert json.loads(wider.stdout)["best"] == report_json(tiny_search)["best"]
     tighter = run_main("report", "--directory", str(logs), "--max-bytes", "10")
     assert "within --max-bytes 10" in tighter.stdout
+
+
+def test_report_max_ram_on_a_search_without_arenas_says_why_nothing_is_marked(tiny_search):
+    table = run_main("report", "--directory", tiny_search["logs"], "--max-ram", "100000")
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert ("No trial is marked best within --max-ram 100000: none recorded its TFLM "
+            "arena (the search ran without --max-ram)") in table.stdout
+    assert marked_rows(table.stdout) == []
+    plain = run_main("report", "--directory", tiny_search["logs"]).stdout
+    assert "No trial is marked" not in plain and len(marked_rows(plain)) == 1
+
+
+def marked_rows(table):
+    """The table's trial rows marked best (the legend's ``* best`` is no row)."""
+    return [line for line in table.splitlines()
+            if line.lstrip().startswith("*") and not line.startswith("* best")]

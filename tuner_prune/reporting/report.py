@@ -253,6 +253,9 @@ def as_table(rows, max_bytes=None, exported=None, budget_flag="--max-bytes", max
                    "(TFLite, TFLM)\n")
     if ARENA in recorded:
         legend += "arena: the TFLM tensor arena, with its margin (under --max-ram)\n"
+    elif max_ram is not None:
+        legend += (f"No trial is marked best within --max-ram {max_ram}: none recorded its "
+                   f"TFLM arena (the search ran without --max-ram)\n")
     if "score" in recorded:
         over = " or ".join(flag for flag, _ in limits) or budget_flag
         legend += f"score: the search's objective, val_mse penalised over {over}\n"
