@@ -7,7 +7,7 @@ from tuner_prune.distributed import distribute
 from tuner_prune.settings import config as config_lib
 from tuner_prune.space import models
 from tuner_prune.store import lock, records, resume
-from tuner_prune.tuning import keras3
+from tuner_prune.tuning import best, keras3
 from tuner_prune.tuning.best import export_best  # noqa: F401 (a public name of tuner_prune.search)
 from tuner_prune.tuning.hypermodel import PruningHyperModel
 from tuner_prune.settings.plan import Plan, resolve_search
@@ -193,10 +193,16 @@ def _run(plan, mode):
                  epochs=config.epochs, batch_size=config.batch_size)
     if mode == "worker":
         return None
+    best.cross_check_first(tuner, dataset, say=None if config.quiet else _say,
+                           **plan.export_options)
     if dataset.encoding is not None:  # A CSV's: the export carries its inputs mapping.
         return export_best(tuner, dataset, config.export_dir,
                            ridge=tuner.search_data.ridge, **plan.export_options)
     return tuner.export(config.export_dir, test, **plan.export_options)
+
+
+def _say(line):
+    print(line, flush=True)
 
 
 def print_inputs(dataset):

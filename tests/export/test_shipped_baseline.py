@@ -145,3 +145,85 @@ def test_the_margin_is_standard_errors_of_the_paired_differences():
         pytest.approx(16 * close["standard_error"]))  # In the target's units.
     better = baseline.comparison(x[:, 0] + 0.5 * (y - x[:, 0]), ridge, x, y, margin=2.0)
     assert better["trial_wins"] and better["rows"] == 40
+
+
+
+def test_on_a_small_validation_split_the_cross_check_decides(mlp_wins):
+    from tuner_prune.tuning import cross_check
+
+    root, result = mlp_wins
+    shipped = manifest(root / "export")
+    trial_id, compared = shipped["trial_id"], shipped["baseline_comparison"]
+    checked = compared["cross_check"]
+    assert shipped["shipped"] == "trial" and compared["trial_wins"]
+    # Its 30 validation rows are below SMALL_VALIDATION: the search trained the
+    # trial's hyperparameters again on 10 folds of the 270 training and
+    # validation rows, each fold held out once, and compared it with the ridge.
+    assert compared["rows"] == 30 < cross_check.SMALL_VALIDATION
+    assert (checked["folds"], checked["rows"]) == (cross_check.FOLDS, 270)
+    assert checked["trial_wins"] and checked["margin"] == 1.0
+    assert checked["mse_difference"] < -checked["standard_error"] < 0
+    lines = [line for line in result.stdout.splitlines()
+             if line.startswith("Cross-checking") or " folds (" in line]
+    assert lines[0].startswith(f"Cross-checking trial {trial_id} against the ridge "
+                               f"baseline: better on the 30 validation rows by ")
+    assert lines[0].endswith("10 folds of the 270 training and validation rows")
+    assert lines[1].endswith("the trial ships") and len(lines) == 2
+    stored = root / "logs" / "search" / f"trial_{trial_id}" / cross_check.FILE
+    assert cross_check.judged(json.loads(stored.read_text()), 1.0) == checked
+
+
+def test_export_follows_the_stored_cross_check_and_trains_nothing(mlp_wins, tmp_path):
+    import shutil
+
+    from tuner_prune.tuning import cross_check
+
+    root, _ = mlp_wins
+    shutil.copytree(root / "logs", tmp_path / "logs")
+    trial_id = manifest(root / "export")["trial_id"]
+    stored = tmp_path / "logs" / "search" / f"trial_{trial_id}" / cross_check.FILE
+    checked = json.loads(stored.read_text())
+    # Had the folds found the trial worse than the ridge, the baseline would
+    # ship, though the trial wins on validation by far.
+    stored.write_text(json.dumps({**checked, "mse_difference": -checked["mse_difference"]}))
+    before = stored.stat().st_mtime_ns
+    again = run_main("export", "--directory", tmp_path / "logs", "--export-dir",
+                     tmp_path / "export")
+    assert again.returncode == 0, again.stderr[-3000:]
+    shipped = manifest(tmp_path / "export")
+    assert shipped["shipped"] == "baseline"
+    assert shipped["best_trial_val_mse"] < shipped["baseline"]["val_mse"]
+    assert not shipped["baseline_comparison"]["cross_check"]["trial_wins"]
+    assert ("no trial beats it on 10 folds of the training and validation rows by more "
+            "than 1 standard error") in again.stdout
+    assert "Cross-checking" not in again.stdout and stored.stat().st_mtime_ns == before
+    # Without a stored cross-check, export decides on validation and trains nothing.
+    stored.unlink()
+    again = run_main("export", "--directory", tmp_path / "logs", "--export-dir",
+                     tmp_path / "export")
+    assert again.returncode == 0, again.stderr[-3000:]
+    compared = manifest(tmp_path / "export")["baseline_comparison"]
+    assert compared["trial_wins"] and "cross_check" not in compared
+    assert not stored.exists()
+
+
+@pytest.mark.parametrize("compared, needed", [
+    ({}, False),  # The trial lost on validation outright: the baseline ships.
+    ({"trial_wins": True, "rows": 30}, True),
+    ({"trial_wins": False, "rows": 30}, True),
+    ({"trial_wins": True, "rows": 500}, False),
+    ({"trial_wins": False, "rows": 500}, True)])
+def test_which_trials_are_cross_checked(compared, needed):
+    from tuner_prune.tuning import cross_check
+
+    assert cross_check.needed(compared) is needed
+
+
+def test_a_diverged_fold_or_a_margin_not_met_is_no_win():
+    from tuner_prune.tuning import cross_check
+
+    checked = {"mse_difference": -2.0, "standard_error": 1.0, "folds": 5}
+    assert cross_check.judged(checked, 1.0)["trial_wins"]
+    assert not cross_check.judged(checked, 2.0)["trial_wins"]
+    diverged = {"mse_difference": None, "standard_error": None, "reason": "diverged"}
+    assert not cross_check.judged(diverged, 1.0)["trial_wins"]

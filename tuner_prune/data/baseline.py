@@ -231,16 +231,40 @@ def comparison(prediction, ridge, x_val, y_val, y_scale=1.0, margin=MARGIN):
         "rows"}``: the trial's MSE minus the baseline's, and its standard
         error, in the target's units.
     """
+    mean, spread = paired(squared_differences(prediction, ridge, x_val, y_val, y_scale))
+    return {"trial_wins": bool(mean + margin * spread < 0), "val_mse_difference": mean,
+            "standard_error": spread, "margin": margin, "rows": len(np.reshape(y_val, -1))}
+
+
+def squared_differences(prediction, ridge, x, y, y_scale=1.0):
+    """Row by row, a model's squared error minus the ridge's, in the target's units.
+
+    Args:
+        prediction: The model's predictions of the scaled rows ``x``.
+        ridge: ``(coefficients, intercept)`` over scaled rows.
+        x, y: Scaled rows and targets.
+        y_scale: Factor from scaled targets to the target's units.
+    """
     coefficients, intercept = ridge
-    x_val, y_val = _flat(x_val, y_val)
-    scale = float(y_scale) ** 2
-    trial = (np.reshape(prediction, -1).astype(np.float64) - y_val) ** 2
-    differences = (trial - (x_val @ coefficients + intercept - y_val) ** 2) * scale
+    x, y = _flat(x, y)
+    model = (np.reshape(prediction, -1).astype(np.float64) - y) ** 2
+    return (model - (x @ coefficients + intercept - y) ** 2) * float(y_scale) ** 2
+
+
+def paired(differences):
+    """``(mean, standard error of the mean)`` of row-by-row differences."""
     rows = len(differences)
     spread = float(np.std(differences, ddof=1) / math.sqrt(rows)) if rows > 1 else 0.0
-    mean = float(np.mean(differences))
-    return {"trial_wins": bool(mean + margin * spread < 0), "val_mse_difference": mean,
-            "standard_error": spread, "margin": margin, "rows": rows}
+    return float(np.mean(differences)), spread
+
+
+def ridge_on(x, y, alpha):
+    """``(coefficients, intercept)`` of scikit-learn's ``Ridge(alpha)`` on scaled rows."""
+    from sklearn.linear_model import Ridge
+
+    x, y = _flat(x, y)
+    model = Ridge(alpha=alpha).fit(x, y)
+    return np.asarray(model.coef_, np.float64), float(model.intercept_)
 
 
 def linear_model(ridge, input_shape):
@@ -265,8 +289,12 @@ def shipped_line(manifest):
     """The line saying the baseline was shipped, or ``None`` when a trial was."""
     if manifest.get("shipped") != "baseline":
         return None
-    margin = (manifest.get("baseline_comparison") or {}).get("margin", MARGIN)
-    return (f"Shipped the ridge baseline: no trial beats it on validation by more than "
+    compared = manifest.get("baseline_comparison") or {}
+    margin = compared.get("margin", MARGIN)
+    folds = (compared.get("cross_check") or {}).get("folds")
+    where = (f"on {folds} folds of the training and validation rows" if folds
+             else "on validation")
+    return (f"Shipped the ridge baseline: no trial beats it {where} by more than "
             f"{margin:g} standard error{'' if margin == 1 else 's'} (val_mse "
             f"{manifest['val_mse']:.6g} against the best trial's "
             f"{manifest['best_trial_val_mse']:.6g}).")

@@ -15,7 +15,7 @@ trial that does not beat it on validation by more than the split's noise
 from tuner_prune.data import baseline as baseline_lib, splits
 from tuner_prune.export import choice, serving
 from tuner_prune.store import folders, records
-from tuner_prune.tuning import keras3
+from tuner_prune.tuning import cross_check, keras3
 from tuner_prune.core import metrics
 from tuner_prune.core._kt import TrialStatus
 from tuner_prune.core.errors import SearchError
@@ -218,7 +218,17 @@ def _shippable(tuner, trials, dataset, reference, ridge, ship, loaded):
 
 
 def _compared(tuner, trial, dataset, reference, ridge, loaded):
-    """``baseline.comparison`` of ``trial`` (``{}`` when it loses outright)."""
+    """``baseline.comparison`` of ``trial`` (``{}`` when it loses outright), with
+    its stored ``cross_check`` deciding when there is one."""
+    compared = _on_validation(tuner, trial, dataset, reference, ridge, loaded)
+    checked = cross_check.stored(tuner, trial.trial_id) if compared else None
+    if checked is None:
+        return compared
+    checked = cross_check.judged(checked, baseline_lib.MARGIN)
+    return {**compared, "trial_wins": checked["trial_wins"], "cross_check": checked}
+
+
+def _on_validation(tuner, trial, dataset, reference, ridge, loaded):
     if baseline_lib.wins(reference, trial.metrics.get_best_value(VAL_MSE), ridge):
         return {}
     if trial.trial_id not in loaded:
@@ -227,6 +237,46 @@ def _compared(tuner, trial, dataset, reference, ridge, loaded):
     x_val, y_val = dataset.scaled("val")
     return baseline_lib.comparison(model.predict(x_val, verbose=0), ridge, x_val, y_val,
                                    dataset.y_scale, baseline_lib.MARGIN)
+
+
+def cross_check_first(tuner, dataset, ship="trial", say=None, **options):
+    """Cross-checks the trial an export compares first, when validation cannot tell.
+
+    Under ``ship="best"``, when that trial (``export_best``'s first) is the
+    better on validation but ``cross_check.needed`` (within the margin, or a
+    small validation split) and has no stored cross-check, trains it anew on
+    folds (``cross_check.run``) and stores the verdict, which ``export_best``
+    then follows. The search calls it before its export; ``export`` trains
+    nothing.
+
+    Args:
+        tuner: The ``PruningTuner`` in the process that searched.
+        dataset: The search's ``Dataset``, its training split whole.
+        ship: ``--ship``.
+        say: Prints a line (``None``: quiet).
+        **options: The export options (``budgets``, ``max_ram``, ``quantization``).
+
+    Returns:
+        The new cross-check, or ``None`` when none was run.
+    """
+    reference = baseline_lib.load(tuner.directory)
+    ridge = getattr(getattr(tuner, "search_data", None), "ridge", None)
+    if ship != "best" or reference is None or ridge is None:
+        return None
+    trials = _within_recorded_ram(tuner, _ranked_trials(tuner, bool(budgets(options))),
+                                  options, {})
+    if not trials or cross_check.stored(tuner, trials[0].trial_id) is not None:
+        return None
+    compared = _on_validation(tuner, trials[0], dataset, reference, ridge, {})
+    if not cross_check.needed(compared):
+        return None
+    say = say or (lambda line: None)
+    say(cross_check.announce(trials[0].trial_id, compared,
+                             len(dataset.y_train) + len(dataset.y_val)))
+    checked = cross_check.run(tuner, trials[0], dataset, reference["settings"]["alpha"],
+                              tuner.search_data.batch_size)
+    say(cross_check.verdict(checked))
+    return checked
 
 
 def _export(tuner, trial, dataset, export_dir, reference, ridge, options, compared=None,
