@@ -227,3 +227,32 @@ def test_a_diverged_fold_or_a_margin_not_met_is_no_win():
     assert not cross_check.judged(checked, 2.0)["trial_wins"]
     diverged = {"mse_difference": None, "standard_error": None, "reason": "diverged"}
     assert not cross_check.judged(diverged, 1.0)["trial_wins"]
+
+
+def test_a_cross_check_that_fails_leaves_the_decision_to_validation(mlp_wins, tmp_path,
+                                                                    monkeypatch):
+    import shutil
+
+    from tuner_prune import search as search_lib
+    from tuner_prune.settings import config as config_lib, stored_search
+    from tuner_prune.settings.plan import resolve_search
+    from tuner_prune.tuning import best, cross_check
+
+    root, _ = mlp_wins
+    shutil.copytree(root / "logs", tmp_path / "logs")
+    trial_id = manifest(root / "export")["trial_id"]
+    (tmp_path / "logs" / "search" / f"trial_{trial_id}" / cross_check.FILE).unlink()
+    stored = stored_search.require_stored(str(tmp_path / "logs"))
+    plan = resolve_search(config_lib.SearchConfig.from_dict(
+        {**stored["config"], "directory": str(tmp_path / "logs")}), reading=True)
+    tuner = search_lib.open_tuner(plan, verbose=False)
+
+    def fails(*args, **kwargs):
+        raise MemoryError("no room for the folds")
+
+    monkeypatch.setattr(cross_check, "run", fails)
+    lines = []
+    assert best.cross_check_first(tuner, plan.dataset, ship="best", say=lines.append) is None
+    assert lines[0].startswith(f"Cross-checking trial {trial_id}")
+    assert lines[1] == ("  the cross-check failed (MemoryError: no room for the folds): "
+                        "the validation split decides")

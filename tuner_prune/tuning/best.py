@@ -9,7 +9,8 @@ Trials are exported in order of validation MSE until one has a variant within
 every budget; only the successful export is written. With ``ship="best"`` the
 ridge baseline's linear model takes its place in that order, before the first
 trial that does not beat it on validation by more than the split's noise
-(``baseline.comparison``).
+(``baseline.comparison``), or on folds where the search cross-checked the trial
+(``cross_check``).
 """
 
 from tuner_prune.data import baseline as baseline_lib, splits
@@ -273,8 +274,13 @@ def cross_check_first(tuner, dataset, ship="trial", say=None, **options):
     say = say or (lambda line: None)
     say(cross_check.announce(trials[0].trial_id, compared,
                              len(dataset.y_train) + len(dataset.y_val)))
-    checked = cross_check.run(tuner, trials[0], dataset, reference["settings"]["alpha"],
-                              tuner.search_data.batch_size)
+    try:
+        checked = cross_check.run(tuner, trials[0], dataset,
+                                  reference["settings"]["alpha"], tuner.search_data.batch_size)
+    except Exception as error:  # The search's trials stand: the validation split decides.
+        say(f"  the cross-check failed ({type(error).__name__}: {error}): the validation "
+            f"split decides")
+        return None
     say(cross_check.verdict(checked))
     return checked
 
