@@ -58,20 +58,17 @@ def fit_ridge(dataset, alphas=ALPHAS):
     The ridge predicts scaled targets from scaled rows; ``test_mse`` measures
     it on a test split given later.
     """
-    from sklearn.linear_model import Ridge
-
     started = time.perf_counter()
     x_train, y_train = _flat(*dataset.scaled("train"))
     x_val, y_val = _flat(*dataset.scaled("val"))
     scores = _validation_mses(x_train, y_train, x_val, y_val, alphas, dataset.y_scale)
     alpha = alphas[int(np.argmin(scores))]
-    model = Ridge(alpha=alpha).fit(x_train, y_train)
-    ridge = (np.asarray(model.coef_, np.float64), float(model.intercept_))
+    ridge = ridge_on(x_train, y_train, alpha)
     return {
         "kind": KIND,
         "settings": {"alpha": alpha, "alphas": list(alphas),
                      "chosen_on": "validation split"},
-        "val_mse": mse(model.predict(x_val), y_val, dataset.y_scale),
+        "val_mse": mse(x_val @ ridge[0] + ridge[1], y_val, dataset.y_scale),
         "test_mse": ridge_test_mse(ridge, dataset),
         "weights": x_train.shape[1] + 1,
         "fit_seconds": round(time.perf_counter() - started, 3),

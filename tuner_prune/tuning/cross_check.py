@@ -17,8 +17,9 @@ comparison rests on all of them, by models that were not chosen on them. The
 trial ships if it beats the ridge there by more than the margin, whatever the
 validation split said.
 
-The result is stored in the trial's folder (``FILE``), so that ``export`` and
-a resumed search read it instead of training again.
+What it measured is stored in the trial's folder (``FILE``), so that ``export``
+and a resumed search read it instead of training again; the verdict is drawn
+from it with the margin of the moment (``judged``).
 """
 
 import math
@@ -90,8 +91,8 @@ def run(tuner, trial, dataset, alpha, batch_size, margin=None):
     """
     started = time.perf_counter()
     margin = baseline_lib.MARGIN if margin is None else margin
-    x = np.concatenate([dataset.scaled("train")[0], dataset.scaled("val")[0]])
-    y = np.concatenate([dataset.scaled("train")[1], dataset.scaled("val")[1]])
+    (x_train, y_train), (x_val, y_val) = dataset.scaled("train"), dataset.scaled("val")
+    x, y = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
     order = np.random.default_rng(tuner.seed).permutation(len(y))
     differences = np.empty(len(y))
     reason = None
@@ -106,11 +107,11 @@ def run(tuner, trial, dataset, alpha, batch_size, margin=None):
         differences[held] = baseline_lib.squared_differences(prediction, ridge, x[held],
                                                              y[held], dataset.y_scale)
     mean, spread = (None, None) if reason else baseline_lib.paired(differences)
-    result = judged({"mse_difference": mean, "standard_error": spread, "rows": len(y),
-                     "folds": FOLDS, "seconds": round(time.perf_counter() - started, 1),
-                     **({"reason": reason} if reason else {})}, margin)
-    staging.write_json(path(tuner, trial.trial_id), result, indent=1)
-    return result
+    measured = {"mse_difference": mean, "standard_error": spread, "rows": len(y),
+                "folds": FOLDS, "seconds": round(time.perf_counter() - started, 1),
+                **({"reason": reason} if reason else {})}
+    staging.write_json(path(tuner, trial.trial_id), measured, indent=1)
+    return judged(measured, margin)
 
 
 def _trained_prediction(tuner, trial, x, y, x_held, batch_size, seed):
