@@ -183,9 +183,11 @@ def test_export_follows_the_stored_cross_check_and_trains_nothing(mlp_wins, tmp_
     trial_id = manifest(root / "export")["trial_id"]
     stored = tmp_path / "logs" / "search" / f"trial_{trial_id}" / cross_check.FILE
     checked = json.loads(stored.read_text())
-    # Had the folds found the trial worse than the ridge, the baseline would
-    # ship, though the trial wins on validation by far.
-    stored.write_text(json.dumps({**checked, "mse_difference": -checked["mse_difference"]}))
+    # Had the folds found the trial, and its blend with the ridge, worse than
+    # the ridge, the baseline would ship, though the trial wins on validation by far.
+    blended = {**checked["blend"], "mse_difference": abs(checked["blend"]["mse_difference"])}
+    stored.write_text(json.dumps({**checked, "mse_difference": -checked["mse_difference"],
+                                  "blend": blended}))
     before = stored.stat().st_mtime_ns
     again = run_main("export", "--directory", tmp_path / "logs", "--export-dir",
                      tmp_path / "export")
@@ -256,3 +258,49 @@ def test_a_cross_check_that_fails_leaves_the_decision_to_validation(mlp_wins, tm
     assert lines[0].startswith(f"Cross-checking trial {trial_id}")
     assert lines[1] == ("  the cross-check failed (MemoryError: no room for the folds): "
                         "the validation split decides")
+
+
+def test_the_blend_ships_where_it_beats_the_model_that_would(mlp_wins, tmp_path):
+    """On folds where the trial loses to the ridge but their average beats it,
+    the average ships, as one model whose file predicts it row by row."""
+    import shutil
+
+    from tuner_prune.export.tflite import predict
+    from tuner_prune.tuning import blend, cross_check
+
+    root, _ = mlp_wins
+    shutil.copytree(root / "logs", tmp_path / "logs")
+    trial_id = manifest(root / "export")["trial_id"]
+    stored = tmp_path / "logs" / "search" / f"trial_{trial_id}" / cross_check.FILE
+    checked = json.loads(stored.read_text())
+    assert checked["blend"]["mse_difference"] < -checked["blend"]["standard_error"]
+    losing = {**checked, "mse_difference": abs(checked["mse_difference"])}
+    both_losing = {**losing, "blend": {**checked["blend"], "mse_difference": abs(
+        checked["blend"]["mse_difference"])}}
+    printed = {}
+    for name, written, ship in (("blend", losing, "best"), ("trial", losing, "trial"),
+                                ("baseline", both_losing, "best")):
+        stored.write_text(json.dumps(written))
+        result = run_main("export", "--directory", tmp_path / "logs", "--export-dir",
+                          tmp_path / name, "--ship", ship)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert manifest(tmp_path / name)["shipped"] == name
+        printed[name] = result.stdout
+    shipped = manifest(tmp_path / "blend")
+    assert shipped["blend_weight"] == blend.WEIGHT
+    assert shipped["baseline_comparison"]["cross_check"]["ships"] == "blend"
+    assert (f"Shipped trial {trial_id} and the ridge baseline averaged: better than the "
+            f"ridge baseline on 10 folds of the training and validation rows by more "
+            f"than 1 standard error") in printed["blend"]
+    assert shipped["best_trial_val_mse"] < shipped["val_mse"] < shipped["baseline"]["val_mse"]
+    report = run_main("report", "--directory", tmp_path / "logs", "--export-dir",
+                      tmp_path / "blend")
+    assert f"trial {trial_id} (marked E, averaged with the ridge baseline)" in report.stdout
+    # Its pruned zeros are kept: the trial's layers, the ridge's two units beside.
+    assert shipped["sparsity"] > 0.5 * manifest(tmp_path / "trial")["sparsity"]
+    table = np.loadtxt(root / "table.csv", delimiter=",", skiprows=1)
+    rows = table[:50, :2].astype(np.float32)
+    trial, linear, mixed = (predict((tmp_path / name / "model.tflite").read_bytes(), rows)
+                            for name in ("trial", "baseline", "blend"))
+    np.testing.assert_allclose(mixed, blend.WEIGHT * trial + (1 - blend.WEIGHT) * linear,
+                               atol=0.01 * float(np.std(table[:, 2])))

@@ -283,14 +283,22 @@ def linear_model(ridge, input_shape):
 
 
 def shipped_line(manifest):
-    """The line saying the baseline was shipped, or ``None`` when a trial was."""
-    if manifest.get("shipped") != "baseline":
+    """The line saying the baseline (or the blend of it with the best trial) was
+    shipped, or ``None`` when a trial was."""
+    if manifest.get("shipped") not in ("baseline", "blend"):
         return None
     compared = manifest.get("baseline_comparison") or {}
     margin = compared.get("margin", MARGIN)
     folds = (compared.get("cross_check") or {}).get("folds")
     where = (f"on {folds} folds of the training and validation rows" if folds
              else "on validation")
+    if manifest["shipped"] == "blend":
+        beaten = "the trial alone" if compared.get("trial_wins") else "the ridge baseline"
+        return (f"Shipped trial {manifest['trial_id']} and the ridge baseline averaged: "
+                f"better than {beaten} {where} by more than {margin:g} standard "
+                f"error{'' if margin == 1 else 's'} (val_mse {manifest['val_mse']:.6g}; the "
+                f"trial's {manifest['best_trial_val_mse']:.6g}, the baseline's "
+                f"{(manifest.get('baseline') or {}).get('val_mse', float('nan')):.6g}).")
     return (f"Shipped the ridge baseline: no trial beats it {where} by more than "
             f"{margin:g} standard error{'' if margin == 1 else 's'} (val_mse "
             f"{manifest['val_mse']:.6g} against the best trial's "

@@ -8,7 +8,7 @@ import numpy as np
 
 from tuner_prune.core import metrics
 from tuner_prune.export import tflite
-from tuner_prune.core._keras import collect_prunable_layers
+from tuner_prune.core._keras import collect_prunable_layers, keras
 from tuner_prune.core.metrics import in_target_units, mse
 from tuner_prune.export.serving import scaled_model
 
@@ -19,10 +19,14 @@ TRIAL_VARIANT = "sparse_float32"
 
 
 def pruned_layers(model):
-    """``[(layer name, pruned weight)]`` of a pruning-wrapped model."""
+    """``[(layer name, pruned weight)]`` of a pruning-wrapped model; of a model
+    without wrappers (a blend, a baseline), its ``Dense`` kernels."""
+    wrapped = collect_prunable_layers(model)
+    if not wrapped:
+        return [(layer.name, layer.kernel.numpy()) for layer in model.layers
+                if isinstance(layer, keras.layers.Dense)]
     return [(layer.layer.name, weight.numpy())
-            for layer in collect_prunable_layers(model)
-            for weight, _, _ in layer.pruning_vars]
+            for layer in wrapped for weight, _, _ in layer.pruning_vars]
 
 
 def measure_sparsity(model):

@@ -161,8 +161,9 @@ def export_lines(manifest, export_dir):
     """The table's lines on the export: its files' flash, RAM, MACs, runtimes."""
     if manifest is None:
         return ""
-    shipped = ("the ridge baseline's linear model in its place"
-               if manifest.get("shipped") == "baseline" else "marked E")
+    shipped = {"baseline": "the ridge baseline's linear model in its place",
+               "blend": "marked E, averaged with the ridge baseline"}.get(
+                   manifest.get("shipped"), "marked E")
     lines = [["file", "variant", "flash", "ram", "macs", "val_mse", "runs in"]]
     for row in artifacts(manifest):
         lines.append([row["file"], row["variant"], *(_cell(row[name]) for name in

@@ -16,7 +16,7 @@ trial that does not beat it on validation by more than the split's noise
 from tuner_prune.data import baseline as baseline_lib, splits
 from tuner_prune.export import choice, serving
 from tuner_prune.store import folders, records
-from tuner_prune.tuning import cross_check, keras3
+from tuner_prune.tuning import blend, cross_check, keras3
 from tuner_prune.core import metrics
 from tuner_prune.core._kt import TrialStatus
 from tuner_prune.core.errors import SearchError
@@ -73,11 +73,11 @@ def export_best(tuner, dataset, export_dir, ridge=None, ship="trial", **options)
     smallest = {}  # Measure: (value, trial id, variant) of the smallest in tolerance.
     trials = _within_recorded_ram(tuner, trials, options, smallest)
     loaded = {}  # Trial id: its model, loaded to compare it with the baseline.
-    for trial, as_baseline, compared in _shippable(tuner, trials, dataset, reference, ridge,
-                                                   ship, loaded):
+    for trial, shipped, compared in _shippable(tuner, trials, dataset, reference, ridge,
+                                               ship, loaded):
         try:
-            return _export(tuner, trial, dataset, export_dir, reference,
-                           ridge if as_baseline else None, options, compared, loaded)
+            return _export(tuner, trial, dataset, export_dir, reference, ridge, shipped,
+                           options, compared, loaded)
         except choice.NoCandidateError as error:
             if not budgeted:
                 raise SearchError(str(error)) from None
@@ -204,18 +204,22 @@ def _reference(tuner, dataset, ridge):
 
 
 def _shippable(tuner, trials, dataset, reference, ridge, ship, loaded):
-    """``(trial, as_baseline, comparison)`` in the order to try, lazily: the
-    baseline (shipped in the place of ``trial``) just before the first trial
-    that does not beat it on validation (``_compared``), then each trial."""
+    """``(trial, shipped, comparison)`` in the order to try, lazily; ``shipped``
+    is ``"trial"``, ``"baseline"`` (in the place of ``trial``) or ``"blend"``
+    (``trial`` and the ridge averaged). The first trial compared with the
+    baseline (``_compared``) is preceded by its blend where the blend ships;
+    the baseline comes just before the first trial that does not beat it."""
     pending = ship == "best" and reference is not None and ridge is not None
     for trial in trials:
         compared = None
         if pending:
             compared = _compared(tuner, trial, dataset, reference, ridge, loaded)
+            if compared.get("ships") == "blend":
+                yield trial, "blend", compared
             if not compared.get("trial_wins"):
                 pending = False
-                yield trial, True, compared
-        yield trial, False, compared
+                yield trial, "baseline", compared
+        yield trial, "trial", compared
 
 
 def _compared(tuner, trial, dataset, reference, ridge, loaded):
@@ -226,18 +230,30 @@ def _compared(tuner, trial, dataset, reference, ridge, loaded):
     if checked is None:
         return compared
     checked = cross_check.judged(checked, baseline_lib.MARGIN)
-    return {**compared, "trial_wins": checked["trial_wins"], "cross_check": checked}
+    return {**compared, "trial_wins": checked["trial_wins"], "ships": checked["ships"],
+            "cross_check": checked}
 
 
 def _on_validation(tuner, trial, dataset, reference, ridge, loaded):
+    """``baseline.comparison`` of ``trial`` on validation (``{}`` when it loses
+    outright), with the blend's (``blend.compared``) when it can be blended,
+    and what ``ships`` on them."""
     if baseline_lib.wins(reference, trial.metrics.get_best_value(VAL_MSE), ridge):
         return {}
     if trial.trial_id not in loaded:
         loaded[trial.trial_id] = tuner.load_model(trial)
     model = loaded[trial.trial_id]
     x_val, y_val = dataset.scaled("val")
-    return baseline_lib.comparison(model.predict(x_val, verbose=0), ridge, x_val, y_val,
-                                   dataset.y_scale, baseline_lib.MARGIN)
+    predicted = model.predict(x_val, verbose=0)
+    compared = baseline_lib.comparison(predicted, ridge, x_val, y_val, dataset.y_scale,
+                                       baseline_lib.MARGIN)
+    if blend.blendable(model):
+        compared["blend"] = blend.compared(predicted, blend.ridge_prediction(ridge, x_val),
+                                           y_val, dataset.y_scale)
+    compared["ships"] = blend.ships(compared["val_mse_difference"],
+                                    compared["standard_error"], compared.get("blend"),
+                                    baseline_lib.MARGIN)
+    return compared
 
 
 def cross_check_first(tuner, dataset, ship="trial", say=None, **options):
@@ -276,7 +292,8 @@ def cross_check_first(tuner, dataset, ship="trial", say=None, **options):
                              len(dataset.y_train) + len(dataset.y_val)))
     try:
         checked = cross_check.run(tuner, trials[0], dataset,
-                                  reference["settings"]["alpha"], tuner.search_data.batch_size)
+                                  reference["settings"]["alpha"], tuner.search_data.batch_size,
+                                  blended="blend" in compared)
     except Exception as error:  # The search's trials stand: the validation split decides.
         say(f"  the cross-check failed ({type(error).__name__}: {error}): the validation "
             f"split decides")
@@ -285,10 +302,11 @@ def cross_check_first(tuner, dataset, ship="trial", say=None, **options):
     return checked
 
 
-def _export(tuner, trial, dataset, export_dir, reference, ridge, options, compared=None,
-            loaded=None):
-    """``export_model`` of ``trial``, or with ``ridge`` of the baseline's linear
-    model in its place; the manifest (with ``compared``, ``_compared``'s)."""
+def _export(tuner, trial, dataset, export_dir, reference, ridge, shipped, options,
+            compared=None, loaded=None):
+    """``export_model`` of ``trial`` (``shipped="trial"``), of the baseline's
+    linear model ``ridge`` in its place (``"baseline"``), or of the two
+    averaged (``"blend"``); the manifest (with ``compared``, ``_compared``'s)."""
     pruning = tuner.hypermodel.schedule(trial.hyperparameters)
     extra = {"trial_id": trial.trial_id, "frequency": pruning.frequency,
              "baseline": reference, "shipped": "trial",
@@ -296,14 +314,18 @@ def _export(tuner, trial, dataset, export_dir, reference, ridge, options, compar
                                      for t in tuner.oracle.trials.values())}
     if compared:
         extra["baseline_comparison"] = compared
-    if ridge is None:
-        model = (loaded or {}).get(trial.trial_id)
-        if model is None:
-            model = tuner.load_model(trial)
-    else:
+    if shipped == "baseline":
         extra.update(shipped="baseline",
                      best_trial_val_mse=trial.metrics.get_best_value(VAL_MSE))
         model = baseline_lib.linear_model(ridge, dataset.input_shape)
+    else:
+        model = (loaded or {}).get(trial.trial_id)
+        if model is None:
+            model = tuner.load_model(trial)
+    if shipped == "blend":
+        extra.update(shipped="blend", blend_weight=blend.WEIGHT,
+                     best_trial_val_mse=trial.metrics.get_best_value(VAL_MSE))
+        model = blend.model(model, ridge)
     return export_model(
         model, dataset, export_dir, hyperparameters=dict(trial.hyperparameters.values),
         total_steps=tuner.hypermodel.total_steps, extra=extra, **options)

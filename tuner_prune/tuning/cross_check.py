@@ -32,6 +32,7 @@ from tuner_prune.data import baseline as baseline_lib
 from tuner_prune.space import schedule
 from tuner_prune.store import records, staging
 from tuner_prune.core._keras import keras, sparsity
+from tuner_prune.tuning import blend
 from tuner_prune.tuning.callbacks import CosineLearningRate
 
 FILE = "cross_check.json"
@@ -62,17 +63,21 @@ def stored(tuner, trial_id):
 
 
 def judged(checked, margin):
-    """A stored cross-check with its verdict for ``margin`` standard errors."""
-    wins = ("reason" not in checked
-            and checked["mse_difference"] + margin * checked["standard_error"] < 0)
-    return {**checked, "trial_wins": bool(wins), "margin": margin}
+    """A stored cross-check with its verdict for ``margin`` standard errors:
+    ``trial_wins`` (over the ridge) and ``ships`` (``blend.ships``)."""
+    if "reason" in checked:
+        return {**checked, "trial_wins": False, "ships": "baseline", "margin": margin}
+    difference, error = checked["mse_difference"], checked["standard_error"]
+    return {**checked, "trial_wins": bool(difference + margin * error < 0),
+            "ships": blend.ships(difference, error, checked.get("blend"), margin),
+            "margin": margin}
 
 
 def path(tuner, trial_id):
     return os.path.join(tuner.get_trial_dir(trial_id), FILE)
 
 
-def run(tuner, trial, dataset, alpha, batch_size, margin=None):
+def run(tuner, trial, dataset, alpha, batch_size, margin=None, blended=False):
     """Compares ``trial``'s hyperparameters with the ridge on ``FOLDS`` folds; stores it.
 
     Args:
@@ -82,19 +87,23 @@ def run(tuner, trial, dataset, alpha, batch_size, margin=None):
         alpha: The baseline ridge's ``alpha``.
         batch_size: The trial's rows per optimizer step.
         margin: Standard errors the trial must win by (``baseline.MARGIN``).
+        blended: Whether the trial can be blended with the ridge
+            (``blend.blendable``): then the blend of each fold's two models
+            is measured too (``"blend"``, ``blend.compared``'s).
 
     Returns:
-        ``{"trial_wins", "mse_difference", "standard_error", "margin", "rows",
-        "folds", "seconds"}`` (``baseline.comparison``'s, over every held-out
-        row), with ``"reason"`` when a fold's training diverged (then the
-        trial does not win).
+        ``{"trial_wins", "ships", "mse_difference", "standard_error",
+        "margin", "rows", "folds", "seconds"}`` (``baseline.comparison``'s,
+        over every held-out row), with ``"blend"`` when ``blended``, and
+        ``"reason"`` when a fold's training diverged (then the baseline
+        ships).
     """
     started = time.perf_counter()
     margin = baseline_lib.MARGIN if margin is None else margin
     (x_train, y_train), (x_val, y_val) = dataset.scaled("train"), dataset.scaled("val")
     x, y = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
     order = np.random.default_rng(tuner.seed).permutation(len(y))
-    differences = np.empty(len(y))
+    trial_predictions, ridge_predictions = np.empty(len(y)), np.empty(len(y))
     reason = None
     for fold, held in enumerate(np.array_split(order, FOLDS)):
         kept = np.setdiff1d(order, held)
@@ -103,13 +112,21 @@ def run(tuner, trial, dataset, alpha, batch_size, margin=None):
         if not np.all(np.isfinite(prediction)):
             reason = f"training on fold {fold + 1} of {FOLDS} diverged"
             break
-        ridge = baseline_lib.ridge_on(x[kept], y[kept], alpha)
-        differences[held] = baseline_lib.squared_differences(prediction, ridge, x[held],
-                                                             y[held], dataset.y_scale)
-    mean, spread = (None, None) if reason else baseline_lib.paired(differences)
-    measured = {"mse_difference": mean, "standard_error": spread, "rows": len(y),
-                "folds": FOLDS, "seconds": round(time.perf_counter() - started, 1),
-                **({"reason": reason} if reason else {})}
+        trial_predictions[held] = np.reshape(prediction, -1)
+        ridge_predictions[held] = blend.ridge_prediction(
+            baseline_lib.ridge_on(x[kept], y[kept], alpha), x[held])
+    measured = {"mse_difference": None, "standard_error": None}
+    if not reason:
+        squared = [(p - np.reshape(y, -1)) ** 2 * float(dataset.y_scale) ** 2
+                   for p in (trial_predictions, ridge_predictions)]
+        measured["mse_difference"], measured["standard_error"] = baseline_lib.paired(
+            squared[0] - squared[1])
+        if blended:
+            measured["blend"] = blend.compared(trial_predictions, ridge_predictions, y,
+                                               dataset.y_scale)
+    measured.update({"rows": len(y), "folds": FOLDS,
+                     "seconds": round(time.perf_counter() - started, 1),
+                     **({"reason": reason} if reason else {})})
     staging.write_json(path(tuner, trial.trial_id), measured, indent=1)
     return judged(measured, margin)
 
@@ -180,11 +197,13 @@ def verdict(checked):
     if "reason" in checked:
         return f"  {checked['reason']}: the baseline ships"
     errors = _errors(checked["mse_difference"], checked["standard_error"])
-    shipped = "the trial ships" if checked["trial_wins"] else "the baseline ships"
     favoured = "the trial's" if errors >= 0 else "the baseline's"
-    return (f"  on {checked['folds']} folds ({checked['seconds']:g} s): MSE difference "
+    line = (f"  on {checked['folds']} folds ({checked['seconds']:g} s): MSE difference "
             f"{checked['mse_difference']:.6g} (the trial's minus the baseline's), "
-            f"{abs(errors):.2f} standard errors in {favoured} favour: {shipped}")
+            f"{abs(errors):.2f} standard errors in {favoured} favour")
+    if checked["ships"] != "blend":
+        return f"{line}: the {checked['ships']} ships"
+    return f"{line}; {blend.line(checked['blend'], checked['trial_wins'])}: the blend ships"
 
 
 def _errors(difference, standard_error):
