@@ -147,8 +147,9 @@ def _add_export_flags(parser, search_defaults):
         help="size budget: export the most accurate trial whose .tflite fits in N "
         "bytes; for search, trials over it get a penalised score")
     add("--ship", default=defaults["ship"], choices=SHIPS,
-        help="best: the best trial, or the ridge baseline unless a trial beats it "
-        "on validation by more than 1 standard error; trial: the best trial always")
+        help="best: the best trial, or the ridge baseline unless a trial beats it by "
+        "more than 1 standard error (on validation, or on folds for a small table), or "
+        "the two averaged where that beats the one chosen; trial: the best trial always")
 
 
 def _add_sweep_flags(parser):

@@ -10,7 +10,8 @@ every budget; only the successful export is written. With ``ship="best"`` the
 ridge baseline's linear model takes its place in that order, before the first
 trial that does not beat it on validation by more than the split's noise
 (``baseline.comparison``), or on folds where the search cross-checked the trial
-(``cross_check``).
+(``cross_check``); and the trial averaged with the ridge (``blend``) before the
+one of them chosen, where it beats that one.
 """
 
 from tuner_prune.data import baseline as baseline_lib, splits

@@ -17,6 +17,9 @@ comparison rests on all of them, by models that were not chosen on them. The
 trial ships if it beats the ridge there by more than the margin, whatever the
 validation split said.
 
+The same held-out predictions, each fold's trial model and ridge averaged, weigh
+the blend of the two (``blend.py``) at no further training.
+
 What it measured is stored in the trial's folder (``FILE``), so that ``export``
 and a resumed search read it instead of training again; the verdict is drawn
 from it with the margin of the moment (``judged``).
