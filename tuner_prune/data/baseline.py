@@ -68,7 +68,7 @@ def fit_ridge(dataset, alphas=ALPHAS):
         "kind": KIND,
         "settings": {"alpha": alpha, "alphas": list(alphas),
                      "chosen_on": "validation split"},
-        "val_mse": mse(x_val @ ridge[0] + ridge[1], y_val, dataset.y_scale),
+        "val_mse": mse(predict(ridge, x_val), y_val, dataset.y_scale),
         "test_mse": ridge_test_mse(ridge, dataset),
         "weights": x_train.shape[1] + 1,
         "fit_seconds": round(time.perf_counter() - started, 3),
@@ -99,9 +99,8 @@ def ridge_test_mse(ridge, dataset):
     """MSE of ``ridge`` (``fit_ridge``'s) on the dataset's test split, or ``None``."""
     if not dataset.has_test:
         return None
-    coefficients, intercept = ridge
-    x_test, y_test = _flat(*dataset.scaled("test"))
-    return mse(x_test @ coefficients + intercept, y_test, dataset.y_scale)
+    x_test, y_test = dataset.scaled("test")
+    return mse(predict(ridge, x_test), y_test, dataset.y_scale)
 
 
 def _flat(x, y):
@@ -228,24 +227,24 @@ def comparison(prediction, ridge, x_val, y_val, y_scale=1.0, margin=MARGIN):
         "rows"}``: the trial's MSE minus the baseline's, and its standard
         error, in the target's units.
     """
-    mean, spread = paired(squared_differences(prediction, ridge, x_val, y_val, y_scale))
+    mean, spread = paired(squared_errors(prediction, y_val, y_scale)
+                          - squared_errors(predict(ridge, x_val), y_val, y_scale))
     return {"trial_wins": bool(mean + margin * spread < 0), "val_mse_difference": mean,
             "standard_error": spread, "margin": margin, "rows": len(np.reshape(y_val, -1))}
 
 
-def squared_differences(prediction, ridge, x, y, y_scale=1.0):
-    """Row by row, a model's squared error minus the ridge's, in the target's units.
-
-    Args:
-        prediction: The model's predictions of the scaled rows ``x``.
-        ridge: ``(coefficients, intercept)`` over scaled rows.
-        x, y: Scaled rows and targets.
-        y_scale: Factor from scaled targets to the target's units.
-    """
+def predict(ridge, x):
+    """``ridge``'s (``(coefficients, intercept)``) predictions of scaled rows ``x``
+    (N-d rows flattened), as float64."""
     coefficients, intercept = ridge
-    x, y = _flat(x, y)
-    model = (np.reshape(prediction, -1).astype(np.float64) - y) ** 2
-    return (model - (x @ coefficients + intercept - y) ** 2) * float(y_scale) ** 2
+    return np.asarray(x, np.float64).reshape(len(x), -1) @ coefficients + intercept
+
+
+def squared_errors(prediction, y, y_scale=1.0):
+    """Row by row, the squared errors of ``prediction`` of scaled targets ``y``, in
+    the target's units (``y_scale``: factor from scaled targets to them)."""
+    error = np.reshape(prediction, -1).astype(np.float64) - np.reshape(y, -1).astype(np.float64)
+    return error ** 2 * float(y_scale) ** 2
 
 
 def paired(differences):
@@ -298,7 +297,7 @@ def shipped_line(manifest):
                 f"better than {beaten} {where} by more than {margin:g} standard "
                 f"error{'' if margin == 1 else 's'} (val_mse {manifest['val_mse']:.6g}; the "
                 f"trial's {manifest['best_trial_val_mse']:.6g}, the baseline's "
-                f"{(manifest.get('baseline') or {}).get('val_mse', float('nan')):.6g}).")
+                f"{manifest['baseline']['val_mse']:.6g}).")
     return (f"Shipped the ridge baseline: no trial beats it {where} by more than "
             f"{margin:g} standard error{'' if margin == 1 else 's'} (val_mse "
             f"{manifest['val_mse']:.6g} against the best trial's "

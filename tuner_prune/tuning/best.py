@@ -249,7 +249,7 @@ def _on_validation(tuner, trial, dataset, reference, ridge, loaded):
     compared = baseline_lib.comparison(predicted, ridge, x_val, y_val, dataset.y_scale,
                                        baseline_lib.MARGIN)
     if blend.blendable(model):
-        compared["blend"] = blend.compared(predicted, blend.ridge_prediction(ridge, x_val),
+        compared["blend"] = blend.compared(predicted, baseline_lib.predict(ridge, x_val),
                                            y_val, dataset.y_scale)
     compared["ships"] = blend.ships(compared["val_mse_difference"],
                                     compared["standard_error"], compared.get("blend"),

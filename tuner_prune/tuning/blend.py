@@ -29,12 +29,6 @@ def prediction(trial_prediction, ridge_prediction):
             + (1 - WEIGHT) * np.reshape(ridge_prediction, -1))
 
 
-def ridge_prediction(ridge, x):
-    """The ridge's ``(coefficients, intercept)`` predictions of scaled rows ``x``."""
-    coefficients, intercept = ridge
-    return np.reshape(x, (len(x), -1)).astype(np.float64) @ coefficients + intercept
-
-
 def compared(trial_prediction, ridge_prediction, y, y_scale=1.0):
     """The blend beside the ridge and the trial on the same rows, row by row.
 
@@ -49,8 +43,7 @@ def compared(trial_prediction, ridge_prediction, y, y_scale=1.0):
         minus the ridge's, and ``{"trial_mse_difference",
         "trial_standard_error"}`` minus the trial's, in the target's units.
     """
-    y = np.reshape(y, -1).astype(np.float64)
-    errors = {name: (np.reshape(p, -1) - y) ** 2 * float(y_scale) ** 2 for name, p in (
+    errors = {name: baseline_lib.squared_errors(p, y, y_scale) for name, p in (
         ("trial", trial_prediction), ("ridge", ridge_prediction),
         ("blend", prediction(trial_prediction, ridge_prediction)))}
     (ridge_mean, ridge_error), (trial_mean, trial_error) = (
@@ -120,28 +113,29 @@ def model(pruned_model, ridge):
     intercept = np.float32(ridge[1])
     kernels = [np.asarray(d.kernel.numpy(), np.float32) for d in denses]
     biases = [np.asarray(d.bias.numpy(), np.float32) for d in denses]
-    layers = [keras.layers.Flatten()] if flatten else []
     if len(denses) == 1:
-        shapes = [(WEIGHT * kernels[0] + (1 - WEIGHT) * coefficients,
-                   WEIGHT * biases[0] + (1 - WEIGHT) * intercept)]
+        weights = [(WEIGHT * kernels[0] + (1 - WEIGHT) * coefficients,
+                    WEIGHT * biases[0] + (1 - WEIGHT) * intercept)]
     else:
-        shapes = [(np.hstack([kernels[0], coefficients, -coefficients]),
-                   np.concatenate([biases[0], [intercept, -intercept]]))]
+        weights = [(np.hstack([kernels[0], coefficients, -coefficients]),
+                    np.concatenate([biases[0], [intercept, -intercept]]))]
         for kernel, bias in zip(kernels[1:-1], biases[1:-1]):
             inner = np.zeros((kernel.shape[0] + 2, kernel.shape[1] + 2), np.float32)
             inner[:kernel.shape[0], :kernel.shape[1]] = kernel
             inner[-2:, -2:] = np.eye(2)
-            shapes.append((inner, np.concatenate([bias, [0.0, 0.0]])))
-        shapes.append((np.vstack([WEIGHT * kernels[-1],
-                                  [[1 - WEIGHT], [WEIGHT - 1]]]), WEIGHT * biases[-1]))
-    for index, (kernel, bias) in enumerate(shapes):
-        dense = keras.layers.Dense(kernel.shape[1], name=f"blend_dense_{index}")
-        layers.append(dense)
-        if index < len(shapes) - 1:
+            weights.append((inner, np.concatenate([bias, [0.0, 0.0]])))
+        weights.append((np.vstack([WEIGHT * kernels[-1], [[1 - WEIGHT], [WEIGHT - 1]]]),
+                        WEIGHT * biases[-1]))
+    layers = [keras.Input(shape=pruned_model.input_shape[1:])]
+    layers += [keras.layers.Flatten()] if flatten else []
+    for index, (kernel, bias) in enumerate(weights):
+        if index:
             layers.append(keras.layers.ReLU())
-    built = keras.Sequential([keras.Input(shape=pruned_model.input_shape[1:]), *layers])
-    for dense, (kernel, bias) in zip([l for l in layers if hasattr(l, "kernel")], shapes):
-        dense.set_weights([kernel.astype(np.float32), np.asarray(bias, np.float32)])
+        layers.append(keras.layers.Dense(kernel.shape[1], name=f"blend_dense_{index}"))
+    built = keras.Sequential(layers)
+    new_denses = [layer for layer in built.layers if isinstance(layer, keras.layers.Dense)]
+    for dense, (kernel, bias) in zip(new_denses, weights):
+        dense.set_weights([np.asarray(kernel, np.float32), np.asarray(bias, np.float32)])
     return built
 
 

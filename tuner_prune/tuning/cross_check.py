@@ -116,14 +116,14 @@ def run(tuner, trial, dataset, alpha, batch_size, margin=None, blended=False):
             reason = f"training on fold {fold + 1} of {FOLDS} diverged"
             break
         trial_predictions[held] = np.reshape(prediction, -1)
-        ridge_predictions[held] = blend.ridge_prediction(
+        ridge_predictions[held] = baseline_lib.predict(
             baseline_lib.ridge_on(x[kept], y[kept], alpha), x[held])
     measured = {"mse_difference": None, "standard_error": None}
     if not reason:
-        squared = [(p - np.reshape(y, -1)) ** 2 * float(dataset.y_scale) ** 2
-                   for p in (trial_predictions, ridge_predictions)]
+        trial_errors, ridge_errors = (baseline_lib.squared_errors(p, y, dataset.y_scale)
+                                      for p in (trial_predictions, ridge_predictions))
         measured["mse_difference"], measured["standard_error"] = baseline_lib.paired(
-            squared[0] - squared[1])
+            trial_errors - ridge_errors)
         if blended:
             measured["blend"] = blend.compared(trial_predictions, ridge_predictions, y,
                                                dataset.y_scale)
